@@ -1,0 +1,314 @@
+r"""Framework-overhead model specifications (numpy only: the estimator imports this).
+
+Each spec is a named, documented formula for the per-GPU framework overhead in GiB, the
+memory a framework uses beyond the exact physics (weights, the workload's KV cache and the
+first-order activation estimate). The fitted response is
+
+.. math::
+
+    y = W_{gpu} + KV_{gpu} + A_{gpu} + \mathrm{overhead}(\theta; x)
+
+where ``y`` is what the framework's profiles measure (see
+:mod:`fitting.frameworks`): for frameworks that preallocate a KV pool (vLLM, SGLang,
+TRT-LLM, TGI) the pool is not workload memory, so ``KV_gpu = 0`` and ``y`` is the non-KV
+footprint; for frameworks whose KV cache grows with the workload ``KV_gpu`` is the KV of
+the stated workload and ``y`` the peak.
+
+Features (all per GPU, GiB unless named):
+
+* ``weights_gib`` W/n, ``weights_total_gib`` W, ``kv_gib``, ``activations_gib`` A
+* ``model_mem_gib`` M = weights + kv + activations (the seed plan's "model memory")
+* ``n_gpus`` n, ``batch_size`` b (concurrent sequences; vLLM: max_num_seqs)
+* ``vocab_size`` V
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+LN2 = float(np.log(2.0))
+_GIB = float(2**30)
+
+FEATURE_NAMES = (
+    "weights_gib", "weights_total_gib", "kv_gib", "activations_gib", "model_mem_gib",
+    "n_gpus", "batch_size", "vocab_size",
+)
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One overhead coefficient: name, start value, bounds, unit and meaning."""
+
+    name: str
+    start: float
+    lower: float
+    upper: float
+    unit: str
+    description: str
+
+
+@dataclass(frozen=True)
+class OverheadSpec:
+    """A named overhead formula.
+
+    Attributes
+    ----------
+    name : str
+    formula : str
+        Human-readable formula (also written into coefficient files).
+    params : tuple of ParamSpec
+    evaluate : callable
+        ``evaluate(features, p) -> overhead_gib`` (numpy, broadcasting).
+    jacobian : callable
+        ``jacobian(features, p) -> ndarray (n, len(params))``: d overhead / d p.
+    regressors : dict
+        Parameter name -> feature expression whose variation identifies it; a parameter
+        whose regressor does not vary in the data is not identified (fixed at 0).
+    """
+
+    name: str
+    formula: str
+    description: str
+    params: tuple
+    evaluate: Callable
+    jacobian: Callable
+    regressors: Callable
+
+    @property
+    def param_names(self) -> tuple:
+        return tuple(p.name for p in self.params)
+
+    def predict_response(self, features, p):
+        """Full response in GiB: weights + kv + activations + overhead."""
+        return response_offset_gib(features) + self.evaluate(features, p)
+
+
+def response_offset_gib(features):
+    """The exact-physics part of the response: W/n + KV + A (GiB per GPU)."""
+    return (np.asarray(features["weights_gib"], float) + np.asarray(features["kv_gib"], float)
+            + np.asarray(features["activations_gib"], float))
+
+
+def _f(features, key):
+    return np.asarray(features[key], dtype=float)
+
+
+def _multi_gpu_term(features):
+    n = _f(features, "n_gpus")
+    return _f(features, "weights_total_gib") / n * (n - 1.0)
+
+
+def _log2_batch(features):
+    return np.log2(_f(features, "batch_size"))
+
+
+def _boxcox_batch(b, lam):
+    """(b**lam - 1) / (lam ln 2): equals log2(b) at lam = 0 (continuous in lam)."""
+    lnb = np.log(b)
+    z = lam * lnb
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.where(np.abs(z) < 1e-8, 1.0 + z / 2.0, np.expm1(z) / np.where(z == 0, 1.0, z))
+    return lnb * ratio / LN2
+
+
+def _d_boxcox_dlam(b, lam):
+    """d/dlam of (b**lam - 1)/(lam ln 2)."""
+    lnb = np.log(b)
+    z = lam * lnb
+    # d/dlam [(e^z - 1)/lam] = (z e^z - e^z + 1)/lam^2 = lnb^2 * (z e^z - e^z + 1)/z^2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        g = np.where(np.abs(z) < 1e-5, 0.5 + z / 3.0, (z * np.exp(z) - np.expm1(z)) / np.where(z == 0, 1.0, z * z))
+    return lnb * lnb * g / LN2
+
+
+# --- seed: the plan's form --------------------------------------------------------------
+
+def _seed_eval(x, p):
+    base, prop, multi, bscale = p[0], p[1], p[2], p[3]
+    M = _f(x, "model_mem_gib")
+    return base + prop * M + multi * _multi_gpu_term(x) + bscale * M * _log2_batch(x)
+
+
+def _seed_jac(x, p):
+    M = _f(x, "model_mem_gib")
+    one = np.ones_like(M)
+    return np.column_stack([one, M, _multi_gpu_term(x) * one, M * _log2_batch(x)])
+
+
+def _seed_regressors(x):
+    M = _f(x, "model_mem_gib")
+    return {"baseline_gib": np.ones_like(M), "proportional": M,
+            "multi_gpu": _multi_gpu_term(x) * np.ones_like(M), "batch_scaling": M * _log2_batch(x)}
+
+
+SEED = OverheadSpec(
+    name="seed",
+    formula="overhead = baseline_gib + proportional*M + multi_gpu*(W/n)*(n-1) + batch_scaling*M*log2(b)",
+    description="The seed plan's form. M: per-GPU model memory (weights + workload KV + activations), "
+                "W: total weights, n: GPUs, b: concurrent sequences.",
+    params=(
+        ParamSpec("baseline_gib", 0.5, 0.0, np.inf, "GiB", "constant per-GPU overhead (CUDA context, runtime)"),
+        ParamSpec("proportional", 0.02, 0.0, np.inf, "1", "overhead per GiB of model memory"),
+        ParamSpec("multi_gpu", 0.05, 0.0, np.inf, "1", "overhead per GiB of weights held by the other GPUs"),
+        ParamSpec("batch_scaling", 0.002, 0.0, np.inf, "1", "overhead per GiB of model memory per doubling of batch"),
+    ),
+    evaluate=_seed_eval, jacobian=_seed_jac, regressors=_seed_regressors,
+)
+
+
+# --- boxcox: the batch exponent as a parameter ---------------------------------------------
+
+def _boxcox_eval(x, p):
+    base, prop, multi, bscale, lam = p
+    M = _f(x, "model_mem_gib")
+    b = _f(x, "batch_size")
+    return base + prop * M + multi * _multi_gpu_term(x) + bscale * M * _boxcox_batch(b, lam)
+
+
+def _boxcox_jac(x, p):
+    base, prop, multi, bscale, lam = p
+    M = _f(x, "model_mem_gib")
+    b = _f(x, "batch_size")
+    one = np.ones_like(M)
+    return np.column_stack([one, M, _multi_gpu_term(x) * one, M * _boxcox_batch(b, lam),
+                            bscale * M * _d_boxcox_dlam(b, lam)])
+
+
+def _boxcox_regressors(x):
+    r = _seed_regressors(x)
+    r["lambda"] = r["batch_scaling"]  # identified only if the batch term is
+    return r
+
+
+BOXCOX = OverheadSpec(
+    name="boxcox",
+    formula="overhead = baseline_gib + proportional*M + multi_gpu*(W/n)*(n-1) "
+            "+ batch_scaling*M*(b**lambda - 1)/(lambda*ln 2)",
+    description="The seed form with a Box-Cox batch term: lambda -> 0 is log2 scaling (the seed), "
+                "lambda = 1 is linear scaling (in units of b-1 per ln 2).",
+    params=SEED.params + (
+        ParamSpec("lambda", 0.5, -2.0, 3.0, "1", "Box-Cox exponent of batch size"),
+    ),
+    evaluate=_boxcox_eval, jacobian=_boxcox_jac, regressors=_boxcox_regressors,
+)
+
+
+# --- physical: terms with a mechanism -------------------------------------------------------
+
+def _physical_parts(x):
+    n = _f(x, "n_gpus")
+    A = _f(x, "activations_gib")
+    kv = _f(x, "kv_gib")
+    seq_vocab = _f(x, "batch_size") * _f(x, "vocab_size") * 4.0 / _GIB
+    multi = (n > 1).astype(float)
+    one = np.ones(np.broadcast(n, A, kv, seq_vocab).shape)
+    return one, multi * one, A * one, kv * one, seq_vocab * one
+
+
+def _physical_eval(x, p):
+    one, multi, A, kv, sv = _physical_parts(x)
+    return p[0] * one + p[1] * multi + p[2] * A + p[3] * kv + p[4] * sv
+
+
+def _physical_jac(x, p):
+    return np.column_stack(_physical_parts(x))
+
+
+def _physical_regressors(x):
+    one, multi, A, kv, sv = _physical_parts(x)
+    return {"baseline_gib": one, "multi_gpu_gib": multi, "activation_excess": A,
+            "kv_excess": kv, "sampler_buffers": sv}
+
+
+PHYSICAL = OverheadSpec(
+    name="physical",
+    formula="overhead = baseline_gib + multi_gpu_gib*[n>1] + activation_excess*A + kv_excess*KV "
+            "+ sampler_buffers*b*V*4B",
+    description="Mechanisms: a constant (CUDA context, allocator, runtime), a step at n > 1 "
+                "(NCCL / custom all-reduce buffers), activations beyond the first-order estimate "
+                "(scales with the physics activation A), extra copies of the workload KV cache "
+                "(e.g. transformers' DynamicCache concatenation), and per-sequence sampler/logits "
+                "buffers (b x vocab x fp32).",
+    params=(
+        ParamSpec("baseline_gib", 0.5, 0.0, np.inf, "GiB", "constant per-GPU overhead"),
+        ParamSpec("multi_gpu_gib", 0.5, 0.0, np.inf, "GiB", "extra per-GPU memory when n > 1 (communication buffers)"),
+        ParamSpec("activation_excess", 0.0, -1.0, np.inf, "1", "fraction of activation estimate A added (-1: none at all)"),
+        ParamSpec("kv_excess", 0.0, -1.0, np.inf, "1", "extra copies of the workload KV cache"),
+        ParamSpec("sampler_buffers", 0.0, 0.0, np.inf, "1", "multiples of b x vocab x 4 B"),
+    ),
+    evaluate=_physical_eval, jacobian=_physical_jac, regressors=_physical_regressors,
+)
+
+SPECS = {s.name: s for s in (SEED, BOXCOX, PHYSICAL)}
+
+
+def get_spec(name: str) -> OverheadSpec:
+    """Return the overhead spec called ``name`` (``seed``, ``boxcox``, ``physical``)."""
+    try:
+        return SPECS[name]
+    except KeyError:
+        raise ValueError(f"unknown overhead spec {name!r}; expected one of {sorted(SPECS)}") from None
+
+
+def build_features(arch, *, framework, tp=1, pp=1, batch_size=1, input_len=0, output_len=0,
+                   max_num_batched_tokens=None, dtype="bfloat16", quantization=None,
+                   kv_cache_dtype="auto", weights_bytes=None):
+    """Features of the overhead model for one architecture, broadcasting over workload arrays.
+
+    Parameters
+    ----------
+    arch : fitting.architecture.Architecture
+    framework : str
+    tp, pp : int or array
+        Tensor and pipeline parallel degree; n_gpus = tp * pp.
+    batch_size : int or array
+        Concurrent sequences (vLLM: max_num_seqs).
+    input_len, output_len : int or array
+        Tokens per sequence; the workload KV (growing frameworks) holds input + output.
+    max_num_batched_tokens : int or array, optional
+        Tokens in one forward pass (vLLM profiling run); defaults to the framework's default.
+    dtype, quantization, kv_cache_dtype : str
+    weights_bytes : float or array, optional
+        Measured per-GPU weights (bytes) to use instead of the physics value (fitting).
+
+    Returns
+    -------
+    dict of ndarray
+        The names in :data:`FEATURE_NAMES`, GiB per GPU where a unit applies.
+    """
+    from fitting import physics
+    from fitting.frameworks import framework_info
+
+    info = framework_info(framework)
+    tp = np.asarray(tp)
+    pp = np.asarray(pp)
+    b = np.asarray(batch_size, dtype=float)
+    seq = np.asarray(input_len, dtype=float) + np.asarray(output_len, dtype=float)
+    if max_num_batched_tokens is None:
+        max_num_batched_tokens = info.defaults.get("max_num_batched_tokens")
+    w_phys = physics.weight_bytes_per_gpu(arch, dtype=dtype, quantization=quantization, tp=tp, pp=pp)
+    w_total = physics.weight_bytes_per_gpu(arch, dtype=dtype, quantization=quantization, tp=1, pp=1)
+    w = w_phys if weights_bytes is None else np.where(np.isnan(weights_bytes), w_phys, weights_bytes)
+    if info.kv_cache_mode == "growing":
+        kv = physics.kv_cache_bytes(arch, num_tokens=seq, num_seqs=b, kv_cache_dtype=kv_cache_dtype,
+                                    dtype=dtype, tp=tp, pp=pp)
+    else:
+        kv = np.zeros(np.broadcast(b, seq).shape)
+    act = physics.activation_bytes(arch, framework=framework, batch_size=b, seq_len=np.maximum(seq, 1),
+                                   max_num_batched_tokens=max_num_batched_tokens, dtype=dtype, tp=tp)
+    shape = np.broadcast(tp, pp, b, seq, np.asarray(w), np.asarray(kv), np.asarray(act)).shape
+    feats = {
+        "weights_gib": np.asarray(w, float) / _GIB,
+        "weights_total_gib": np.asarray(w_total, float) / _GIB,
+        "kv_gib": np.asarray(kv, float) / _GIB,
+        "activations_gib": np.asarray(act, float) / _GIB,
+        "n_gpus": (tp * pp).astype(float),
+        "batch_size": b,
+        "vocab_size": float(arch.vocab_size),
+    }
+    feats = {k: np.broadcast_to(v, shape).astype(float) for k, v in feats.items()}
+    feats["model_mem_gib"] = feats["weights_gib"] + feats["kv_gib"] + feats["activations_gib"]
+    return feats
