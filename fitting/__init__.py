@@ -30,6 +30,7 @@ _EXPORTS = {
     "ProfileError": "fitting.profiles",
     "Param": "fitting.nls",
     "NLSModel": "fitting.nls",
+    "NLSWarning": "fitting.nls",
     "f_test": "fitting.nls",
     "lr_test": "fitting.nls",
     "Estimator": "fitting.estimator",
