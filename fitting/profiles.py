@@ -416,7 +416,10 @@ def load_profiles(directory, strict: bool = True) -> ProfileSet:
     root = Path(directory)
     if not root.exists():
         raise FileNotFoundError(f"{root}: no such profile directory")
-    files = [root] if root.is_file() else sorted(p for p in root.rglob("*.json") if p.is_file())
+    files = [root] if root.is_file() else sorted(
+        p for p in root.rglob("*.json")
+        if p.is_file() and not _NON_PROFILE_DIRS.intersection(p.relative_to(root).parts[:-1])
+    )
     result = ProfileSet()
     seen: dict[str, Path] = {}
     for file in files:
@@ -433,6 +436,11 @@ def load_profiles(directory, strict: bool = True) -> ProfileSet:
         seen[record.profile_id] = file
         result.records.append(record)
     return result
+
+
+#: Sub-folders a profiling study writes next to its profiles that hold other records
+#: (error records, captured logs): never read as profiles.
+_NON_PROFILE_DIRS = frozenset({"errors", "logs"})
 
 
 def _frame_row(rec: ProfileRecord) -> dict:

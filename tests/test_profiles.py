@@ -284,3 +284,14 @@ def test_write_is_atomic_deterministic_and_validated(tmp_path):
     with pytest.raises(ProfileError):
         write_profile(bad, tmp_path)
     assert not (tmp_path / "sim-bad.json").exists()
+
+
+def test_error_and_log_folders_are_not_profiles(tmp_path):
+    """A profiling study writes errors/*.json and logs/ beside its profiles: not profiles."""
+    from fitting.profiles import load_profiles
+
+    (tmp_path / "errors").mkdir()
+    (tmp_path / "errors" / "scn-1.json").write_text('{"kind": "out_of_memory"}')
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "x.json").write_text("not json")
+    assert load_profiles(tmp_path, strict=True).records == []
