@@ -18,7 +18,8 @@ Features (all per GPU, GiB unless named):
 
 * ``weights_gib`` W/n, ``weights_total_gib`` W, ``kv_gib``, ``activations_gib`` A
 * ``model_mem_gib`` M = weights + kv + activations (the seed plan's "model memory")
-* ``n_gpus`` n, ``batch_size`` b (concurrent sequences; vLLM: max_num_seqs)
+* ``n_gpus`` n, ``tp`` (tensor-parallel degree; n = tp x pp), ``batch_size`` b (concurrent
+  sequences; vLLM: max_num_seqs)
 * ``vocab_size`` V
 """
 
@@ -34,7 +35,7 @@ _GIB = float(2**30)
 
 FEATURE_NAMES = (
     "weights_gib", "weights_total_gib", "kv_gib", "activations_gib", "model_mem_gib",
-    "n_gpus", "batch_size", "vocab_size",
+    "n_gpus", "batch_size", "vocab_size", "tp",
 )
 
 
@@ -76,13 +77,19 @@ class OverheadSpec:
     evaluate: Callable
     jacobian: Callable
     regressors: Callable
+    #: ``"overhead"``: the response is offset + overhead; ``"term"``: the spec *is* the
+    #: response (a separately reported component such as vLLM's CUDA-graph memory).
+    response: str = "overhead"
 
     @property
     def param_names(self) -> tuple:
         return tuple(p.name for p in self.params)
 
     def predict_response(self, features, p):
-        """Full response in GiB: weights + kv + activations + overhead."""
+        """Full response in GiB: weights + kv + activations + overhead (``response ==
+        "overhead"``), or the term alone (``response == "term"``)."""
+        if self.response == "term":
+            return np.asarray(self.evaluate(features, p), dtype=float)
         return response_offset_gib(features) + self.evaluate(features, p)
 
 
@@ -199,7 +206,9 @@ BOXCOX = OverheadSpec(
 # --- physical: terms with a mechanism -------------------------------------------------------
 
 def _physical_parts(x):
-    n = _f(x, "n_gpus")
+    # all-reduce buffers exist with tensor parallelism, not with pipeline stages alone;
+    # feature dicts without "tp" (built before it existed) fall back to the GPU count
+    n = _f(x, "tp") if "tp" in x else _f(x, "n_gpus")
     A = _f(x, "activations_gib")
     kv = _f(x, "kv_gib")
     seq_vocab = _f(x, "batch_size") * _f(x, "vocab_size") * 4.0 / _GIB
@@ -225,16 +234,17 @@ def _physical_regressors(x):
 
 PHYSICAL = OverheadSpec(
     name="physical",
-    formula="overhead = baseline_gib + multi_gpu_gib*[n>1] + activation_excess*A + kv_excess*KV "
+    formula="overhead = baseline_gib + multi_gpu_gib*[tp>1] + activation_excess*A + kv_excess*KV "
             "+ sampler_buffers*b*V*4B",
-    description="Mechanisms: a constant (CUDA context, allocator, runtime), a step at n > 1 "
-                "(NCCL / custom all-reduce buffers), activations beyond the first-order estimate "
+    description="Mechanisms: a constant (CUDA context, allocator, runtime), a step at tp > 1 "
+                "(NCCL / custom all-reduce buffers; pipeline stages alone do not all-reduce), "
+                "activations beyond the first-order estimate "
                 "(scales with the physics activation A), extra copies of the workload KV cache "
                 "(e.g. transformers' DynamicCache concatenation), and per-sequence sampler/logits "
                 "buffers (b x vocab x fp32).",
     params=(
         ParamSpec("baseline_gib", 0.5, 0.0, np.inf, "GiB", "constant per-GPU overhead"),
-        ParamSpec("multi_gpu_gib", 0.5, 0.0, np.inf, "GiB", "extra per-GPU memory when n > 1 (communication buffers)"),
+        ParamSpec("multi_gpu_gib", 0.5, 0.0, np.inf, "GiB", "extra per-GPU memory when tp > 1 (all-reduce buffers)"),
         ParamSpec("activation_excess", 0.0, -1.0, np.inf, "1", "fraction of activation estimate A added (-1: none at all)"),
         ParamSpec("kv_excess", 0.0, -1.0, np.inf, "1", "extra copies of the workload KV cache"),
         ParamSpec("sampler_buffers", 0.0, 0.0, np.inf, "1", "multiples of b x vocab x 4 B"),
@@ -245,12 +255,59 @@ PHYSICAL = OverheadSpec(
 SPECS = {s.name: s for s in (SEED, BOXCOX, PHYSICAL)}
 
 
+# --- cuda_graph: vLLM's CUDA-graph pool, a separately reported term -------------------------
+
+#: vLLM captures graphs for batch sizes up to this limit (V0: 256; V1: 512 by default).
+CUDA_GRAPH_MAX_CAPTURE = 512.0
+
+
+def _cuda_graph_parts(x):
+    b = _f(x, "batch_size")
+    return np.ones_like(b), np.minimum(b, CUDA_GRAPH_MAX_CAPTURE)
+
+
+def _cuda_graph_eval(x, p):
+    one, seqs = _cuda_graph_parts(x)
+    return p[0] * one + p[1] * seqs
+
+
+def _cuda_graph_jac(x, p):
+    return np.column_stack(_cuda_graph_parts(x))
+
+
+def _cuda_graph_regressors(x):
+    one, seqs = _cuda_graph_parts(x)
+    return {"cg_base_gib": one, "cg_per_seq_gib": seqs}
+
+
+CUDA_GRAPH = OverheadSpec(
+    name="cuda_graph",
+    formula="cuda_graph_gib = cg_base_gib + cg_per_seq_gib*min(b, 512)",
+    description="vLLM CUDA-graph memory per GPU (not part of the non-KV response): graphs are "
+                "captured for batch sizes up to min(max_num_seqs, capture limit), about 24-28 MiB "
+                "each, so the pool grows roughly linearly with max_num_seqs up to the limit. Zero "
+                "with enforce_eager. The per-graph size also depends on the model; with the public "
+                "data that dependence is not identified and is absorbed in the residual scale.",
+    params=(
+        ParamSpec("cg_base_gib", 0.1, 0.0, np.inf, "GiB", "CUDA-graph memory independent of max_num_seqs"),
+        ParamSpec("cg_per_seq_gib", 0.002, 0.0, np.inf, "GiB", "CUDA-graph memory per sequence slot (b <= 512)"),
+    ),
+    evaluate=_cuda_graph_eval, jacobian=_cuda_graph_jac, regressors=_cuda_graph_regressors,
+    response="term",
+)
+
+#: Specs of separately reported terms (not candidates for the overhead).
+TERM_SPECS = {CUDA_GRAPH.name: CUDA_GRAPH}
+
+
 def get_spec(name: str) -> OverheadSpec:
-    """Return the overhead spec called ``name`` (``seed``, ``boxcox``, ``physical``)."""
+    """Return the spec called ``name``: an overhead spec (``seed``, ``boxcox``,
+    ``physical``) or a term spec (``cuda_graph``)."""
     try:
-        return SPECS[name]
+        return SPECS[name] if name in SPECS else TERM_SPECS[name]
     except KeyError:
-        raise ValueError(f"unknown overhead spec {name!r}; expected one of {sorted(SPECS)}") from None
+        raise ValueError(f"unknown overhead spec {name!r}; expected one of "
+                         f"{sorted(SPECS) + sorted(TERM_SPECS)}") from None
 
 
 def build_features(arch, *, framework, tp=1, pp=1, batch_size=1, input_len=0, output_len=0,
@@ -306,6 +363,7 @@ def build_features(arch, *, framework, tp=1, pp=1, batch_size=1, input_len=0, ou
         "kv_gib": np.asarray(kv, float) / _GIB,
         "activations_gib": np.asarray(act, float) / _GIB,
         "n_gpus": (tp * pp).astype(float),
+        "tp": tp.astype(float),
         "batch_size": b,
         "vocab_size": float(arch.vocab_size),
     }
