@@ -264,7 +264,9 @@ def _entry(model_id: str, body: Mapping[str, Any], *, allow_incomplete: bool) ->
 @lru_cache(maxsize=4)
 def _load(path: str) -> Registry:
     with open(path, "rb") as fh:
-        doc = yaml.safe_load(fh)
+        # libyaml's CSafeLoader is as safe as yaml.safe_load (same SafeConstructor) and
+        # ~10x faster: the registry load sits on the estimator's cold-start path.
+        doc = yaml.load(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     if not isinstance(doc, Mapping):
         raise ValueError(f"{path}: expected a YAML mapping")
     return Registry(doc, path)
