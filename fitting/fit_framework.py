@@ -1,0 +1,681 @@
+r"""Fit every overhead spec of one framework: identifiability, NLS, outliers, grouped CV.
+
+:func:`fit_framework` takes the :class:`fitting.observations.Observations` of one
+framework and returns a :class:`FrameworkFit`:
+
+1. **Enough data?** A framework needs at least :data:`MIN_PROFILES` usable profiles of at
+   least :data:`MIN_MODELS` distinct models. Below that it gets status ``unfitted`` and the
+   seed plan's hand-set constants (:data:`SEED_PLAN_CONSTANTS`) as a fallback, with a
+   deliberately wide residual scale (:data:`FALLBACK_RESIDUAL_SCALE`, log units, on
+   :data:`FALLBACK_DF` degrees of freedom: a 90 % interval of about x/÷ 2). Ten profiles
+   leave at least five residual degrees of freedom for the five-parameter specs, and
+   leave-one-model-out cross-validation needs at least two models to train on.
+2. **Identifiability** (:func:`identify`): the regressor of each parameter (the column
+   ``spec.regressors(features)[name]``) is checked in the spec's order; a parameter whose
+   regressor is zero in every profile, does not vary, or is a linear combination of the
+   regressors before it (e.g. ``multi_gpu`` when every profile is tp = 1, ``batch_scaling``
+   when every profile has the same batch size) is *fixed at 0 and flagged not
+   identified*; it gets no standard error. ``lambda`` of ``boxcox`` is identified only when
+   ``batch_scaling`` is and batch size takes at least three distinct values.
+3. **Fit** with :class:`fitting.nls.NLSModel` in ``log`` error mode (memory errors scale
+   with size: relative errors, positive intervals), non-negative bounds from the spec, the
+   analytic Jacobian, and start values from a bounded linear least-squares fit in
+   relative error (all specs are linear in every parameter but ``lambda``; ``boxcox`` is
+   started from several ``lambda`` values and the best fit kept).
+4. **Outlier screening** (:func:`screen_outliers`): internally studentized residuals
+   :math:`t_i = r_i / (s\sqrt{1-h_{ii}})` and Cook's distances
+   :math:`D_i = t_i^2 h_{ii} / (k (1 - h_{ii}))` from the linearisation at the optimum
+   (log working residuals); a profile is flagged when :math:`|t_i| > 3` or
+   :math:`D_i > 4/n`. Flagged profiles are listed; the fit drops them only on request
+   (``drop_outliers=True``).
+5. **Grouped cross-validation** (:func:`cross_validate`): leave one *model* out, refit
+   (identifiability decided again on the training rows), predict the held-out model's
+   profiles: absolute percentage error of the response, median APE, and coverage of the
+   90 % prediction interval, overall and per size class against the seed plan's targets.
+6. **Selection**: the spec with the lowest CV MAPE; specs within :data:`CV_TIE_TOL` of it
+   are tied and the lowest AIC (then BIC) wins. Without CV, the lowest AIC. ``seed`` is
+   always fitted and reported.
+
+For vLLM the CUDA-graph memory, where reported, is fitted as its own small term
+(:data:`fitting.overhead.CUDA_GRAPH`) on the profiles that report it.
+
+Note on the seed plan's vLLM constants: its "baseline 14 GB" is an artefact of vLLM's
+preallocation (the KV pool takes ``gpu_memory_utilization`` of the card whatever the
+model), not overhead; it is used only as the documented fallback when vLLM has too little
+data, and the fitted non-KV response replaces it as soon as there is data.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import optimize, stats
+
+from fitting.nls import NLSModel, Param
+from fitting.observations import SIZE_CLASS_ORDER, SIZE_CLASS_TARGETS_MAPE, Observations
+from fitting.overhead import SPECS, OverheadSpec, get_spec
+
+__all__ = [
+    "SpecFit",
+    "FrameworkFit",
+    "identify",
+    "fit_spec",
+    "predict_interval",
+    "screen_outliers",
+    "cross_validate",
+    "fit_framework",
+    "fallback_fit",
+    "MIN_PROFILES",
+    "MIN_MODELS",
+    "CANDIDATE_SPECS",
+    "SEED_PLAN_CONSTANTS",
+]
+
+#: A framework with fewer usable profiles than this is not fitted (fallback instead).
+MIN_PROFILES = 10
+#: ... or with fewer distinct models than this.
+MIN_MODELS = 3
+#: Candidate overhead specs, in the order they are fitted and reported.
+CANDIDATE_SPECS = ("seed", "boxcox", "physical")
+#: Error mode of every fit (see fitting.nls).
+ERROR_MODE = "log"
+#: Specs whose CV MAPE is within this (fraction) of the best are tied; AIC decides.
+CV_TIE_TOL = 0.005
+#: Nominal level of the prediction intervals whose coverage CV checks.
+CV_INTERVAL_LEVEL = 0.90
+#: Outlier flags: |studentized residual| above this, or Cook's distance above 4/n.
+OUTLIER_T = 3.0
+#: Relative tolerance below which a regressor counts as a combination of earlier ones.
+_COLLINEAR_RTOL = 1e-6
+#: Start values of lambda tried for boxcox.
+_LAMBDA_STARTS = (0.0, 0.5, 1.0)
+#: Solver tolerance (ftol = xtol = gtol) for the overhead fits.
+_TOL = 1e-10
+
+#: The seed plan's hand-set constants (params of the ``seed`` spec). The vLLM "baseline
+#: 14 GB" is a preallocation artefact (see the module docstring); "15 % per extra GPU" is
+#: read as multi_gpu = 0.15 on (W/n)(n-1); "0.2 % x log2 batch" as batch_scaling = 0.002.
+SEED_PLAN_CONSTANTS = {
+    "vllm": {"baseline_gib": 14e9 / 2**30, "proportional": 0.05, "multi_gpu": 0.15,
+             "batch_scaling": 0.002},
+    "default": {"baseline_gib": 0.0, "proportional": 0.08, "multi_gpu": 0.0, "batch_scaling": 0.0},
+}
+_SEED_PLAN_TEXT = {
+    "vllm": "vLLM: baseline 14 GB + 5% + 15% per extra GPU + 0.2% x log2 batch (the 14 GB is "
+            "vLLM's KV preallocation seen by nvidia-smi, not overhead: an artefact)",
+    "default": "generic: fixed 8% of weights + KV + activations",
+}
+#: Residual scale (log units) and df of the fallback: deliberately wide intervals.
+FALLBACK_RESIDUAL_SCALE = 0.35
+FALLBACK_DF = 5
+
+
+# --------------------------------------------------------------------------- containers
+@dataclass
+class SpecFit:
+    """One spec fitted to one framework's data (everything the coefficient file holds).
+
+    Arrays are in the spec's parameter order; memory in GiB; ``residual_scale`` is the
+    residual standard deviation in log units (``error_mode``).
+    """
+
+    spec: str
+    status: str
+    param_names: tuple
+    estimate: np.ndarray
+    se: np.ndarray
+    ci_lower: np.ndarray
+    ci_upper: np.ndarray
+    lower_bound: np.ndarray
+    upper_bound: np.ndarray
+    identified: np.ndarray
+    at_bound: np.ndarray
+    not_identified_reason: dict
+    cov: np.ndarray
+    residual_scale: float = math.nan
+    df_resid: int = 0
+    nobs: int = 0
+    rss: float = math.nan
+    aic: float = math.nan
+    bic: float = math.nan
+    loglike: float = math.nan
+    converged: bool = False
+    message: str = ""
+    warnings: list = field(default_factory=list)
+    error_mode: str = ERROR_MODE
+    fitted_gib: np.ndarray | None = None
+    outliers: list = field(default_factory=list)
+    cv: dict | None = None
+    data_ranges: dict | None = None
+    results: object = None
+
+    def param_dict(self) -> dict:
+        """``{name: estimate}``."""
+        return {n: float(v) for n, v in zip(self.param_names, self.estimate)}
+
+
+@dataclass
+class FrameworkFit:
+    """All fits of one framework."""
+
+    framework: str
+    status: str
+    observations: Observations
+    specs: dict
+    selected_spec: str
+    selection: dict
+    cuda_graph: SpecFit | None = None
+    fallback: dict | None = None
+    reason: str = ""
+    dropped_outliers: list = field(default_factory=list)
+    options: dict = field(default_factory=dict)
+
+
+# ------------------------------------------------------------------------ identifiability
+def _column(v, n):
+    return np.broadcast_to(np.asarray(v, dtype=float), (n,))
+
+
+def identify(spec: OverheadSpec, features: dict) -> dict:
+    """Which parameters the data identify.
+
+    Parameters
+    ----------
+    spec : OverheadSpec
+    features : dict of ndarray
+        Features of the fitting rows (GiB per GPU).
+
+    Returns
+    -------
+    dict
+        ``{name: None}`` for identified parameters, ``{name: reason}`` for the others.
+    """
+    n = len(np.asarray(features["batch_size"]))
+    reg = spec.regressors(features)
+    out: dict = {}
+    basis = np.zeros((n, 0))
+    accepted: list[str] = []
+    for name in spec.param_names:
+        if name == "lambda":
+            continue
+        col = _column(reg[name], n)
+        norm = float(np.linalg.norm(col))
+        if n == 0 or norm == 0.0:
+            out[name] = "not identified: its regressor is zero in every profile"
+            continue
+        if basis.shape[1]:
+            coef, *_ = np.linalg.lstsq(basis, col, rcond=None)
+            resid = float(np.linalg.norm(col - basis @ coef))
+        else:
+            resid = norm
+        if resid <= _COLLINEAR_RTOL * norm:
+            what = ("does not vary" if np.ptp(col) == 0 else
+                    f"is a linear combination of {', '.join(accepted)}")
+            out[name] = f"not identified: its regressor {what} in these profiles"
+            continue
+        out[name] = None
+        accepted.append(name)
+        basis = np.column_stack([basis, col / norm])
+    if "lambda" in spec.param_names:
+        k = len(np.unique(np.asarray(features["batch_size"], dtype=float)))
+        if out.get("batch_scaling") is not None:
+            out["lambda"] = "not identified: the batch term is not identified"
+        elif k < 3:
+            out["lambda"] = f"not identified: batch size takes {k} distinct value(s) (needs >= 3)"
+        else:
+            out["lambda"] = None
+    return {name: out[name] for name in spec.param_names}
+
+
+# ------------------------------------------------------------------------------- fitting
+def _model_func(spec):
+    def func(x, p):
+        return spec.predict_response(x, p)
+
+    def jac(x, p):
+        return spec.jacobian(x, p)
+
+    return func, jac
+
+
+def _linear_start(spec, x, y, p_template, free):
+    """Bounded linear LS in relative error for the linear parameters at ``p_template``."""
+    lin = np.array([name != "lambda" for name in spec.param_names]) & free
+    p = p_template.copy()
+    if not lin.any():
+        return p
+    J = np.asarray(spec.jacobian(x, p), dtype=float)
+    fixed_part = spec.predict_response(x, np.where(lin, 0.0, p))
+    A = J[:, lin] / y[:, None]
+    b = (y - fixed_part) / y
+    lb = np.array([ps.lower for ps in spec.params])[lin]
+    ub = np.array([ps.upper for ps in spec.params])[lin]
+    try:
+        sol = optimize.lsq_linear(A, b, bounds=(lb, ub), method="bvls")
+        p[lin] = np.clip(sol.x, lb, ub)
+    except (ValueError, np.linalg.LinAlgError):
+        pass
+    return p
+
+
+def _feasible(spec, x, p):
+    f = spec.predict_response(x, p)
+    return bool(np.all(np.isfinite(f)) and np.all(f > 0))
+
+
+def _nls(spec, x, y, p_start, free):
+    func, jac = _model_func(spec)
+    params = [Param(ps.name, float(v), min=ps.lower, max=ps.upper, unit=ps.unit,
+                    description=ps.description, vary=bool(fr))
+              for ps, v, fr in zip(spec.params, p_start, free)]
+    model = NLSModel(func, params, jac=jac, name=spec.name)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = model.fit(x, y, error_mode=ERROR_MODE, tol=_TOL)
+    return res, [str(w.message) for w in caught]
+
+
+def fit_spec(spec, features: dict, y, *, fixed: dict | None = None, check_identified: bool = True,
+             alpha: float = 0.05, extra_starts=(), lambda_starts=_LAMBDA_STARTS) -> SpecFit:
+    """Fit one spec (log error mode) with identifiability checks.
+
+    Parameters
+    ----------
+    spec : OverheadSpec or str
+    features : dict of ndarray
+        Features (GiB per GPU), one entry per observation.
+    y : array_like
+        Observed response, GiB per GPU (> 0).
+    fixed : dict, optional
+        ``{name: value}`` parameters held fixed (e.g. a null hypothesis); they count as
+        not estimated but not as "not identified".
+    check_identified : bool
+        Fix parameters whose regressors do not identify them at 0 (see :func:`identify`).
+    alpha : float
+        Level of the parameter intervals (``1 - alpha``).
+    extra_starts : sequence of array_like
+        Further start vectors (all parameters, spec order) tried besides the default
+        ones; the fit with the smallest RSS among the converged ones is kept.
+    lambda_starts : sequence of float
+        Start values of ``lambda`` (``boxcox``), each with linear start values for the
+        other parameters.
+
+    Returns
+    -------
+    SpecFit
+    """
+    spec = get_spec(spec) if isinstance(spec, str) else spec
+    y = np.asarray(y, dtype=float)
+    names = spec.param_names
+    k = len(names)
+    fixed = dict(fixed or {})
+    reasons = identify(spec, features) if check_identified else dict.fromkeys(names)
+    p = np.array([ps.start for ps in spec.params], dtype=float)
+    free = np.ones(k, dtype=bool)
+    for i, name in enumerate(names):
+        if name in fixed:
+            p[i], free[i] = float(fixed[name]), False
+        elif reasons[name] is not None:
+            p[i], free[i] = 0.0, False
+    lb = np.array([ps.lower for ps in spec.params])
+    ub = np.array([ps.upper for ps in spec.params])
+    if y.size <= int(free.sum()):
+        return _failed(spec, reasons, fixed, f"too few observations ({y.size}) for {int(free.sum())} free parameters")
+
+    lam_i = names.index("lambda") if "lambda" in names else None
+    lam_starts = (tuple(lambda_starts) if lam_i is not None and free[lam_i] else (None,))
+    starts = []
+    for lam in lam_starts:
+        p0 = p.copy()
+        if lam is not None:
+            p0[lam_i] = lam
+        p0 = _linear_start(spec, features, y, p0, free)
+        p0[free] = np.clip(p0[free], lb[free], ub[free])
+        if not _feasible(spec, features, p0):
+            p0 = p.copy() if lam is None else np.where(np.arange(k) == lam_i, lam, p)
+        starts.append(p0)
+    for extra in extra_starts:
+        p0 = np.where(free, np.clip(np.asarray(extra, dtype=float), lb, ub), p)
+        starts.append(p0)
+    best, best_warn = None, []
+    for p0 in starts:
+        if not _feasible(spec, features, p0):
+            continue
+        try:
+            res, msgs = _nls(spec, features, y, p0, free)
+        except (ValueError, np.linalg.LinAlgError, FloatingPointError) as exc:
+            best_warn = [f"fit failed: {exc}"]
+            continue
+        if best is None or (res.converged, -res.rss) > (best.converged, -best.rss):
+            best, best_warn = res, msgs
+    if best is None:
+        return _failed(spec, reasons, fixed, "; ".join(best_warn) or "no feasible start values")
+    return _from_results(spec, best, reasons, fixed, best_warn, alpha)
+
+
+def _failed(spec, reasons, fixed, message):
+    k = len(spec.params)
+    nan = np.full(k, math.nan)
+    return SpecFit(spec=spec.name, status="failed", param_names=spec.param_names,
+                   estimate=nan.copy(), se=nan.copy(), ci_lower=nan.copy(), ci_upper=nan.copy(),
+                   lower_bound=np.array([ps.lower for ps in spec.params]),
+                   upper_bound=np.array([ps.upper for ps in spec.params]),
+                   identified=np.zeros(k, dtype=bool), at_bound=np.zeros(k, dtype=bool),
+                   not_identified_reason={n: r for n, r in reasons.items() if r is not None},
+                   cov=np.zeros((k, k)), message=message)
+
+
+def _from_results(spec, res, reasons, fixed, msgs, alpha):
+    names = spec.param_names
+    est = res.params.to_numpy(dtype=float)
+    ident_engine = res.identified.to_numpy(dtype=bool)
+    free = res.vary.to_numpy(dtype=bool)
+    why = {n: r for n, r in reasons.items() if r is not None and n not in fixed}
+    for i, n in enumerate(names):
+        if free[i] and not ident_engine[i] and n not in why:
+            why[n] = "not identified: the Jacobian is rank deficient in this direction"
+    identified = ident_engine & free
+    cov = res.cov_params().to_numpy(dtype=float)
+    cov = np.where(np.isfinite(cov), cov, 0.0)
+    se = np.sqrt(np.diag(cov))
+    se = np.where(identified & np.isfinite(res.bse.to_numpy(dtype=float)), se, math.nan)
+    t = stats.t.ppf(1 - alpha / 2, res.df_resid) if res.df_resid > 0 else math.nan
+    lb = np.array([ps.lower for ps in spec.params])
+    ub = np.array([ps.upper for ps in spec.params])
+    tol = 1e-9 * np.maximum(1.0, np.abs(est))
+    at_lb = free & (np.abs(est - lb) <= tol)
+    at_ub = free & (np.abs(est - ub) <= tol)
+    est = np.where(at_lb, lb, np.where(at_ub, ub, est))  # snap: no 1e-30 rounding noise
+    at_bound = at_lb | at_ub
+    lo = np.clip(est - t * se, lb, ub)
+    hi = np.clip(est + t * se, lb, ub)
+    return SpecFit(
+        spec=spec.name, status="fitted" if res.converged else "not converged",
+        param_names=names, estimate=est, se=se, ci_lower=lo, ci_upper=hi,
+        lower_bound=lb, upper_bound=ub, identified=identified, at_bound=at_bound,
+        not_identified_reason=why, cov=cov,
+        residual_scale=math.sqrt(res.scale) if res.df_resid > 0 else math.nan,
+        df_resid=int(res.df_resid), nobs=int(res.nobs), rss=float(res.rss),
+        aic=float(res.aic), bic=float(res.bic), loglike=float(res.loglike),
+        converged=bool(res.converged), message=str(res.message), warnings=list(msgs),
+        fitted_gib=np.asarray(res.fittedvalues, dtype=float), results=res,
+    )
+
+
+def predict_interval(spec, fit: SpecFit, features: dict, level: float = CV_INTERVAL_LEVEL):
+    """Prediction and ``level`` prediction interval of a new observation (log error mode).
+
+    Parameters
+    ----------
+    spec : OverheadSpec or str
+    fit : SpecFit
+    features : dict of ndarray
+    level : float
+        Coverage of the interval (0.90: the 5 % and 95 % quantiles).
+
+    Returns
+    -------
+    (pred, lower, upper) : tuple of ndarray
+        GiB per GPU. On the log scale ``log f -/+ t sqrt(g C g' + s^2)`` with ``g`` the
+        gradient of ``log f`` over the identified parameters, ``C`` their covariance,
+        ``s`` the residual scale and ``t`` Student's t on ``df_resid``.
+    """
+    spec = get_spec(spec) if isinstance(spec, str) else spec
+    f = np.asarray(spec.predict_response(features, fit.estimate), dtype=float)
+    idx = np.flatnonzero(fit.identified)
+    if idx.size:
+        g = np.asarray(spec.jacobian(features, fit.estimate), dtype=float)[:, idx] / f[:, None]
+        var_mean = np.einsum("ij,jk,ik->i", g, fit.cov[np.ix_(idx, idx)], g)
+    else:
+        var_mean = np.zeros_like(f)
+    df = fit.df_resid if fit.df_resid > 0 else 1
+    t = stats.t.ppf(0.5 + level / 2, df)
+    half = t * np.sqrt(var_mean + fit.residual_scale**2)
+    return f, f * np.exp(-half), f * np.exp(half)
+
+
+# ------------------------------------------------------------------------------ outliers
+def screen_outliers(spec, fit: SpecFit, features: dict, y, profile_ids) -> list:
+    """Studentized residuals and Cook's distances at the optimum; the flagged profiles.
+
+    Returns
+    -------
+    list of dict
+        ``{"profile_id", "studentized_resid", "cooks_d", "leverage"}`` for each profile
+        with ``|t| > OUTLIER_T`` or ``D > 4/n``, sorted by ``|t|`` descending.
+    """
+    spec = get_spec(spec) if isinstance(spec, str) else spec
+    y = np.asarray(y, dtype=float)
+    n = y.size
+    idx = np.flatnonzero(fit.identified)
+    if fit.status != "fitted" or idx.size == 0 or fit.df_resid <= 0:
+        return []
+    f = np.asarray(spec.predict_response(features, fit.estimate), dtype=float)
+    r = np.log(y) - np.log(f)
+    J = np.asarray(spec.jacobian(features, fit.estimate), dtype=float)[:, idx] / f[:, None]
+    norms = np.linalg.norm(J, axis=0)
+    J = J[:, norms > 0] / norms[norms > 0]
+    if J.shape[1] == 0 or not np.all(np.isfinite(J)):
+        return []
+    u, s, _ = np.linalg.svd(J, full_matrices=False)
+    u = u[:, s > 1e-12 * s[0]]
+    h = np.clip(np.sum(u**2, axis=1), 0.0, 1.0 - 1e-12)
+    s2 = fit.residual_scale**2
+    t = r / np.sqrt(s2 * (1.0 - h))
+    d = t**2 * h / (u.shape[1] * (1.0 - h))
+    flag = (np.abs(t) > OUTLIER_T) | (d > 4.0 / n)
+    out = [{"profile_id": str(profile_ids[i]), "studentized_resid": float(t[i]),
+            "cooks_d": float(d[i]), "leverage": float(h[i])} for i in np.flatnonzero(flag)]
+    return sorted(out, key=lambda o: (-abs(o["studentized_resid"]), o["profile_id"]))
+
+
+# ------------------------------------------------------------------------------------ CV
+def _metrics(ape, covered, sizes=None):
+    ape = np.asarray(ape, dtype=float)
+    ok = np.isfinite(ape)
+    if not ok.any():
+        return {"n": 0, "mape": None, "median_ape": None, "coverage_90": None}
+    out = {"n": int(ok.sum()), "mape": float(np.mean(ape[ok])),
+           "median_ape": float(np.median(ape[ok])),
+           "coverage_90": float(np.mean(np.asarray(covered)[ok]))}
+    if sizes is not None:
+        out["n_models"] = int(len(set(np.asarray(sizes)[ok])))
+    return out
+
+
+def cross_validate(spec, obs: Observations) -> dict:
+    """Leave-one-model-out cross-validation of one spec.
+
+    Returns
+    -------
+    dict
+        ``scheme, n_folds, n_failed_folds, mape, median_ape, coverage_90, n, n_models`` and
+        ``by_size_class`` (same metrics per class with ``target_mape`` and
+        ``meets_target`` where the seed plan set a target). Fractions, not percent. Also
+        ``predictions`` (per row ``pred_gib``, ``lower_gib``, ``upper_gib``; not written to
+        coefficient files).
+    """
+    spec = get_spec(spec) if isinstance(spec, str) else spec
+    groups = obs.groups
+    models = sorted(set(groups))
+    y = obs.y
+    n = y.size
+    base = {"scheme": "leave-one-model-out", "interval_level": CV_INTERVAL_LEVEL}
+    if len(models) < 3:
+        return {**base, "status": f"not run: {len(models)} distinct model(s), needs >= 3",
+                "mape": None, "median_ape": None, "coverage_90": None, "by_size_class": {}}
+    pred = np.full(n, math.nan)
+    lo = np.full(n, math.nan)
+    hi = np.full(n, math.nan)
+    failed = []
+    for m in models:
+        test = groups == m
+        train = ~test
+        tf = {k: v[train] for k, v in obs.features.items()}
+        fit = fit_spec(spec, tf, y[train])
+        if fit.status != "fitted":
+            failed.append(str(m))
+            continue
+        xf = {k: v[test] for k, v in obs.features.items()}
+        pred[test], lo[test], hi[test] = predict_interval(spec, fit, xf)
+    ape = np.abs(pred - y) / y
+    covered = (y >= lo) & (y <= hi)
+    out = {**base, "status": "ok", "n_folds": len(models), "n_failed_folds": len(failed),
+           "failed_folds": failed, **_metrics(ape, covered, groups)}
+    by = {}
+    classes = obs.table["size_class"].to_numpy()
+    for c in [c for c in SIZE_CLASS_ORDER if c in set(classes)]:
+        sel = classes == c
+        met = _metrics(ape[sel], covered[sel], groups[sel])
+        target = SIZE_CLASS_TARGETS_MAPE.get(c)
+        met["target_mape"] = target
+        met["meets_target"] = (None if target is None or met["mape"] is None
+                               else bool(met["mape"] < target))
+        by[c] = met
+    out["by_size_class"] = by
+    out["predictions"] = {"pred_gib": pred, "lower_gib": lo, "upper_gib": hi}
+    return out
+
+
+# ----------------------------------------------------------------------------- framework
+def _data_ranges(obs: Observations) -> dict:
+    t = obs.table
+
+    def rng(v):
+        v = np.asarray(v, dtype=float)
+        v = v[np.isfinite(v)]
+        return [float(v.min()), float(v.max())] if v.size else None
+
+    return {"params_b": rng(t["params_b"]), "tp": rng(t["tp"]), "pp": rng(t["pp"]),
+            "n_gpus": rng(obs.features["n_gpus"]), "batch_size": rng(obs.features["batch_size"]),
+            "weights_gib": rng(obs.features["weights_gib"]), "y_gib": rng(obs.y)}
+
+
+def fallback_fit(framework: str) -> SpecFit:
+    """The seed plan's hand-set constants as an (unfitted) ``seed`` spec with wide intervals."""
+    spec = SPECS["seed"]
+    consts = SEED_PLAN_CONSTANTS.get(framework, SEED_PLAN_CONSTANTS["default"])
+    k = len(spec.params)
+    est = np.array([consts[n] for n in spec.param_names], dtype=float)
+    nan = np.full(k, math.nan)
+    return SpecFit(spec="seed", status="unfitted", param_names=spec.param_names, estimate=est,
+                   se=nan.copy(), ci_lower=nan.copy(), ci_upper=nan.copy(),
+                   lower_bound=np.array([ps.lower for ps in spec.params]),
+                   upper_bound=np.array([ps.upper for ps in spec.params]),
+                   identified=np.zeros(k, dtype=bool), at_bound=np.zeros(k, dtype=bool),
+                   not_identified_reason=dict.fromkeys(spec.param_names, "seed-plan constant, not estimated"),
+                   cov=np.zeros((k, k)), residual_scale=FALLBACK_RESIDUAL_SCALE, df_resid=FALLBACK_DF,
+                   message="unfitted: seed-plan constants")
+
+
+def _fallback_info(framework):
+    key = framework if framework in SEED_PLAN_CONSTANTS else "default"
+    return {"source": "seed-plan constants", "constants": dict(SEED_PLAN_CONSTANTS[key]),
+            "text": _SEED_PLAN_TEXT[key],
+            "residual_scale": FALLBACK_RESIDUAL_SCALE, "df_resid": FALLBACK_DF,
+            "note": "deliberately wide intervals (log-scale residual scale chosen by hand, "
+                    "not estimated)"}
+
+
+def _select(specs: dict) -> tuple[str, dict]:
+    ok = {n: f for n, f in specs.items() if f.status == "fitted" and n in CANDIDATE_SPECS}
+    if not ok:
+        return "seed", {"rule": "no candidate fitted; seed reported"}
+    cv = {n: (f.cv or {}).get("mape") for n, f in ok.items()}
+    have_cv = {n: v for n, v in cv.items() if v is not None}
+    if have_cv:
+        best = min(have_cv.values())
+        tied = sorted((n for n, v in have_cv.items() if v <= best + CV_TIE_TOL),
+                      key=lambda n: (ok[n].aic, ok[n].bic, n))
+        rule = (f"lowest leave-one-model-out MAPE; specs within {CV_TIE_TOL:.3f} of the best "
+                f"({', '.join(tied)}) tied and decided by AIC, then BIC")
+        winner = tied[0]
+    else:
+        winner = min(ok, key=lambda n: (ok[n].aic, ok[n].bic, n))
+        rule = "lowest AIC (cross-validation not available), then BIC"
+    table = {n: {"cv_mape": cv.get(n), "aic": ok[n].aic, "bic": ok[n].bic} for n in ok}
+    return winner, {"rule": rule, "candidates": table}
+
+
+def fit_framework(obs: Observations, *, specs=CANDIDATE_SPECS, cv: bool = True,
+                  drop_outliers: bool = False, min_profiles: int = MIN_PROFILES,
+                  min_models: int = MIN_MODELS) -> FrameworkFit:
+    """Fit every candidate spec of one framework, cross-validate and select.
+
+    Parameters
+    ----------
+    obs : Observations
+        From :func:`fitting.observations.build_observations`.
+    specs : sequence of str
+        Candidate specs (``seed`` is always included).
+    cv : bool
+        Run leave-one-model-out cross-validation (needed for CV-based selection).
+    drop_outliers : bool
+        Refit without the profiles the screening of the ``seed`` and selected fits flags.
+    min_profiles, min_models : int
+        Minimum data for a fit; below it the framework is ``unfitted``.
+
+    Returns
+    -------
+    FrameworkFit
+    """
+    specs = tuple(dict.fromkeys(("seed",) + tuple(specs)))
+    options = {"error_mode": ERROR_MODE, "cv": bool(cv), "drop_outliers": bool(drop_outliers),
+               "min_profiles": int(min_profiles), "min_models": int(min_models), "specs": list(specs)}
+    n_models = len(set(obs.groups)) if obs.n_used else 0
+    if obs.n_used < min_profiles or n_models < min_models:
+        why = (f"too little data: {obs.n_used} usable profile(s) of {n_models} model(s); a fit "
+               f"needs >= {min_profiles} profiles of >= {min_models} models")
+        return _unfitted(obs, why, options)
+
+    dropped: list = []
+    fits = _fit_all(obs, specs, cv)
+    if drop_outliers:
+        flagged = sorted({o["profile_id"] for name in {"seed", _select(fits)[0]}
+                          for o in fits[name].outliers})
+        if flagged:
+            keep = ~obs.table["profile_id"].isin(flagged).to_numpy()
+            dropped = [{"profile_id": p, "reason": "outlier (dropped on request)"} for p in flagged]
+            obs = obs.subset(keep)
+            obs.excluded = sorted(obs.excluded + dropped, key=lambda d: d["profile_id"])
+            fits = _fit_all(obs, specs, cv)
+    if fits["seed"].status != "fitted":
+        return _unfitted(obs, f"the seed spec could not be fitted: {fits['seed'].message}", options)
+    selected, selection = _select(fits)
+    cg = None
+    cg_obs = obs.cuda_graph_observations() if obs.framework == "vllm" else None
+    if cg_obs is not None and cg_obs.n_used >= 3:
+        cg = fit_spec("cuda_graph", cg_obs.features, cg_obs.y)
+        cg.outliers = screen_outliers("cuda_graph", cg, cg_obs.features, cg_obs.y,
+                                      cg_obs.table["profile_id"].to_numpy())
+        cg.data_ranges = _data_ranges(cg_obs)
+        cg.cv = cross_validate("cuda_graph", cg_obs) if cv else None
+    return FrameworkFit(framework=obs.framework, status="fitted", observations=obs, specs=fits,
+                        selected_spec=selected, selection=selection, cuda_graph=cg,
+                        dropped_outliers=dropped, options=options)
+
+
+def _fit_all(obs, specs, cv):
+    fits = {}
+    ranges = _data_ranges(obs)
+    ids = obs.table["profile_id"].to_numpy()
+    for name in specs:
+        f = fit_spec(name, obs.features, obs.y)
+        f.data_ranges = ranges
+        if f.status == "fitted":
+            f.outliers = screen_outliers(name, f, obs.features, obs.y, ids)
+            f.cv = cross_validate(name, obs) if cv else None
+        fits[name] = f
+    return fits
+
+
+def _unfitted(obs, why, options):
+    fb = fallback_fit(obs.framework)
+    fb.data_ranges = _data_ranges(obs) if obs.n_used else None
+    return FrameworkFit(framework=obs.framework, status="unfitted", observations=obs,
+                        specs={"seed": fb}, selected_spec="seed",
+                        selection={"rule": "unfitted: seed-plan constants"},
+                        fallback=_fallback_info(obs.framework), reason=why, options=options)

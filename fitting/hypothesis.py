@@ -1,0 +1,315 @@
+r"""The logarithmic batch-scaling hypothesis, tested per framework.
+
+The seed plan assumes that overhead grows with ``log2(b)`` of the batch size ``b``. Two
+questions are tested on each framework's profiles (log error mode, as in the fits):
+
+1. **Is there a batch term at all?** ``seed`` with ``batch_scaling = 0`` against ``seed``:
+   extra-sum-of-squares F test and likelihood-ratio test (:func:`fitting.nls.f_test`,
+   :func:`fitting.nls.lr_test`). ``batch_scaling >= 0`` puts the null on the boundary of
+   the parameter space, where the LR statistic is a 50:50 mixture of :math:`\chi^2_0` and
+   :math:`\chi^2_1` (Self & Liang 1987): the reported :math:`\chi^2_1` p-value is
+   conservative and ``pvalue_boundary`` (half of it) is the mixture's.
+2. **Which shape?** In ``boxcox`` the batch term is
+   :math:`M (b^\lambda - 1)/(\lambda \ln 2)`: :math:`\lambda = 0` is exactly ``seed``'s
+   ``log2(b)``, :math:`\lambda = 1` linear scaling. Likelihood-ratio tests of
+   :math:`\lambda = 0` (``seed`` nested in ``boxcox``) and of :math:`\lambda = 1`
+   (``boxcox`` with ``lambda`` fixed), and the profile-likelihood 95 % interval
+   :math:`\{\lambda : 2(\ell_{max} - \ell_p(\lambda)) \le \chi^2_{1, 0.95}\}`.
+
+A framework is *testable* when its profiles state at least three distinct batch sizes
+(rows whose batch size was defaulted do not count) and the batch term is identified;
+otherwise the verdict says "not testable with these profiles" and names the study that
+would make it testable.
+
+Where the KV cache grows with the workload (transformers), the measured peak grows
+linearly in ``b`` because the KV cache does; the physics KV is part of the offset, so what
+these tests see is what remains after it (for transformers 4.35 a second copy of the KV
+cache at peak, which is linear in ``b``: the ``physical`` spec's ``kv_excess``).
+
+:func:`simulate_lambda0_rejections` checks the procedure: with data simulated from a true
+log model the LR test of :math:`\lambda = 0` rejects at about the nominal rate, and with
+data from a linear model it rejects often (power).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+from scipy import optimize, stats
+
+from fitting.fit_framework import SpecFit, fit_spec
+from fitting.nls import NLSWarning, f_test, lr_test
+from fitting.observations import Observations
+from fitting.overhead import BOXCOX, SEED
+
+__all__ = ["log_scaling_test", "not_testable", "profile_lambda", "simulate_lambda0_rejections", "BATCH_STUDY",
+           "MIN_DISTINCT_BATCH"]
+
+#: Distinct stated batch sizes needed for the tests.
+MIN_DISTINCT_BATCH = 3
+#: The study that makes the test possible where the profiles do not vary batch size.
+BATCH_STUDY = ("the batch-scaling study (a GPU profiling study under studies/ that runs one model "
+               "at fixed settings over batch sizes 1, 2, 4, ..., 256)")
+_LAMBDA_GRID = np.round(np.arange(-2.0, 3.0001, 0.2), 10)
+
+
+def _test_dict(res):
+    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+            for k, v in res._asdict().items()}
+
+
+def _quiet(fn, *args, **kw):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", NLSWarning)
+        out = fn(*args, **kw)
+    return out, [str(w.message) for w in caught]
+
+
+def profile_lambda(features: dict, y, *, lambda_hat: float, loglike_max: float, alpha: float = 0.05,
+                   grid=_LAMBDA_GRID) -> dict:
+    """Profile likelihood of ``lambda`` in ``boxcox`` and its ``1 - alpha`` interval.
+
+    Parameters
+    ----------
+    features : dict of ndarray
+    y : array_like
+        Response, GiB per GPU.
+    lambda_hat, loglike_max : float
+        Estimate and log-likelihood of the unrestricted ``boxcox`` fit.
+    alpha : float
+    grid : array_like
+        Values of ``lambda`` (within its bounds) at which the profile is evaluated; the
+        interval ends are then found by root finding between the estimate and the first
+        grid point outside the interval on each side.
+
+    Returns
+    -------
+    dict
+        ``lower, upper``: the connected interval around the estimate where
+        ``2 (l_max - l_p(lambda)) <= chi2(1, 1 - alpha)``; an end that runs into the bound
+        of lambda is None with ``lower_open``/``upper_open`` True. Also ``grid`` and
+        ``profile_loglike``.
+    """
+    y = np.asarray(y, dtype=float)
+    crit = stats.chi2.ppf(1 - alpha, 1)
+    cache: dict = {}
+
+    def ll(lam):
+        key = round(float(lam), 12)
+        if key not in cache:
+            f = fit_spec(BOXCOX, features, y, fixed={"lambda": float(lam)})
+            cache[key] = f.loglike if f.status == "fitted" else -math.inf
+        return cache[key]
+
+    grid = np.asarray(grid, dtype=float)
+    vals = np.array([ll(lam) for lam in grid])
+    lmax = max(loglike_max, float(np.max(vals)))
+
+    def h(lam):
+        return 2.0 * (lmax - ll(lam)) - crit
+
+    def end(side):
+        pts = grid[grid > lambda_hat] if side > 0 else grid[grid < lambda_hat][::-1]
+        inner = lambda_hat
+        for pt in pts:
+            if h(pt) > 0:
+                try:
+                    return float(optimize.brentq(h, inner, pt, xtol=1e-4)), False
+                except ValueError:
+                    return float((inner + pt) / 2), False
+            inner = pt
+        return None, True
+
+    lo, lo_open = end(-1)
+    hi, hi_open = end(+1)
+    return {"method": "profile likelihood", "level": 1 - alpha, "lower": lo, "upper": hi,
+            "lower_open": lo_open, "upper_open": hi_open,
+            "lambda_bounds": [float(grid[0]), float(grid[-1])],
+            "grid": [float(v) for v in grid],
+            "profile_loglike": [float(v) if math.isfinite(v) else None for v in vals]}
+
+
+def _stated_batch_sizes(obs: Observations):
+    t = obs.table
+    b = np.asarray(obs.features["batch_size"], dtype=float)
+    stated = ~t["batch_defaulted"].to_numpy(dtype=bool) if "batch_defaulted" in t else np.ones(b.size, bool)
+    return sorted({float(v) for v in b[stated]}), sorted({float(v) for v in b})
+
+
+def _fmt_p(p):
+    if p is None or not math.isfinite(p):
+        return "n/a"
+    return "< 0.001" if p < 0.001 else f"= {p:.3g}"
+
+
+def not_testable(obs: Observations, reason: str, alpha: float = 0.05) -> dict:
+    """The result of :func:`log_scaling_test` for a framework whose data cannot test it."""
+    stated, all_b = _stated_batch_sizes(obs) if obs.n_used else ([], [])
+    return {"alpha": alpha, "n": obs.n_used, "distinct_batch_sizes": stated,
+            "distinct_batch_sizes_incl_defaulted": all_b, "testable": False,
+            "batch_term": None, "lambda": None, "study_needed": BATCH_STUDY, "warnings": [],
+            "reason": reason,
+            "verdict": f"not testable with these profiles: {reason}. Run {BATCH_STUDY} to make it testable."}
+
+
+def log_scaling_test(obs: Observations, *, seed_fit: SpecFit | None = None,
+                     boxcox_fit: SpecFit | None = None, alpha: float = 0.05,
+                     profile_ci: bool = True) -> dict:
+    """All log-scaling tests of one framework with a plain-language verdict.
+
+    Parameters
+    ----------
+    obs : Observations
+    seed_fit, boxcox_fit : SpecFit, optional
+        Fits already made on ``obs`` (refitted here when not given).
+    alpha : float
+        Significance level of the verdict and ``1 -`` the interval level.
+    profile_ci : bool
+        Compute the profile-likelihood interval of lambda.
+
+    Returns
+    -------
+    dict
+        ``testable``, ``distinct_batch_sizes`` (stated), ``batch_term`` (F and LR),
+        ``lambda`` (estimate, tests of 0 and 1, profile interval), ``verdict`` and, when
+        not testable, ``study_needed``. JSON-ready (None for undefined numbers).
+    """
+    if not obs.n_used:
+        return not_testable(obs, "no usable profiles", alpha)
+    stated, all_b = _stated_batch_sizes(obs)
+    x, y = obs.features, obs.y
+    if seed_fit is None:
+        seed_fit = fit_spec(SEED, x, y)
+    ident = dict(zip(seed_fit.param_names, seed_fit.identified))
+    if len(stated) < MIN_DISTINCT_BATCH or not ident.get("batch_scaling", False):
+        why = (f"batch size takes {len(stated)} distinct stated value(s) "
+               f"({', '.join(f'{v:g}' for v in stated) or 'none'}); the tests need >= {MIN_DISTINCT_BATCH}"
+               if len(stated) < MIN_DISTINCT_BATCH else
+               "the batch term is not identified in these profiles")
+        return not_testable(obs, why, alpha)
+    out = {"alpha": alpha, "n": obs.n_used, "distinct_batch_sizes": stated,
+           "distinct_batch_sizes_incl_defaulted": all_b, "testable": True,
+           "batch_term": None, "lambda": None, "study_needed": None, "warnings": [], "reason": None}
+
+    # 1. no batch term vs seed
+    restricted = fit_spec(SEED, x, y, fixed={"batch_scaling": 0.0})
+    (ft, lt), w1 = _quiet(lambda: (f_test(restricted.results, seed_fit.results),
+                                    lr_test(restricted.results, seed_fit.results)))
+    bt = {"null": "batch_scaling = 0 (no batch term)", "full": "seed (log2 batch term)",
+          "f_test": _test_dict(ft), "lr_test": _test_dict(lt),
+          "pvalue_boundary": (None if not math.isfinite(lt.pvalue) else float(0.5 * lt.pvalue)),
+          "batch_scaling": float(seed_fit.estimate[list(seed_fit.param_names).index("batch_scaling")])}
+    out["batch_term"] = bt
+
+    # 2. boxcox: lambda = 0 (seed) and lambda = 1
+    lam1 = fit_spec(BOXCOX, x, y, fixed={"lambda": 1.0})
+    seed_as_boxcox = np.append(seed_fit.estimate, 0.0)
+    starts = [seed_as_boxcox] + ([lam1.estimate] if lam1.status == "fitted" else [])
+    if boxcox_fit is None or boxcox_fit.status != "fitted" or (
+            boxcox_fit.rss > min(seed_fit.rss, lam1.rss if lam1.status == "fitted" else math.inf) * (1 + 1e-9)):
+        boxcox_fit = fit_spec(BOXCOX, x, y, extra_starts=starts)
+    li = list(boxcox_fit.param_names).index("lambda")
+    lam_info = {"estimate": float(boxcox_fit.estimate[li]),
+                "se": None if not math.isfinite(boxcox_fit.se[li]) else float(boxcox_fit.se[li]),
+                "identified": bool(boxcox_fit.identified[li])}
+    if boxcox_fit.status == "fitted" and boxcox_fit.identified[li]:
+        (lr0, lr1), w2 = _quiet(lambda: (lr_test(seed_fit.results, boxcox_fit.results),
+                                          lr_test(lam1.results, boxcox_fit.results)
+                                          if lam1.status == "fitted" else None))
+        lam_info["lr_lambda0"] = _test_dict(lr0)
+        lam_info["lr_lambda1"] = _test_dict(lr1) if lr1 is not None else None
+        if profile_ci:
+            lam_info["profile_ci"] = profile_lambda(x, y, lambda_hat=lam_info["estimate"],
+                                                    loglike_max=boxcox_fit.loglike, alpha=alpha)
+        out["warnings"] += sorted(set(w1 + w2))
+    else:
+        lam_info["lr_lambda0"] = lam_info["lr_lambda1"] = None
+        lam_info["note"] = ("lambda not estimable: the fitted batch term is zero or not identified"
+                            if boxcox_fit.status == "fitted" else f"boxcox fit failed: {boxcox_fit.message}")
+        out["warnings"] += sorted(set(w1))
+    out["lambda"] = lam_info
+    out["verdict"] = _verdict(bt, lam_info, alpha)
+    return out
+
+
+def _verdict(bt, lam, alpha):
+    p_b = bt["lr_test"]["pvalue"]
+    pf = bt["f_test"]["pvalue"]
+    parts = []
+    if lam.get("lr_lambda0") is not None:
+        p0 = lam["lr_lambda0"]["pvalue"]
+        parts.append(("log scaling rejected" if p0 is not None and p0 < alpha else "log scaling not rejected")
+                     + f" (LR test of lambda = 0, p {_fmt_p(p0)})")
+        if lam.get("lr_lambda1") is not None:
+            p1 = lam["lr_lambda1"]["pvalue"]
+            parts.append(("linear rejected" if p1 is not None and p1 < alpha else "linear not rejected")
+                         + f" (lambda = 1, p {_fmt_p(p1)})")
+        ci = lam.get("profile_ci") or {}
+        lo = "-inf" if ci.get("lower_open") else (f"{ci['lower']:.2f}" if ci.get("lower") is not None else "?")
+        hi = "+inf" if ci.get("upper_open") else (f"{ci['upper']:.2f}" if ci.get("upper") is not None else "?")
+        if ci:
+            if ci.get("lower_open"):
+                lo = f"<= {ci['lambda_bounds'][0]:g} (bound)"
+            if ci.get("upper_open"):
+                hi = f">= {ci['lambda_bounds'][1]:g} (bound)"
+            parts.append(f"lambda = {lam['estimate']:.2f}, 95% profile CI [{lo}, {hi}]")
+        else:
+            parts.append(f"lambda = {lam['estimate']:.2f}")
+    else:
+        parts.append(lam.get("note", "lambda not estimable"))
+    needed = pf is not None and pf < alpha
+    parts.append(("a batch term is needed" if needed else "no evidence for a batch term")
+                 + f" (F test p {_fmt_p(pf)}, LR p {_fmt_p(p_b)})")
+    if not needed:
+        parts.append("with no detectable batch effect the shape of the batch curve is not "
+                     "determined by these profiles")
+    return "; ".join(parts) + "."
+
+
+# ------------------------------------------------------------------------------ simulation
+def _simulated_design(n_obs, rng):
+    """SIMULATED features: model memory 2-80 GiB, batch 1..256, tp 1/2/4 (tests only)."""
+    b = 2.0 ** rng.integers(0, 9, n_obs)
+    n = 2.0 ** rng.integers(0, 3, n_obs)
+    w_total = rng.uniform(2.0, 140.0, n_obs)
+    w = w_total / n
+    act = 0.05 * w
+    return {"weights_gib": w, "weights_total_gib": w_total, "kv_gib": np.zeros(n_obs),
+            "activations_gib": act, "model_mem_gib": w + act, "n_gpus": n, "tp": n, "batch_size": b,
+            "vocab_size": np.full(n_obs, 32000.0)}
+
+
+def simulate_lambda0_rejections(true_lambda: float = 0.0, *, n_obs: int = 40, n_reps: int = 200,
+                                alpha: float = 0.05, sigma_log: float = 0.02,
+                                true_params=(0.8, 0.03, 0.05, 0.004), seed: int = 0) -> dict:
+    """Rejection rate of the LR test of ``lambda = 0`` on SIMULATED data.
+
+    Data are generated from ``boxcox`` with ``lambda = true_lambda`` and log-normal errors
+    (``sigma_log``) on one simulated design (drawn once with ``seed``); each replicate
+    fits ``seed`` and ``boxcox`` and tests ``lambda = 0`` at ``alpha``.
+
+    Returns
+    -------
+    dict
+        ``rate`` (rejections / valid replicates), ``n_valid``, ``n_reps``, ``alpha``.
+    """
+    rng = np.random.default_rng(seed)
+    x = _simulated_design(n_obs, rng)
+    p_true = np.array(list(true_params) + [true_lambda], dtype=float)
+    mean = BOXCOX.predict_response(x, p_true)
+    eps = rng.normal(0.0, sigma_log, (n_reps, n_obs))
+    ys = mean[None, :] * np.exp(eps)
+    rejections, valid = 0, 0
+    crit = stats.chi2.ppf(1 - alpha, 1)
+    for y in ys:
+        s = fit_spec(SEED, x, y)
+        b = fit_spec(BOXCOX, x, y, extra_starts=[np.append(s.estimate, 0.0)], lambda_starts=())
+        if s.status != "fitted" or b.status != "fitted" or not b.identified[-1]:
+            continue
+        valid += 1
+        stat = 2.0 * (b.loglike - s.loglike)
+        rejections += int(stat > crit)
+    return {"rate": rejections / valid if valid else math.nan, "n_valid": valid,
+            "n_reps": n_reps, "alpha": alpha, "true_lambda": true_lambda, "n_obs": n_obs}

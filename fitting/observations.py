@@ -1,0 +1,522 @@
+r"""Profiles DataFrame -> the fitting table of one framework (observed response + features).
+
+:func:`build_observations` turns the rows of :meth:`fitting.profiles.ProfileSet.to_frame`
+that belong to one framework into an :class:`Observations`: the observed response ``y``
+(GiB per GPU), the overhead-model features of :func:`fitting.overhead.build_features`
+(one call per architecture group, vectorised over its rows) and, for every profile that
+is left out, the reason.
+
+The observed response (GiB per GPU)
+-----------------------------------
+*Missing components are missing, not zero*: a profile lacking one of the components of a
+form is excluded with ``missing component`` unless another form applies. Forms are tried
+in the order listed; the form used is kept in the ``response_form`` column.
+
+========================= ======================== ==========================================
+framework                 form                     y
+========================= ======================== ==========================================
+vllm (pool)               ``split``                weights + non_torch + activation_peak
+                          ``peak_torch`` (v0.6.4)  peak_torch + non_torch (peak_torch
+                                                   includes the weights)
+sglang, tgi (pool)        ``non_kv_total``         non_kv_total
+                          ``split``                weights + non_torch + activation_peak
+trtllm (pool)             ``non_kv_total``         non_kv_total
+                          ``engine``               weights + compute_buffer (execution
+                                                   context) [+ other, where reported]
+transformers (growing)    ``peak_allocated``       peak_allocated (torch max_memory_allocated)
+pytorch (growing)         ``peak_allocated``       peak_allocated
+                          ``peak_reserved``        peak_reserved (torch max_memory_reserved)
+llamacpp (growing)        ``buffers``              weights + kv_cache + compute_buffer
+                          ``peak_total``           peak_total
+========================= ======================== ==========================================
+
+transformers is fitted on one measure only, ``max_memory_allocated``: NVML / nvidia-smi
+readings (``peak_total``) add the CUDA context and the caching allocator's reserve, and in
+the public generate sweeps they are non-monotone in batch size and saturate near the
+device limit (fragmentation, not a growth law), so mixing them in would blur the fit;
+profiles with only such a reading are excluded (``missing component``).
+
+For vLLM CUDA-graph memory is *not* part of ``y``: it is a separate response
+(``cuda_graph_gib``, kept in the ``cuda_graph_gib`` column where reported and > 0) fitted
+by its own small term (:data:`fitting.overhead.CUDA_GRAPH`).
+
+A profile measured as a sum over GPUs (``measured_scope == "sum_over_gpus"``) is divided by
+its GPU count (``gpu_count``, else ``tp * pp``) so that every response is per GPU.
+
+Choices made where a profile is silent (each marked in a boolean column)
+--------------------------------------------------------------------------
+``batch_defaulted``
+    The batch size ``b`` (concurrent sequences) is, for vLLM, ``max_num_seqs`` (the server's
+    capacity, which sizes the sampler and CUDA-graph buffers the start-up profiling run
+    allocates), else vLLM's default 256 (a benchmark's ``batch_size``/concurrency is *not*
+    used: the non-KV footprint is fixed at start-up). Other pool frameworks:
+    ``max_num_seqs``, else their default in :mod:`fitting.frameworks`, else 1. Growing
+    frameworks: the workload ``batch_size``, else 1 (a single ``generate`` call / one
+    llama.cpp slot).
+``tp``, ``pp``
+    1 where not stated.
+``mnbt_defaulted``
+    ``max_num_batched_tokens`` not stated: the framework default of
+    :mod:`fitting.frameworks` (vLLM V1: 8192).
+``dtype_defaulted``
+    ``dtype`` not stated: the checkpoint's ``torch_dtype``, else bfloat16 (vLLM's "auto").
+``weights_measured``
+    The offset of the response uses the *measured* per-GPU weights where the profile has
+    them (so errors of weight physics do not leak into the overhead coefficients), the
+    physics weights otherwise; ``weights_total_gib`` is then ``measured x n_gpus``.
+
+Workload KV (growing frameworks only; pool frameworks have ``kv_gib = 0``):
+transformers/pytorch hold ``b x (input_len + output_len)`` tokens, taken from
+``context_len`` per sequence when the lengths are not stated (profiles with neither are
+excluded: ``missing workload``). llama.cpp allocates its KV buffer for ``context_len``
+(``n_ctx``) tokens in total, shared by its slots, so it is modelled as one sequence of
+``context_len`` tokens.
+
+Exclusions (each with a reason in :attr:`Observations.excluded`)
+-----------------------------------------------------------------
+``not use_in_fit: <exclude_reason>``, ``model unnamed``, ``unknown model: <id>``,
+``missing component: <names>``, ``missing workload: ...``, ``no weights on the GPU``,
+``partial CPU offload``
+(llama.cpp with more than 10 % of the weights on the CPU: the KV/compute placement is not
+modelled), ``physics failed: <error>``, ``non-positive response``.
+
+Size classes
+------------
+Dense models by total parameters (billions): ``<1B`` [0, 0.9), ``1-2B`` [0.9, 3),
+``3-6B`` [3, 6), ``7-8B`` [6, 10), ``13-30B`` [10, 35), ``40-70B`` [35, 100), ``>100B``
+[100, inf); every MoE model is ``MoE``. The seed plan's accuracy targets (MAPE) exist for
+``1-2B`` < 10 %, ``7-8B`` < 5 %, ``13-30B`` < 8 %, ``40-70B`` < 10 %, ``MoE`` < 15 %.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import pandas as pd
+
+from fitting.frameworks import framework_info
+from fitting.overhead import FEATURE_NAMES, build_features, response_offset_gib
+
+__all__ = [
+    "Observations",
+    "build_observations",
+    "size_class",
+    "SIZE_CLASS_TARGETS_MAPE",
+    "SIZE_CLASS_ORDER",
+    "RESPONSE_FORMS",
+]
+
+_GIB = float(2**30)
+
+#: The seed plan's accuracy targets: mean absolute percentage error (fraction) by class.
+SIZE_CLASS_TARGETS_MAPE = {"1-2B": 0.10, "7-8B": 0.05, "13-30B": 0.08, "40-70B": 0.10, "MoE": 0.15}
+
+#: Dense size classes: (lower, upper) total parameters in billions, [lower, upper).
+_DENSE_CLASSES = (
+    ("<1B", 0.0, 0.9), ("1-2B", 0.9, 3.0), ("3-6B", 3.0, 6.0), ("7-8B", 6.0, 10.0),
+    ("13-30B", 10.0, 35.0), ("40-70B", 35.0, 100.0), (">100B", 100.0, math.inf),
+)
+SIZE_CLASS_ORDER = tuple(c[0] for c in _DENSE_CLASSES) + ("MoE",)
+
+#: Response forms per framework: (form name, measured components summed), tried in order.
+RESPONSE_FORMS = {
+    "vllm": (("split", ("weights", "non_torch", "activation_peak")),
+             ("peak_torch", ("peak_torch", "non_torch"))),
+    "sglang": (("non_kv_total", ("non_kv_total",)),
+               ("split", ("weights", "non_torch", "activation_peak"))),
+    "tgi": (("non_kv_total", ("non_kv_total",)),
+            ("split", ("weights", "non_torch", "activation_peak"))),
+    "trtllm": (("non_kv_total", ("non_kv_total",)),
+               ("engine", ("weights", "compute_buffer"))),
+    "transformers": (("peak_allocated", ("peak_allocated",)),),
+    "pytorch": (("peak_allocated", ("peak_allocated",)), ("peak_reserved", ("peak_reserved",))),
+    "llamacpp": (("buffers", ("weights", "kv_cache", "compute_buffer")),
+                 ("peak_total", ("peak_total",))),
+}
+#: Components added when present (never required).
+_OPTIONAL_COMPONENTS = {("trtllm", "engine"): ("other",)}
+
+#: llama.cpp: share of the weights on the CPU above which a run counts as partially offloaded.
+_MAX_CPU_WEIGHT_SHARE = 0.10
+
+_TABLE_COLUMNS = (
+    "profile_id", "model_id", "model_key", "params_b", "is_moe", "size_class", "y_gib",
+    "response_form", "weights_measured", "batch_defaulted", "mnbt_defaulted", "dtype_defaulted",
+    "tp", "pp", "series", "cuda_graph_gib",
+)
+
+
+def size_class(params_b, is_moe):
+    """Size class label of a model (see the module docstring for the edges).
+
+    Parameters
+    ----------
+    params_b : float
+        Total parameters in billions.
+    is_moe : bool
+
+    Returns
+    -------
+    str
+    """
+    if is_moe:
+        return "MoE"
+    for name, lo, hi in _DENSE_CLASSES:
+        if lo <= params_b < hi:
+            return name
+    return "unknown"
+
+
+@dataclass
+class Observations:
+    """The fitting table of one framework.
+
+    Attributes
+    ----------
+    framework : str
+    kv_cache_mode : {"pool", "growing"}
+    observed_quantity : dict
+        ``{"name": ..., "description": ...}`` of the response.
+    table : pandas.DataFrame
+        One row per used profile: ``profile_id, model_id`` (registry id), ``model_key``
+        (group label for cross-validation: the registry's base model, so that fine-tunes
+        registered as aliases of it count as the same model), ``params_b`` (billions), ``is_moe``,
+        ``size_class``, ``y_gib`` (observed response, GiB per GPU), ``response_form``, the
+        ``*_defaulted`` / ``weights_measured`` flags, ``tp, pp, series``,
+        ``cuda_graph_gib`` (vLLM, NaN where not reported) and the feature columns.
+    features : dict of ndarray
+        :data:`fitting.overhead.FEATURE_NAMES` aligned with ``table`` rows (GiB per GPU).
+    excluded : list of dict
+        ``{"profile_id": ..., "reason": ...}`` for every profile not used.
+    n_total : int
+        Profiles of this framework in the input (used + excluded).
+    """
+
+    framework: str
+    kv_cache_mode: str
+    observed_quantity: dict
+    table: pd.DataFrame
+    features: dict
+    excluded: list = field(default_factory=list)
+    n_total: int = 0
+
+    @property
+    def y(self) -> np.ndarray:
+        """Observed response, GiB per GPU."""
+        return self.table["y_gib"].to_numpy(dtype=float)
+
+    @property
+    def groups(self) -> np.ndarray:
+        """Model label per row (leave-one-model-out groups)."""
+        return self.table["model_key"].to_numpy()
+
+    @property
+    def n_used(self) -> int:
+        return len(self.table)
+
+    @property
+    def offset_gib(self) -> np.ndarray:
+        """Exact-physics part of the response (weights + KV + activations), GiB per GPU."""
+        return response_offset_gib(self.features)
+
+    def subset(self, mask) -> Observations:
+        """Rows where ``mask`` is True (a boolean array or index array); same metadata."""
+        idx = np.flatnonzero(mask) if np.asarray(mask).dtype == bool else np.asarray(mask)
+        return replace(self, table=self.table.iloc[idx].reset_index(drop=True),
+                       features={k: v[idx] for k, v in self.features.items()})
+
+    def cuda_graph_observations(self) -> Observations | None:
+        """The rows that report CUDA-graph memory (> 0), with ``y_gib`` = that memory.
+
+        Returns None when no row reports it.
+        """
+        cg = self.table["cuda_graph_gib"].to_numpy(dtype=float)
+        ok = np.isfinite(cg) & (cg > 0)
+        if not ok.any():
+            return None
+        sub = self.subset(ok)
+        sub.table["y_gib"] = sub.table["cuda_graph_gib"].to_numpy(dtype=float)
+        sub.table["response_form"] = "cuda_graph"
+        sub.observed_quantity = {
+            "name": "cuda_graph_gib",
+            "description": "CUDA-graph memory per GPU as reported by the framework (GiB).",
+        }
+        sub.excluded = []
+        sub.n_total = int(ok.sum())
+        return sub
+
+
+# ------------------------------------------------------------------------------ helpers
+def _missing(v) -> bool:
+    return v is None or (not isinstance(v, (tuple, list, dict)) and bool(pd.isna(v)))
+
+
+def _num(frame, col):
+    """Column as float ndarray (NaN where absent or not numeric)."""
+    if col not in frame.columns:
+        return np.full(len(frame), np.nan)
+    return pd.to_numeric(frame[col], errors="coerce").astype("float64").to_numpy()
+
+
+def _str(frame, col):
+    """Column as object ndarray of str or None."""
+    if col not in frame.columns:
+        return np.array([None] * len(frame), dtype=object)
+    return np.array([None if _missing(v) else str(v) for v in frame[col].tolist()], dtype=object)
+
+
+def _bool(frame, col, default):
+    if col not in frame.columns:
+        return np.full(len(frame), default, dtype=bool)
+    return np.array([default if _missing(v) else bool(v) for v in frame[col].tolist()], dtype=bool)
+
+
+def _response(frame, framework):
+    """(y_gib, weights_gib, form, missing) per row from the measured components."""
+    n = len(frame)
+    y = np.full(n, np.nan)
+    form = np.array([None] * n, dtype=object)
+    lacking: list[list[str]] = [[] for _ in range(n)]
+    for name, comps in RESPONSE_FORMS[framework]:
+        vals = np.column_stack([_num(frame, f"{c}_gib") for c in comps])
+        ok = np.all(np.isfinite(vals), axis=1) & np.isnan(y)
+        total = vals.sum(axis=1)
+        for extra in _OPTIONAL_COMPONENTS.get((framework, name), ()):
+            e = _num(frame, f"{extra}_gib")
+            total = total + np.where(np.isfinite(e), e, 0.0)
+        y = np.where(ok, total, y)
+        form = np.where(ok, name, form)
+        for i in np.flatnonzero(~np.all(np.isfinite(vals), axis=1)):
+            gone = [c for c, v in zip(comps, vals[i]) if not np.isfinite(v)]
+            lacking[i].append(f"{' + '.join(comps)} lacks {', '.join(gone)}")
+    missing = np.array(["; ".join(m) for m in lacking], dtype=object)
+    return y, _num(frame, "weights_gib"), form, missing
+
+
+def _resolve_models(model_ids):
+    """{model_id: (entry, error)} for every distinct id (registry looked up once per id)."""
+    from fitting.registry import UnknownModelError, resolve_model
+
+    out = {}
+    for mid in sorted({m for m in model_ids if m is not None}):
+        try:
+            out[mid] = (resolve_model(mid), None)
+        except UnknownModelError:
+            out[mid] = (None, f"unknown model: {mid}")
+        except LookupError:  # in the registry without verified dimensions
+            out[mid] = (None, f"model dimensions not verified in the registry: {mid}")
+        except (ValueError, OSError) as exc:  # malformed config path etc.
+            out[mid] = (None, f"unknown model: {mid} ({exc})")
+    return out
+
+
+def _params_b(entry):
+    total = getattr(entry, "params_total", None)
+    if total is None or not np.isfinite(float(total)):
+        from fitting.parameters import count_parameters
+
+        total = count_parameters(entry.architecture).total
+    return float(total) / 1e9
+
+
+def _features_for_group(arch, quantization, weights_all_measured, kw):
+    """build_features; a quantization format unknown to physics is harmless when every
+    row's weights were measured (the offset uses them), so retry without it then."""
+    try:
+        return build_features(arch, quantization=quantization, **kw)
+    except (ValueError, KeyError):
+        if quantization is None or not weights_all_measured:
+            raise
+        return build_features(arch, quantization=None, **kw)
+
+
+def _positive_int_or(values, default):
+    v = np.asarray(values, dtype=float)
+    ok = np.isfinite(v) & (v >= 1)
+    return np.where(ok, v, default), ~ok
+
+
+# --------------------------------------------------------------------------- main entry
+def build_observations(frame: pd.DataFrame, framework: str) -> Observations:
+    """Fitting table of ``framework`` from a profiles DataFrame.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        :meth:`fitting.profiles.ProfileSet.to_frame` (all frameworks; rows of other
+        frameworks are ignored). Memory columns ``<quantity>_gib`` in GiB.
+    framework : str
+        Framework family id (``vllm``, ``transformers``, ...).
+
+    Returns
+    -------
+    Observations
+        Used rows with response ``y_gib`` (GiB per GPU) and features, plus the excluded
+        profiles with their reasons. See the module docstring for every choice made.
+    """
+    info = framework_info(framework)
+    quantity = {"name": info.observed_quantity, "description": info.description}
+    fr = frame[frame["framework"] == framework].reset_index(drop=True) if len(frame) else frame
+    n_total = len(fr)
+    excluded: list[dict] = []
+    empty = Observations(framework, info.kv_cache_mode, quantity,
+                         pd.DataFrame(columns=list(_TABLE_COLUMNS) + list(FEATURE_NAMES)),
+                         {k: np.zeros(0) for k in FEATURE_NAMES}, excluded, n_total)
+    if n_total == 0:
+        return empty
+
+    pid = _str(fr, "profile_id")
+    reason = np.array([None] * n_total, dtype=object)
+
+    def _exclude(mask, why):
+        for i in np.flatnonzero(mask & np.array([r is None for r in reason])):
+            reason[i] = why(i) if callable(why) else why
+
+    use = _bool(fr, "use_in_fit", True)
+    why_not = _str(fr, "exclude_reason")
+    _exclude(~use, lambda i: f"not use_in_fit: {why_not[i] or 'no reason given'}")
+
+    model_ids = _str(fr, "model_id")
+    _exclude(np.array([m is None for m in model_ids]), "model unnamed")
+    entries = _resolve_models(model_ids[np.array([r is None for r in reason])])
+    for i, m in enumerate(model_ids):
+        if reason[i] is None and entries.get(m, (None, None))[1] is not None:
+            reason[i] = entries[m][1]
+
+    # --- per-GPU response
+    y, w_meas, form, missing = _response(fr, framework)
+    n_gpu_stated = _num(fr, "gpu_count")
+    tp, _ = _positive_int_or(_num(fr, "tp"), 1.0)
+    pp, _ = _positive_int_or(_num(fr, "pp"), 1.0)
+    scope = _str(fr, "measured_scope")
+    summed = np.array([s == "sum_over_gpus" for s in scope])
+    n_div = np.where(np.isfinite(n_gpu_stated) & (n_gpu_stated >= 1), n_gpu_stated, tp * pp)
+    y = np.where(summed, y / n_div, y)
+    w_meas = np.where(summed, w_meas / n_div, w_meas)
+    cuda_graph = _num(fr, "cuda_graph_gib")
+    cuda_graph = np.where(summed, cuda_graph / n_div, cuda_graph)
+    _exclude(~np.isfinite(y), lambda i: f"missing component: {missing[i]}")
+    _exclude(np.isfinite(y) & (y <= 0), "non-positive response")
+    _exclude(np.isfinite(w_meas) & (w_meas <= 0), "no weights on the GPU (measured weights 0: CPU run)")
+
+    if framework == "llamacpp":
+        w_cpu = _num(fr, "weights_cpu_gib")
+        offload = np.isfinite(w_cpu) & np.isfinite(w_meas) & (w_cpu > _MAX_CPU_WEIGHT_SHARE * w_meas)
+        _exclude(offload, "partial CPU offload (KV and compute-buffer placement not modelled)")
+
+    # --- workload
+    b_stated = _num(fr, "batch_size")
+    seqs = _num(fr, "max_num_seqs")
+    if info.kv_cache_mode == "pool":
+        # the non-KV footprint is set at start-up by the server's capacity, not by the
+        # concurrency of a later benchmark, so a benchmark batch_size is not used here
+        b_src = seqs
+        default_b = float(info.defaults.get("max_num_seqs", 1))
+    else:
+        b_src = b_stated
+        default_b = 1.0
+    b, b_def = _positive_int_or(b_src, default_b)
+    mnbt_default = info.defaults.get("max_num_batched_tokens", info.defaults.get("n_ubatch"))
+    mnbt_raw = _num(fr, "max_num_batched_tokens")
+    mnbt_def = ~np.isfinite(mnbt_raw)
+    mnbt = np.where(mnbt_def, np.nan if mnbt_default is None else float(mnbt_default), mnbt_raw)
+
+    in_len = _num(fr, "input_len")
+    out_len = _num(fr, "output_len")
+    ctx = _num(fr, "context_len")
+    if framework == "llamacpp":
+        _exclude(~np.isfinite(ctx), "missing workload: context_len (n_ctx sizes the KV buffer)")
+        in_len = np.where(np.isfinite(ctx), ctx, 0.0)
+        out_len = np.zeros(n_total)
+        kv_seqs = np.ones(n_total)
+    elif info.kv_cache_mode == "growing":
+        have_len = np.isfinite(in_len) | np.isfinite(out_len)
+        _exclude(~have_len & ~np.isfinite(ctx),
+                 "missing workload: input_len/output_len and context_len (workload KV unknown)")
+        in_len = np.where(have_len, np.nan_to_num(in_len), np.nan_to_num(ctx))
+        out_len = np.where(have_len, np.nan_to_num(out_len), 0.0)
+        kv_seqs = b
+    else:
+        in_len = np.nan_to_num(in_len)
+        out_len = np.nan_to_num(out_len)
+        kv_seqs = b
+
+    dtype = _str(fr, "dtype")
+    quant = _str(fr, "quantization")
+    kv_dtype = _str(fr, "kv_cache_dtype")
+
+    # --- features, one build_features call per (model, dtype, quantization, kv dtype)
+    keep = np.array([r is None for r in reason])
+    feats = {k: np.full(n_total, np.nan) for k in FEATURE_NAMES}
+    params_b = np.full(n_total, np.nan)
+    is_moe = np.zeros(n_total, dtype=bool)
+    canon = np.array([None] * n_total, dtype=object)
+    group = np.array([None] * n_total, dtype=object)
+    dtype_def = np.zeros(n_total, dtype=bool)
+    w_used_meas = np.isfinite(w_meas)
+    groups: dict = {}
+    for i in np.flatnonzero(keep):
+        groups.setdefault((model_ids[i], dtype[i], quant[i], kv_dtype[i]), []).append(i)
+    for (mid, dt, qu, kvd), rows in sorted(groups.items(), key=lambda kv: str(kv[0])):
+        rows = np.array(rows)
+        entry = entries[mid][0]
+        arch = entry.architecture
+        dt_eff = dt or getattr(arch, "torch_dtype", None) or "bfloat16"
+        dtype_def[rows] = dt is None
+        kw = dict(framework=framework, tp=tp[rows].astype(int), pp=pp[rows].astype(int),
+                  batch_size=kv_seqs[rows], input_len=in_len[rows], output_len=out_len[rows],
+                  # no framework default and a row silent: let physics use its own rule
+                  max_num_batched_tokens=(None if np.any(np.isnan(mnbt[rows])) else mnbt[rows]),
+                  dtype=dt_eff, kv_cache_dtype=kvd or "auto",
+                  weights_bytes=w_meas[rows] * _GIB)
+        try:
+            f = _features_for_group(arch, qu, np.all(np.isfinite(w_meas[rows])), kw)
+        except Exception as exc:  # noqa: BLE001 - any physics failure excludes the group
+            for i in rows:
+                reason[i] = f"physics failed: {type(exc).__name__}: {exc}"
+            continue
+        for k in FEATURE_NAMES:
+            feats[k][rows] = np.broadcast_to(f[k], rows.shape)
+        feats["batch_size"][rows] = b[rows]  # overhead batch (kv_seqs only sizes the KV)
+        n = feats["n_gpus"][rows]
+        meas = np.isfinite(w_meas[rows])
+        feats["weights_total_gib"][rows] = np.where(meas, w_meas[rows] * n, feats["weights_total_gib"][rows])
+        params_b[rows] = _params_b(entry)
+        is_moe[rows] = bool(getattr(arch, "is_moe", False))
+        canon[rows] = getattr(entry, "id", mid) or mid
+        group[rows] = getattr(entry, "alias_of", None) or canon[rows[0]]
+    feats["model_mem_gib"] = feats["weights_gib"] + feats["kv_gib"] + feats["activations_gib"]
+    finite = np.all(np.column_stack([np.isfinite(feats[k]) for k in FEATURE_NAMES]), axis=1)
+    _exclude(~finite, lambda i: "physics failed: non-finite features ("
+             + ", ".join(k for k in FEATURE_NAMES if not np.isfinite(feats[k][i])) + ")")
+
+    keep = np.array([r is None for r in reason])
+    for i in np.flatnonzero(~keep):
+        excluded.append({"profile_id": str(pid[i]), "reason": str(reason[i])})
+    excluded.sort(key=lambda d: d["profile_id"])
+    idx = np.flatnonzero(keep)
+    order = idx[np.argsort(pid[idx].astype(str), kind="stable")]
+    table = pd.DataFrame({
+        "profile_id": pid[order].astype(str),
+        "model_id": canon[order],
+        "model_key": group[order],
+        "params_b": params_b[order],
+        "is_moe": is_moe[order],
+        "size_class": [size_class(p, m) for p, m in zip(params_b[order], is_moe[order])],
+        "y_gib": y[order],
+        "response_form": form[order],
+        "weights_measured": w_used_meas[order],
+        "batch_defaulted": b_def[order],
+        "mnbt_defaulted": mnbt_def[order],
+        "dtype_defaulted": dtype_def[order],
+        "tp": tp[order],
+        "pp": pp[order],
+        "series": _str(fr, "series")[order],
+        "cuda_graph_gib": cuda_graph[order] if framework == "vllm" else np.full(order.size, np.nan),
+    })
+    features = {k: np.ascontiguousarray(v[order]) for k, v in feats.items()}
+    for k in FEATURE_NAMES:
+        table[k] = features[k]
+    return Observations(framework, info.kv_cache_mode, quantity, table, features, excluded, n_total)

@@ -1,0 +1,101 @@
+"""The log-scaling tests: size and power by simulation, verdicts (SIMULATED data only)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from _sim_profiles import TRUE_SEED, simulated_observations
+from fitting import hypothesis
+from fitting.fit_framework import fit_spec
+
+ALPHA = 0.05
+N_REPS = 300
+N_OBS = 60
+#: Binomial tolerance of a rejection rate: this many standard deviations.
+Z_TOL = 3.0
+
+
+@pytest.mark.slow
+def test_lr_test_of_log_scaling_keeps_its_nominal_size():
+    """SIMULATED true log model: the LR test of lambda = 0 rejects about alpha of the time."""
+    res = hypothesis.simulate_lambda0_rejections(0.0, n_obs=N_OBS, n_reps=N_REPS, alpha=ALPHA, seed=11)
+    n = res["n_valid"]
+    assert n >= 0.95 * N_REPS
+    tol = Z_TOL * math.sqrt(ALPHA * (1 - ALPHA) / n)
+    assert abs(res["rate"] - ALPHA) <= tol, res
+
+
+@pytest.mark.slow
+def test_lr_test_has_power_against_linear_scaling():
+    """SIMULATED linear model (lambda = 1) with a batch effect of the seed's size."""
+    res = hypothesis.simulate_lambda0_rejections(1.0, n_obs=N_OBS, n_reps=100, alpha=ALPHA, seed=12,
+                                                 true_params=(0.8, 0.03, 0.05, 0.0005))
+    assert res["rate"] >= 0.8, res
+
+
+def test_verdict_on_simulated_log_data():
+    obs = simulated_observations("transformers", spec="seed", true=TRUE_SEED, sigma_log=0.01, seed=20)
+    h = hypothesis.log_scaling_test(obs)
+    assert h["testable"]
+    lam = h["lambda"]
+    assert lam["lr_lambda0"]["pvalue"] > ALPHA
+    assert lam["lr_lambda1"]["pvalue"] < ALPHA
+    ci = lam["profile_ci"]
+    assert ci["lower"] < 0.0 < ci["upper"]
+    assert h["batch_term"]["f_test"]["pvalue"] < ALPHA
+    assert h["verdict"].startswith("log scaling not rejected") and "linear rejected" in h["verdict"]
+
+
+def test_verdict_on_simulated_linear_data():
+    obs = simulated_observations("transformers", spec="boxcox", true=(0.8, 0.03, 0.05, 0.0005, 1.0),
+                                 sigma_log=0.01, seed=22)
+    h = hypothesis.log_scaling_test(obs)
+    lam = h["lambda"]
+    assert lam["lr_lambda0"]["pvalue"] < ALPHA and lam["lr_lambda1"]["pvalue"] > ALPHA
+    assert lam["profile_ci"]["lower"] < 1.0 < (lam["profile_ci"]["upper"] or math.inf)
+    assert h["verdict"].startswith("log scaling rejected")
+
+
+def test_profile_interval_agrees_with_wald_interval_for_a_well_determined_lambda():
+    obs = simulated_observations("transformers", spec="boxcox", true=(0.8, 0.03, 0.05, 0.004, 0.5),
+                                 sigma_log=0.002, seed=23, n_per_model=20)
+    h = hypothesis.log_scaling_test(obs)
+    lam = h["lambda"]
+    wald = (lam["estimate"] - 1.96 * lam["se"], lam["estimate"] + 1.96 * lam["se"])
+    ci = lam["profile_ci"]
+    assert ci["lower"] == pytest.approx(wald[0], abs=0.3 * lam["se"])
+    assert ci["upper"] == pytest.approx(wald[1], abs=0.3 * lam["se"])
+
+
+def test_constant_batch_size_is_not_testable_and_names_the_study():
+    obs = simulated_observations(batch_sizes=(256,))
+    h = hypothesis.log_scaling_test(obs)
+    assert not h["testable"] and h["batch_term"] is None
+    assert h["verdict"].startswith("not testable with these profiles")
+    assert "batch-scaling study" in h["verdict"] and h["study_needed"] == hypothesis.BATCH_STUDY
+
+
+def test_defaulted_batch_sizes_do_not_make_it_testable():
+    obs = simulated_observations(batch_sizes=(1, 16, 256))
+    t = obs.table
+    t["batch_defaulted"] = obs.features["batch_size"] == 256
+    obs.features["batch_size"][obs.features["batch_size"] == 16] = 1.0
+    h = hypothesis.log_scaling_test(obs)
+    assert not h["testable"] and "1 distinct stated value" in h["verdict"]
+
+
+def test_batch_term_tests_match_their_definitions():
+    """F = ((RSS_r - RSS_f)/1) / (RSS_f/df_f), LR = n log(RSS_r/RSS_f) in log error mode."""
+    obs = simulated_observations("transformers", sigma_log=0.02, seed=24)
+    h = hypothesis.log_scaling_test(obs, profile_ci=False)
+    full = fit_spec("seed", obs.features, obs.y)
+    restr = fit_spec("seed", obs.features, obs.y, fixed={"batch_scaling": 0.0})
+    f = (restr.rss - full.rss) / (full.rss / full.df_resid)
+    lr = obs.y.size * math.log(restr.rss / full.rss)
+    assert h["batch_term"]["f_test"]["statistic"] == pytest.approx(f, rel=1e-8)
+    assert h["batch_term"]["lr_test"]["statistic"] == pytest.approx(lr, rel=1e-8)
+    assert h["batch_term"]["pvalue_boundary"] == pytest.approx(h["batch_term"]["lr_test"]["pvalue"] / 2)
+    assert np.isfinite(h["lambda"]["lr_lambda0"]["statistic"])
