@@ -27,13 +27,13 @@ import json
 import math
 import os
 import re
-import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
+from fitting._io import atomic_write_text
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -328,17 +328,7 @@ def _locked(lock_path: Path):
 
 
 def _atomic_write(target: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write_text(target, text, fsync=True)
 
 
 def list_versions(framework_dir) -> list[int]:

@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -30,6 +28,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from fitting.units import BYTES_PER_GIB, UNIT_BYTES
+from fitting._io import atomic_write_text
 
 __all__ = [
     "COUNT_FIELDS",
@@ -517,14 +516,4 @@ def write_profile(record: dict, directory) -> Path:
     target = directory / f"{record.get('profile_id')}.json"
     validate_profile(record, target)
     text = dumps_profile(record)
-    directory.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return target
+    return atomic_write_text(target, text)

@@ -12,11 +12,10 @@ coefficients that moved by more than their standard error).
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+from fitting._io import atomic_path, atomic_write_text
 
 __all__ = ["write_report", "render_markdown", "plot_predicted_vs_measured", "plot_residuals_vs_size",
            "plot_batch_curve", "coefficient_changes"]
@@ -138,15 +137,8 @@ def plot_batch_curve(fw_fit, ax=None):
 
 
 def _save(fig, path: Path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, dpi=110, bbox_inches="tight", metadata={"Software": None})
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _figures(fw_fit, reports_dir: Path) -> dict:
@@ -365,12 +357,4 @@ def write_report(fw_fit, doc: dict, previous: dict | None, reports_dir, *, skipp
     figs = _figures(fw_fit, reports_dir) if figures else {}
     text = render_markdown(fw_fit, doc, previous, figs, skipped=skipped, hypothesis=hypothesis)
     target = reports_dir / f"{doc['framework']}.md"
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=reports_dir)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return target
+    return atomic_write_text(target, text)

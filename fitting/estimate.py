@@ -1,0 +1,185 @@
+"""``python -m fitting.estimate``: GPU memory of one configuration, and whether it fits.
+
+Thin CLI over :meth:`fitting.estimator.Estimator.query`: a readable table by default,
+one JSON object with ``--json``. Bad input (unknown model, tp not dividing the attention
+heads, negative lengths, unknown dtype, unreadable coefficient file) prints one line
+``error: ...`` on stderr and exits with status 2.
+
+Examples
+--------
+::
+
+    python -m fitting.estimate --framework vllm --model meta-llama/Llama-3.1-70B --tp 4 \\
+        --batch-size 32 --input-len 8192 --output-len 0 --kv-cache-dtype fp8 --gpu H100
+    python -m fitting.estimate --framework transformers --config path/to/config.json \\
+        --batch-size 4 --input-len 2048 --output-len 256 --gpu-memory-gib 24 --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+EXIT_BAD_INPUT = 2
+_REPO_PARAMS = Path(__file__).resolve().parent.parent / "fitted_params"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m fitting.estimate",
+        description="GPU memory (GiB per GPU) of an LLM under an inference framework, with prediction "
+                    "intervals from the fitted coefficients, and, given a GPU, the probability that it fits, "
+                    "the largest batch and context that fit, and (vLLM) the KV pool.",
+        epilog="Omitted settings take the framework's own defaults (vLLM: max_num_seqs 256, "
+               "max_num_batched_tokens 8192, gpu_memory_utilization 0.9); every default applied is listed "
+               "in the output. Memory is GiB = 2**30 bytes.")
+    p.add_argument("--framework", help="vllm, sglang, trtllm, tgi, llamacpp, transformers, pytorch "
+                                       "(default: the framework of --params, else vllm)")
+    p.add_argument("--model", help="registry model id or alias (e.g. meta-llama/Llama-3.1-8B), or a config.json path")
+    p.add_argument("--config", help="path to a Hugging Face config.json (instead of --model)")
+    p.add_argument("--params", help="coefficient file or fitted_params/<framework>/ folder (default: "
+                                    "./fitted_params/<framework>/ if present, else the repository's)")
+    p.add_argument("--tp", type=int, default=1, help="tensor-parallel degree (default 1)")
+    p.add_argument("--pp", type=int, default=1, help="pipeline-parallel degree (default 1)")
+    p.add_argument("--batch-size", type=int, help="concurrent sequences; for vLLM max_num_seqs "
+                                                  "(default: vLLM 256, others 1)")
+    p.add_argument("--input-len", type=int, help="prompt tokens per sequence")
+    p.add_argument("--output-len", type=int, help="generated tokens per sequence")
+    p.add_argument("--max-model-len", type=int, help="context limit in tokens; with no --input-len/--output-len "
+                                                     "each sequence fills it (default: the model's "
+                                                     "max_position_embeddings)")
+    p.add_argument("--max-num-batched-tokens", type=int, help="tokens per forward pass (default: framework's, "
+                                                              "vLLM 8192)")
+    p.add_argument("--dtype", help="weight/activation dtype (default: from the model's torch_dtype)")
+    p.add_argument("--quantization", help="weight format, e.g. fp8, awq, gptq, bnb-nf4, gguf:Q4_K_M, or none "
+                                          "(default: the checkpoint's native format, else none)")
+    p.add_argument("--kv-cache-dtype", help="auto (= dtype), fp8, ... (default auto)")
+    p.add_argument("--gpu", help="GPU name from the table in fitting.gpus (H100, A100-80GB, L40S, MI300X, ...)")
+    p.add_argument("--gpu-memory-gib", type=float, help="GPU memory in GiB as the driver reports it (overrides --gpu)")
+    p.add_argument("--gpu-memory-utilization", type=float, help="vLLM fraction of GPU memory (default 0.9)")
+    p.add_argument("--confidence", type=float, default=0.95, help="confidence of max batch / context / "
+                                                                  "min utilization (default 0.95)")
+    p.add_argument("--alpha", type=float, default=0.10, help="intervals are 1 - alpha (default 0.10: 90%%)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    return p
+
+
+def _params_location(args) -> tuple[str, Path]:
+    if args.params:
+        return args.framework, Path(args.params)
+    fw = args.framework or "vllm"
+    for base in (Path.cwd() / "fitted_params", _REPO_PARAMS):
+        if (base / fw).is_dir():
+            return fw, base / fw
+    raise FileNotFoundError(f"no coefficient files for {fw}: looked in ./fitted_params/{fw}/ and {_REPO_PARAMS / fw}/ "
+                            "(run python -m fitting.refit, or pass --params)")
+
+
+def _json_safe(obj):
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    if hasattr(obj, "item") and callable(obj.item):
+        return _json_safe(obj.item())
+    return obj
+
+
+def _fmt(v, nd=2):
+    return "-" if v is None else f"{v:,.{nd}f}"
+
+
+def _interval(lo, hi, nd=2):
+    return "" if lo is None or hi is None else f"[{_fmt(lo, nd)}, {_fmt(hi, nd)}]"
+
+
+def format_table(r: dict) -> str:
+    """Readable text of a :meth:`Estimator.query` result."""
+    pct = f"{100 * (1 - r['alpha']):g}%"
+    s = r["settings"]
+    lines = [
+        f"{r['model']} on {r['framework']}  (coefficients v{r['params_version']}, spec {r['spec']}, "
+        f"{r['status']}, {r['error_mode']} errors; {pct} prediction intervals)",
+        "settings: " + " ".join(f"{k}={'none' if v is None else v}" for k, v in s.items()),
+    ]
+    if r["defaults_applied"]:
+        lines.append("defaults: " + "; ".join(f"{k}={v}" for k, v in r["defaults_applied"].items()))
+    lines += ["", f"  {'':28s}{'GiB per GPU':>12s}   {pct} interval"]
+    rows = [("weights", r["weights_gib"], None, None),
+            ("activations (physics)", r["activations_gib"], None, None),
+            ("overhead (fitted)", r["overhead_gib"], r["overhead_lower_gib"], r["overhead_upper_gib"]),
+            ("non-KV = W + A + overhead", r["non_kv_gib"], r["non_kv_lower_gib"], r["non_kv_upper_gib"]),
+            ("CUDA graphs", r["cuda_graph_gib"], r["cuda_graph_lower_gib"], r["cuda_graph_upper_gib"]),
+            ("KV cache (workload)", r["kv_cache_gib"], None, None),
+            ("total", r["total_gib"], r["total_lower_gib"], r["total_upper_gib"])]
+    for name, v, lo, hi in rows:
+        if name == "CUDA graphs" and v is None:
+            lines.append(f"  {name:28s}{'not modelled':>12s}")
+            continue
+        lines.append(f"  {name:28s}{_fmt(v):>12s}   {_interval(lo, hi)}")
+    lines.append(f"  {'total, all ' + str(r['n_gpus']) + ' GPUs':28s}{_fmt(r['total_all_gpus_gib']):>12s}   "
+                 f"{_interval(r['total_all_gpus_lower_gib'], r['total_all_gpus_upper_gib'])}")
+    lines.append(f"  KV bytes per token per GPU: {r['kv_bytes_per_token']:,.0f}")
+    if "fit_probability" in r:
+        gpu = f"{r['gpu']} " if r.get("gpu") else ""
+        util = f", gpu_memory_utilization {r['gpu_memory_utilization']:g}" if "gpu_memory_utilization" in r else ""
+        lines += ["", f"on {gpu}{r['gpu_memory_gib']:g} GiB{util}, confidence {r['confidence']:g}:",
+                  f"  {'probability it fits':28s}{r['fit_probability']:>12.3f}",
+                  f"  {'max batch size':28s}{r['max_batch_size']:>12,d}",
+                  f"  {'max context length':28s}{r['max_context_len']:>12,d}   tokens per sequence"]
+        if "kv_pool_tokens" in r:
+            lines.append(f"  {'KV pool':28s}{r['kv_pool_tokens']:>12,d}   tokens "
+                         f"[{r['kv_pool_tokens_lower']:,d}, {r['kv_pool_tokens_upper']:,d}]")
+            mu = r["min_gpu_memory_utilization"]
+            lines.append(f"  {'min gpu_memory_utilization':28s}{'none <= 1' if mu is None else f'{mu:.3f}':>12s}")
+    if r["warnings"]:
+        lines += ["", "warnings:"] + [f"  - {w}" for w in r["warnings"]]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    """Run the CLI; returns the exit status (0 ok, 2 bad input)."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.model and args.config:
+            raise ValueError("give --model or --config, not both")
+        if args.config and not Path(args.config).exists():
+            raise ValueError(f"--config {args.config}: no such file or directory")
+        model = args.config or args.model
+        if not model:
+            raise ValueError("give --model (registry id or alias) or --config (config.json path)")
+        for flag in ("input_len", "output_len", "max_model_len", "max_num_batched_tokens", "batch_size"):
+            v = getattr(args, flag)
+            if v is not None and v < 0:
+                raise ValueError(f"--{flag.replace('_', '-')} must not be negative, got {v}")
+        from fitting.estimator import Estimator
+
+        framework, location = _params_location(args)
+        est = Estimator.load(location)
+        if framework and est.framework != framework:
+            raise ValueError(f"--framework {framework} but {est.path} holds coefficients for {est.framework}")
+        result = est.query(
+            model, tp=args.tp, pp=args.pp, batch_size=args.batch_size, input_len=args.input_len,
+            output_len=args.output_len, max_model_len=args.max_model_len,
+            max_num_batched_tokens=args.max_num_batched_tokens, dtype=args.dtype, quantization=args.quantization,
+            kv_cache_dtype=args.kv_cache_dtype, gpu=args.gpu, gpu_memory_gib=args.gpu_memory_gib,
+            gpu_memory_utilization=args.gpu_memory_utilization, confidence=args.confidence, alpha=args.alpha)
+    except (ValueError, KeyError, LookupError, OSError) as exc:
+        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        print(f"error: {' '.join(str(msg).split())}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    result = _json_safe(result)
+    if args.json:
+        print(json.dumps(result, indent=2, allow_nan=False))
+    else:
+        print(format_table(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,178 @@
+"""``python -m fitting.estimate``: flags, JSON keys and units, table, bad input.
+
+Runs on SIMULATED coefficient files for every framework, and on the real
+``fitted_params/<framework>/latest.json`` files where they exist (validated against the
+real schema with jsonschema first).
+"""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from _simulated_coefficients import simulate, write
+from fitting import estimate, physics
+from fitting.frameworks import FRAMEWORKS
+from fitting.registry import resolve_model
+
+ROOT = Path(__file__).parents[1]
+GIB = 2**30
+FLAGS = ("--framework", "--model", "--config", "--params", "--tp", "--pp", "--batch-size", "--input-len",
+         "--output-len", "--max-model-len", "--max-num-batched-tokens", "--dtype", "--quantization",
+         "--kv-cache-dtype", "--gpu", "--gpu-memory-gib", "--gpu-memory-utilization", "--confidence", "--alpha",
+         "--json")
+BASE_KEYS = {"framework", "model", "params_version", "weights_gib", "activations_gib", "overhead_gib", "non_kv_gib",
+             "non_kv_lower_gib", "non_kv_upper_gib", "cuda_graph_gib", "kv_cache_gib", "kv_bytes_per_token",
+             "total_gib", "total_lower_gib", "total_upper_gib", "total_all_gpus_gib", "alpha", "warnings"}
+GPU_KEYS = {"fit_probability", "max_batch_size", "max_context_len"}
+VLLM_GPU_KEYS = {"kv_pool_tokens", "kv_pool_tokens_lower", "kv_pool_tokens_upper", "min_gpu_memory_utilization"}
+REAL = sorted(ROOT.glob("fitted_params/*/latest.json"))
+
+
+@pytest.fixture(scope="module")
+def sim_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("fitted_params")
+    for i, fw in enumerate(FRAMEWORKS):
+        write(simulate(fw, seed=40 + i, status="unfitted" if fw == "pytorch" else "fitted"), d)
+    return d
+
+
+def _run(argv, capsys):
+    rc = estimate.main(argv)
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def _params_cases():
+    cases = [pytest.param(("sim", fw), id=f"simulated-{fw}") for fw in FRAMEWORKS]
+    cases += [pytest.param(("real", p), id=f"real-{p.parent.name}") for p in REAL]
+    return cases
+
+
+@pytest.fixture(params=_params_cases())
+def params_file(request, sim_dir):
+    kind, x = request.param
+    if kind == "sim":
+        return sim_dir / x / "latest.json"
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = json.loads((ROOT / "fitting/schemas/coefficients-v1.schema.json").read_text())
+    jsonschema.validate(json.loads(x.read_text()), schema)
+    return x
+
+
+def test_help_lists_every_flag(capsys):
+    with pytest.raises(SystemExit) as e:
+        estimate.main(["--help"])
+    assert e.value.code == 0
+    text = capsys.readouterr().out
+    for flag in FLAGS:
+        assert flag in text
+
+
+def test_json_keys_and_units(params_file, capsys):
+    model = "Qwen/Qwen2.5-7B"
+    rc, out, err = _run(["--params", str(params_file), "--model", model, "--tp", "2", "--batch-size", "4",
+                         "--input-len", "1000", "--output-len", "200", "--gpu", "L40S", "--json"], capsys)
+    assert rc == 0, err
+    r = json.loads(out)
+    fw = r["framework"]
+    assert BASE_KEYS | GPU_KEYS <= set(r)
+    assert (VLLM_GPU_KEYS <= set(r)) == (fw == "vllm")
+    assert r["model"] == model and isinstance(r["params_version"], int) and r["alpha"] == 0.10
+    # units: GiB per GPU are the physics' bytes / 2**30; bytes per token per GPU
+    arch = resolve_model(model).architecture
+    assert r["weights_gib"] * GIB == pytest.approx(physics.weight_bytes_per_gpu(arch, dtype="bfloat16", tp=2), rel=1e-12)
+    assert r["kv_bytes_per_token"] == physics.kv_bytes_per_token(arch, dtype="bfloat16", tp=2)
+    block = 16 if fw == "vllm" else None
+    kv_bytes = physics.kv_cache_bytes(arch, num_tokens=1200, num_seqs=4, dtype="bfloat16", tp=2, block_size=block)
+    assert r["kv_cache_gib"] * GIB == pytest.approx(kv_bytes, rel=1e-12)
+    assert r["non_kv_gib"] == pytest.approx(r["weights_gib"] + r["activations_gib"] + r["overhead_gib"], rel=1e-12)
+    cg = r["cuda_graph_gib"] or 0.0
+    assert r["total_gib"] == pytest.approx(r["non_kv_gib"] + cg + r["kv_cache_gib"], rel=1e-12)
+    assert r["total_all_gpus_gib"] == pytest.approx(2 * r["total_gib"], rel=1e-12)
+    assert r["non_kv_lower_gib"] < r["non_kv_gib"] < r["non_kv_upper_gib"]
+    assert r["total_lower_gib"] < r["total_gib"] < r["total_upper_gib"]
+    assert 0.0 <= r["fit_probability"] <= 1.0
+    assert isinstance(r["max_batch_size"], int) and isinstance(r["max_context_len"], int)
+    assert isinstance(r["warnings"], list)
+    if fw == "vllm":
+        assert r["kv_pool_tokens_lower"] <= r["kv_pool_tokens"] <= r["kv_pool_tokens_upper"]
+        assert r["min_gpu_memory_utilization"] is None or 0 < r["min_gpu_memory_utilization"] <= 1
+    if json.loads(Path(params_file).read_text())["status"] == "unfitted":
+        assert any("unfitted" in w for w in r["warnings"])
+
+
+def test_no_gpu_no_gpu_keys(sim_dir, capsys):
+    rc, out, _ = _run(["--params", str(sim_dir / "llamacpp"), "--model", "Qwen/Qwen2.5-7B", "--input-len", "512",
+                       "--json"], capsys)
+    r = json.loads(out)
+    assert rc == 0 and not (GPU_KEYS & set(r)) and r["cuda_graph_gib"] is None
+
+
+def test_table_by_default_states_defaults(sim_dir, capsys):
+    rc, out, _ = _run(["--params", str(sim_dir / "vllm"), "--model", "meta-llama/Llama-3.1-8B",
+                       "--input-len", "2000", "--gpu", "H100"], capsys)
+    assert rc == 0
+    for text in ("meta-llama/Llama-3.1-8B on vllm", "defaults:", "batch_size=256 (vLLM max_num_seqs default)",
+                 "max_num_batched_tokens=8192", "gpu_memory_utilization=0.9", "non-KV", "total", "KV pool",
+                 "min gpu_memory_utilization", "probability it fits", "H100-80GB"):
+        assert text in out, text
+
+
+def test_framework_folder_found_by_name(sim_dir, tmp_path, capsys, monkeypatch):
+    """Without --params: ./fitted_params/<framework>/ of the working directory."""
+    shutil.copytree(sim_dir / "sglang", tmp_path / "fitted_params" / "sglang")
+    monkeypatch.chdir(tmp_path)
+    rc, out, err = _run(["--framework", "sglang", "--model", "Qwen/Qwen2.5-7B", "--input-len", "10", "--json"], capsys)
+    assert rc == 0, err
+    assert json.loads(out)["framework"] == "sglang"
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--model", "no/such-model"], "unknown model"),
+    (["--model", "meta-llama/Llama-3.1-8B", "--tp", "3"], "tp=3 does not divide num_attention_heads=32"),
+    (["--model", "meta-llama/Llama-3.1-8B", "--input-len", "-5"], "--input-len must not be negative"),
+    (["--model", "meta-llama/Llama-3.1-8B", "--dtype", "float7"], "unknown dtype"),
+    (["--model", "meta-llama/Llama-3.1-8B", "--gpu", "A100"], "ambiguous"),
+    (["--model", "meta-llama/Llama-3.1-8B", "--gpu", "h100", "--confidence", "1.5"], "confidence"),
+    (["--config", "/no/such/config.json"], "config"),
+    ([], "give --model"),
+])
+def test_bad_input_one_line_nonzero(sim_dir, capsys, argv, needle):
+    rc, out, err = _run(["--params", str(sim_dir / "vllm")] + argv, capsys)
+    assert rc == estimate.EXIT_BAD_INPUT and out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], err
+
+
+def test_unknown_schema_version_exits_nonzero(sim_dir, tmp_path, capsys):
+    doc = json.loads((sim_dir / "vllm" / "latest.json").read_text())
+    doc["schema_version"] = 7
+    p = tmp_path / "v0009.json"
+    p.write_text(json.dumps(doc))
+    rc, _, err = _run(["--params", str(p), "--model", "meta-llama/Llama-3.1-8B"], capsys)
+    assert rc == 2 and "schema_version: unsupported schema version 7" in err and len(err.strip().splitlines()) == 1
+
+
+def test_config_json_path(sim_dir, tmp_path, capsys):
+    cfg = {"model_type": "llama", "hidden_size": 2048, "num_hidden_layers": 16, "num_attention_heads": 32,
+           "num_key_value_heads": 8, "intermediate_size": 8192, "vocab_size": 128256, "torch_dtype": "bfloat16",
+           "max_position_embeddings": 8192, "tie_word_embeddings": True}
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    rc, out, err = _run(["--params", str(sim_dir / "transformers"), "--config", str(tmp_path / "config.json"),
+                         "--input-len", "100", "--json"], capsys)
+    assert rc == 0, err
+    assert json.loads(out)["weights_gib"] > 0
+
+
+def test_real_process_json(sim_dir):
+    out = subprocess.run([sys.executable, "-m", "fitting.estimate", "--params", str(sim_dir / "vllm"), "--model",
+                          "meta-llama/Llama-3.1-70B", "--tp", "4", "--batch-size", "32", "--input-len", "8192",
+                          "--output-len", "0", "--kv-cache-dtype", "fp8", "--gpu", "H100", "--json"],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    r = json.loads(out.stdout)
+    assert BASE_KEYS | GPU_KEYS | VLLM_GPU_KEYS <= set(r)
