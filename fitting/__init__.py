@@ -40,6 +40,9 @@ _EXPORTS = {
     "f_test": "fitting.nls",
     "lr_test": "fitting.nls",
     "Estimator": "fitting.estimator",
+    "Prediction": "fitting.estimator",
+    "CoefficientFileError": "fitting.estimator",
+    "gpu_info": "fitting.gpus",
 }
 
 __all__ = ["__version__", *_EXPORTS]
