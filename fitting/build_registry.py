@@ -11,7 +11,9 @@ are copied unchanged; this script only
 * fills the one architecture field a model lacks only where its own sources give it
   (``filled_fields`` says which and why), and marks an entry without dimensions as
   ``architecture_available: false``;
-* appends the few aliases listed in :data:`EXTRA_ALIASES`, each with its source.
+* appends the models of :data:`EXTRA_MODELS` (ids the public profiles use that the shared
+  file lacks; same structure as its model entries, with sources, field_sources and
+  verification) and the aliases of :data:`EXTRA_ALIASES`, each with its sources.
 
 Usage::
 
@@ -32,7 +34,8 @@ from typing import Any
 
 import yaml
 
-__all__ = ["build_registry", "parse_param_count", "main", "DEFAULT_SOURCE", "DEFAULT_OUTPUT"]
+__all__ = ["build_registry", "parse_param_count", "main", "DEFAULT_SOURCE", "DEFAULT_OUTPUT", "EXTRA_MODELS",
+           "EXTRA_ALIASES"]
 
 DEFAULT_SOURCE = Path(__file__).resolve().parents[2] / "shared" / "data" / "model_configs.yaml"
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "data" / "registry.yaml"
@@ -71,6 +74,455 @@ _NATIVE_NOTES = {
     "phi3": "config keeps an auto_map, but transformers >= 4.40 implements phi3 natively",
 }
 
+_GPU_POOR = "github:RahulSChand/gpu_poor all_configs.json @0053ac59167d11cb18b54f353cc756904504c5b8"
+_MLC = "github:mlc-ai/mlc-llm python/mlc_llm/model/model_preset.py @01ced331a9e155c5ba4e7625b027a51bee611450"
+
+#: models not in the shared file, each with the shared file's structure (architecture keys
+#: plus verification / params / field_sources / notes / sources). Keys absent from a model's
+#: config.json are omitted, as in the shared file.
+EXTRA_MODELS: dict[str, dict[str, Any]] = {
+    "facebook/opt-350m": {
+        "verification": "full",
+        "model_type": "opt",
+        "hidden_size": 1024,
+        "intermediate_size": 4096,
+        "num_hidden_layers": 24,
+        "num_attention_heads": 16,
+        "vocab_size": 50272,
+        "tie_word_embeddings": True,
+        "max_position_embeddings": 2048,
+        "torch_dtype": "float16",
+        "word_embed_proj_dim": 512,
+        "do_layer_norm_before": False,
+        "params": {
+            "total": "331M",
+            "total_source": "E",
+            "total_kind": "third-party statement on the official repo (community discussion title), not the card",
+        },
+        "field_sources": {
+            "model_type": "A,B,C",
+            "hidden_size": "A,B,C,D",
+            "intermediate_size": "A,B,C,D (config key ffn_dim; D: fc1 1024 -> 4096)",
+            "num_hidden_layers": "A,B,C,D",
+            "num_attention_heads": "A,B,C",
+            "vocab_size": "A,B,C,D",
+            "tie_word_embeddings": "A,B,C (key absent -> PretrainedConfig default true)",
+            "max_position_embeddings": "A,B,C (D: learned positions 2050 = 2048 + 2)",
+            "torch_dtype": "C (dump of the official config; derived copies re-save as bfloat16 / float32)",
+            "word_embed_proj_dim": "A,B,C,D",
+            "do_layer_norm_before": "A,B,C",
+        },
+        "notes": [
+            "word_embed_proj_dim 512 != hidden_size 1024: token embeddings and the (tied) LM head are 512 wide; "
+            "project_in (512 -> 1024) and project_out (1024 -> 512) are bias-free linear maps (D).",
+            "do_layer_norm_before false (post-LN): transformers and vLLM build no final decoder LayerNorm "
+            "(D prints none), so the model has 2 LayerNorms per layer and none at the top.",
+            "No num_key_value_heads key (OPTConfig has none): multi-head attention, head_dim 1024/16 = 64 implied.",
+            "331M (E) is a user's statement on the official repo, not the card (the card and the name say 350M).",
+        ],
+        "sources": [
+            {"id": "A", "ref": "https://huggingface.co/pszemraj/opt-350m-multiprompt/blame/"
+                               "fb7d1f7bb5524bc2c91c04c43aea0c857260c9f2/config.json",
+             "kind": "derived config copy (_name_or_path facebook/opt-350m)",
+             "note": "ffn_dim 4096, hidden 1024, 24 layers, 16 heads, vocab 50272, word_embed_proj_dim 512, "
+                     "do_layer_norm_before false, _remove_final_layer_norm false, bfloat16 re-save"},
+            {"id": "B", "ref": "https://huggingface.co/sartajbhuvaji/facebook-opt-350m-chat/blob/main/config.json",
+             "kind": "derived config copy (_name_or_path facebook/opt-350m)",
+             "note": "same values; enable_bias true, layer_norm_elementwise_affine true, float32 re-save"},
+            {"id": "C", "ref": "public GitHub file ref 10041950342 (torch.jit tracing script)",
+             "kind": "verbatim dump of the official config: OPTConfig(**{'_name_or_path': 'facebook/opt-350m', ...})",
+             "note": "same values; torch_dtype float16, transformers_version 4.19.2"},
+            {"id": "D", "ref": "github:if001/alpaca-lora gomi.md @9e2a12f1e1251601bdf906e99f69f9a048925b8f",
+             "kind": "printed OPTForCausalLM module tree (model id not printed; dimensions are OPT-350m's)",
+             "note": "Embedding(50272, 512), positions (2050, 1024), project_out 1024->512 and project_in "
+                     "512->1024 bias=False, 24 layers, fc1 1024->4096, no decoder final_layer_norm, "
+                     "lm_head 512->50272 bias=False"},
+            {"id": "E", "ref": "https://huggingface.co/ramaseshan1/activity/community",
+             "kind": "HF activity page listing a discussion on facebook/opt-350m",
+             "note": "'Has 331M params and not 350M params! #38'"},
+        ],
+    },
+    "openai-community/gpt2-large": {
+        "verification": "full",
+        "model_type": "gpt2",
+        "hidden_size": 1280,
+        "num_hidden_layers": 36,
+        "num_attention_heads": 20,
+        "vocab_size": 50257,
+        "max_position_embeddings": 1024,
+        "params": {"total": "774M", "total_source": "D"},
+        "field_sources": {
+            "model_type": "B",
+            "hidden_size": "A,B,C (n_embd)",
+            "num_hidden_layers": "A,B,C (n_layer)",
+            "num_attention_heads": "A,B,C (n_head)",
+            "vocab_size": "A,B,C",
+            "max_position_embeddings": "A,B (n_positions; n_ctx 1024)",
+        },
+        "notes": [
+            "n_inner absent/null: GPT-2's MLP width is 4 x n_embd = 5120 (GPT2Config default; intermediate_size "
+            "omitted, as absent from the config).",
+            "tie_word_embeddings absent -> PretrainedConfig default true (GPT2LMHeadModel ties lm_head to wte).",
+            "torch_dtype omitted: the official config has no torch_dtype key; derived copies re-save in "
+            "float16 or float32.",
+            "Legacy id 'gpt2-large' is an alias.",
+        ],
+        "sources": [
+            {"id": "A", "ref": "https://huggingface.co/openai-community/gpt2-large/blob/"
+                               "934da44f9c2c45110e4d8afcd1c0524b9b24b9ee/config.json",
+             "kind": "official config.json (early revision, no model_type key)",
+             "note": "n_embd 1280, n_head 20, n_layer 36, n_ctx/n_positions 1024, vocab 50257"},
+            {"id": "B", "ref": "https://huggingface.co/openai-community/gpt2-large/blob/refs%2Fpr%2F1/config.json",
+             "kind": "official config.json at PR ref 1",
+             "note": "same values; model_type gpt2, GPT2LMHeadModel, activation gelu_new"},
+            {"id": "C", "ref": _GPU_POOR + " key gpt2-large", "kind": "abridged config copy",
+             "note": "n_embd 1280, n_head 20, n_layer 36, vocab 50257"},
+            {"id": "D", "ref": "https://ai.azure.com/catalog/models/gpt2-large",
+             "kind": "mirror of the model card",
+             "note": "'GPT-2 Large is the 774M parameter version of GPT-2'"},
+        ],
+    },
+    "EleutherAI/pythia-410m": {
+        "verification": "full",
+        "model_type": "gpt_neox",
+        "hidden_size": 1024,
+        "intermediate_size": 4096,
+        "num_hidden_layers": 24,
+        "num_attention_heads": 16,
+        "vocab_size": 50304,
+        "tie_word_embeddings": False,
+        "max_position_embeddings": 2048,
+        "rotary_pct": 0.25,
+        "use_parallel_residual": True,
+        "params": {"non_embedding": "302,311,424", "non_embedding_source": "D"},
+        "field_sources": {
+            "model_type": "A,B,C",
+            "hidden_size": "A,B,C,D",
+            "intermediate_size": "A,B,C",
+            "num_hidden_layers": "A,B,C,D",
+            "num_attention_heads": "A,B,C,D",
+            "vocab_size": "A,B,C",
+            "tie_word_embeddings": "A,B,C",
+            "max_position_embeddings": "A,B,C",
+            "rotary_pct": "A,B,C",
+            "use_parallel_residual": "A,B,C",
+        },
+        "notes": [
+            "GPT-NeoX block (module print of GPTNeoXForCausalLM, github:piabona/HS-LLM-QnA-chatbot "
+            "models/GPTNeoXForCausalLM.py): fused query_key_value and dense with biases, dense_h_to_4h / "
+            "dense_4h_to_h with biases, 2 LayerNorms per layer + final LayerNorm, untied embed_in / embed_out.",
+            "torch_dtype omitted: derived copies disagree (float16 / bfloat16 / float32).",
+            "Stated non-embedding count (D) is from the card of the v0 release; the retrained suite keeps the "
+            "dimensions (same config fields in A-C).",
+            "The deduplicated-data twin EleutherAI/pythia-410m-deduped is an alias (same config).",
+        ],
+        "sources": [
+            {"id": "A", "ref": "https://huggingface.co/SummerSigh/Pythia410m-V0-Instruct/blame/"
+                               "4b9f3bbde7f3b50fa560a90968d7b70eada6cdb2/config.json",
+             "kind": "derived config copy (_name_or_path EleutherAI/pythia-410m)",
+             "note": "hidden 1024, intermediate 4096, 24 layers, 16 heads, vocab 50304, tie false, maxpos 2048, "
+                     "rotary_pct 0.25, use_parallel_residual true, float32"},
+            {"id": "B", "ref": "https://huggingface.co/lomahony/pythia-410m-helpful-sft/blame/main/config.json",
+             "kind": "derived config copy (_name_or_path EleutherAI/pythia-410m)", "note": "same values, bfloat16"},
+            {"id": "C", "ref": "https://huggingface.co/Xenova/pythia-410m/blame/"
+                               "3f16be1d85cf9b8433a66d8f61c2860cb959ef6d/config.json",
+             "kind": "derived config copy (_name_or_path EleutherAI/pythia-410m)", "note": "same values"},
+            {"id": "D", "ref": "https://huggingface.co/EleutherAI/pythia-410m-v0",
+             "kind": "official model card (v0 release)",
+             "note": "table: '410M | 302,311,424 | 24 | 1024 | 16' (non-embedding params, layers, model dim, heads)"},
+        ],
+    },
+    "huggyllama/llama-13b": {
+        "verification": "full",
+        "model_type": "llama",
+        "hidden_size": 5120,
+        "intermediate_size": 13824,
+        "num_hidden_layers": 40,
+        "num_attention_heads": 40,
+        "num_key_value_heads": 40,
+        "vocab_size": 32000,
+        "tie_word_embeddings": False,
+        "max_position_embeddings": 2048,
+        "torch_dtype": "float16",
+        "field_sources": {
+            "model_type": "A,B,C,D",
+            "hidden_size": "A,B,C,D",
+            "intermediate_size": "A,B,C,D",
+            "num_hidden_layers": "A,B,C,D",
+            "num_attention_heads": "A,B,C,D",
+            "num_key_value_heads": "B (key absent in A,C,D -> LlamaConfig default = num_attention_heads)",
+            "vocab_size": "A,B,C,D",
+            "tie_word_embeddings": "A,B,C,D",
+            "max_position_embeddings": "A,B,C,D",
+            "torch_dtype": "A,C,D",
+        },
+        "notes": [
+            "Original LLaMA-1 13B (HF conversion): MHA, head_dim 128 implied, 2048 context (legacy "
+            "max_sequence_length 2048 also present). Same dimensions as Llama-2-13B except the context.",
+        ],
+        "sources": [
+            {"id": "A", "ref": "https://huggingface.co/AlexeyChe/llama-13b-lora/blob/"
+                               "34666fdc62a908aed619950736c735091895017b/config.json",
+             "kind": "derived config copy (_name_or_path huggyllama/llama-13b)", "note": "float16, transformers 4.30.0.dev0"},
+            {"id": "B", "ref": "https://huggingface.co/ContextualAI/archangel_sft-kto_llama13b/blame/"
+                               "c5c2f10571ddce543e3b279514524c003a710460/config.json",
+             "kind": "derived config copy (_name_or_path huggyllama/llama-13b; newer re-save)",
+             "note": "num_key_value_heads 40 explicit; bfloat16 re-save"},
+            {"id": "C", "ref": "https://huggingface.co/kuleshov/llama-13b-4bit/commit/"
+                               "7b1325f1392621a860e871041e8c4c650fe9b140",
+             "kind": "derived config copy (_name_or_path huggyllama/llama-13b)", "note": "float16, transformers 4.28.0"},
+            {"id": "D", "ref": "https://huggingface.co/Neko-Institute-of-Science/LLaMA-13B-HF/blob/"
+                               "cef613a2f750ae1caba646f0e2c858fb8b763ea6/config.json",
+             "kind": "independent HF conversion of the original LLaMA-13B weights (convert_llama_weights_to_hf.py)",
+             "note": "same dimensions, float16"},
+        ],
+    },
+}
+
+_THEBLOKE_G = ("group size and act-order of the main branch not confirmed (the repo's branches hold other "
+               "variants: see sources); g128 assumed for sizing (g64 / g32 would add 0.16 / 0.47 bit per weight)")
+
+#: aliases for ids of the public profiles (and studies/quantization.yaml), each with its sources.
+_PROFILE_ALIASES: dict[str, dict[str, Any]] = {
+    "NousResearch/Llama-2-7b-hf": {
+        "target": "meta-llama/Llama-2-7b-hf", "verification": "full",
+        "differs": "none in memory-relevant fields",
+        "sources": [
+            {"ref": "https://huggingface.co/JamBelg/My-Llama-2-7b-hf/blob/main/config.json",
+             "kind": "derived config copy (_name_or_path NousResearch/Llama-2-7b-hf)",
+             "note": "hidden 4096, inter 11008, 32 layers, 32Q/32KV, vocab 32000, untied, maxpos 4096, float16"},
+            {"ref": "https://huggingface.co/ChaiML/llamademo/blob/3179e0eaa3527e3a4697cd4f9b3511af3489707f/config.json",
+             "kind": "derived config copy (_name_or_path NousResearch/Llama-2-7b-hf)", "note": "same values (float32 re-save)"},
+            {"ref": _GPU_POOR + " key NousResearch/Llama-2-7b-hf", "kind": "abridged config copy",
+             "note": "hidden 4096, intermediate 11008, 32 heads, 32 layers, vocab 32000"},
+        ],
+    },
+    "NousResearch/Llama-2-13b-hf": {
+        "target": "meta-llama/Llama-2-13b-hf", "verification": "full",
+        "differs": "none in memory-relevant fields",
+        "sources": [
+            {"ref": "https://huggingface.co/r4victor/Llama-2-13b-samsum/blame/"
+                    "92566476aad4d67a784b1b8a0fed5ed7c09e614e/config.json",
+             "kind": "derived config copy (_name_or_path NousResearch/Llama-2-13b-hf)",
+             "note": "hidden 5120, inter 13824, 40 layers, 40Q/40KV, vocab 32000, untied, maxpos 4096, float16"},
+            {"ref": "https://huggingface.co/jburtoft/NousResearch-Llama-2-13b-hf-seqlen-1024-bs-1-cores-24/blob/"
+                    "7ceec6cd90d2937b48de8e7eed7990af823c663c/checkpoint/config.json",
+             "kind": "derived config copy (_name_or_path NousResearch/Llama-2-13b-hf)", "note": "same values"},
+            {"ref": _GPU_POOR + " key NousResearch/Llama-2-13b-hf", "kind": "abridged config copy",
+             "note": "hidden 5120, intermediate 13824, 40 heads, 40 layers, vocab 32000"},
+        ],
+    },
+    "meta-llama/Llama-2-13b-chat-hf": {
+        "target": "meta-llama/Llama-2-13b-hf", "verification": "full",
+        "differs": "none in memory-relevant fields",
+        "note": "full config copies found (the shared file had only an abridged one without the KV-head count)",
+        "sources": [
+            {"ref": "https://huggingface.co/TariqJamil/Llama-2-13b-chat-q4bit/blame/"
+                    "b4736b4ad039b70da43cd3dc175b1ff9f36e0a6e/config.json",
+             "kind": "derived config copy (_name_or_path meta-llama/Llama-2-13b-chat-hf)",
+             "note": "hidden 5120, inter 13824, 40 layers, 40Q/40KV, vocab 32000, untied, maxpos 4096, float16"},
+            {"ref": "https://huggingface.co/aiplanet/effi-13b/blame/main/config.json",
+             "kind": "derived config copy (_name_or_path meta-llama/Llama-2-13b-chat-hf)", "note": "same values"},
+            {"ref": "https://huggingface.co/NousResearch/Llama-2-13b-chat-hf/blob/"
+                    "aad3c0b2315a458d54cd9b09ddc51cf06021196f/config.json",
+             "kind": "mirror repo of the chat weights", "note": "same values (num_key_value_heads 40)"},
+        ],
+    },
+    "TheBloke/Llama-2-13B-chat-GPTQ": {
+        "target": "meta-llama/Llama-2-13b-hf", "verification": "full",
+        "differs": "weights GPTQ 4-bit (see weight_format); max_position_embeddings 2048 in this repo's config",
+        "overrides": {"max_position_embeddings": 2048},
+        "weight_format": "GPTQ 4-bit, group size 128, act-order off (main branch); fp16 scales, packed zeros, g_idx",
+        "sources": [
+            {"ref": "https://huggingface.co/TheBloke/Llama-2-13B-chat-GPTQ/blob/"
+                    "ac57f0a972a560f19aec59b6ba6a41892e1f0dff/config.json",
+             "kind": "repo config.json (one branch)",
+             "note": "hidden 5120, inter 13824, 40 layers, 40 heads (no KV key -> 40), vocab 32000, maxpos 2048, "
+                     "float16; quantization_config gptq bits 4, group_size 128"},
+            {"ref": "https://huggingface.co/TheBloke/Llama-2-13B-chat-GPTQ/commit/4bfa813d6a2ddbcdc2b3d4eab37192f4a7f878ed",
+             "kind": "README provided-files table", "note": "'main | 4 | 128 | No' (bits, group size, act order)"},
+        ],
+    },
+    "TheBloke/LLaMa-7B-GPTQ": {
+        "target": "huggyllama/llama-7b", "verification": "partial",
+        "differs": "weights GPTQ 4-bit (see weight_format)",
+        "weight_format": "GPTQ 4-bit (main branch; repo tag '4-bit precision'); " + _THEBLOKE_G,
+        "sources": [
+            {"ref": "https://huggingface.co/TheBloke/LLaMa-7B-GPTQ/commit/ef3206ab906365f2fae774b1b84d6cf75265b47e",
+             "kind": "README diff", "note": "GPTQ files for Meta's LLaMA 7b; unquantised fp16 model: huggyllama/llama-7b"},
+            {"ref": "https://huggingface.co/TheBloke/LLaMa-7B-GPTQ/blob/aa959860dd586b5f2c094151594be7fc55244e16/"
+                    "quantize_config.json", "kind": "quantize_config.json of another branch",
+             "note": "bits 4, group_size 32, desc_act true (ef3206ab: bits 8, group_size 64)"},
+        ],
+    },
+    "TheBloke/LLaMa-13B-GPTQ": {
+        "target": "huggyllama/llama-13b", "verification": "partial",
+        "differs": "weights GPTQ 4-bit (see weight_format)",
+        "weight_format": "GPTQ 4-bit (main branch; repo tag '4-bit precision'); " + _THEBLOKE_G,
+        "sources": [
+            {"ref": "https://huggingface.co/TheBloke/LLaMa-13B-GPTQ/blob/68aca9d7641dc03d9290667d6cc45a142a0fe3bc/"
+                    "quantize_config.json", "kind": "quantize_config.json (branch not identified)",
+             "note": "bits 4, group_size 128, desc_act false (other copies: 97b22e73 4-bit g64 act-order; "
+                     "07212446 8-bit g128)"},
+            {"ref": "https://huggingface.co/kuleshov/llama-13b-4bit/commit/7b1325f1392621a860e871041e8c4c650fe9b140",
+             "kind": "other LLaMA-13B 4-bit conversion (context)", "note": "base config _name_or_path huggyllama/llama-13b"},
+        ],
+    },
+    "TheBloke/LLaMa-65B-GPTQ": {
+        "target": "huggyllama/llama-65b", "verification": "partial",
+        "differs": "weights GPTQ 4-bit (see weight_format)",
+        "weight_format": "GPTQ 4-bit (main branch; repo tag '4-bit precision'); " + _THEBLOKE_G,
+        "sources": [
+            {"ref": "https://huggingface.co/TheBloke/LLaMA-65B-GPTQ", "kind": "model card",
+             "note": "'This repo contains GPTQ model files for Meta's LLaMA 65B'; multiple parameter permutations "
+                     "in branches"},
+            {"ref": "https://huggingface.co/TheBloke/LLaMa-65B-GPTQ/blob/1cb025f4affb33f7512a50987b1b9945cf70f27b/"
+                    "quantize_config.json", "kind": "quantize_config.json (branch not identified)",
+             "note": "bits 4, group_size 64, desc_act true (05e0c6d4: 4-bit group -1; 52ed0b7a: 3-bit g128)"},
+        ],
+    },
+    "meta-llama/Meta-Llama-3.1-8B": {
+        "target": "meta-llama/Llama-3.1-8B", "verification": "full",
+        "differs": "none in memory-relevant fields",
+        "sources": [
+            {"ref": "https://huggingface.co/Syed-Hasan-8503/Llama-3.1-8b-BAdam/blob/main/config.json",
+             "kind": "derived config copy (_name_or_path meta-llama/Meta-Llama-3.1-8B)",
+             "note": "hidden 4096, inter 14336, 32 layers, 32Q/8KV, vocab 128256, maxpos 131072, llama3 rope x8, "
+                     "rope_theta 500000, bfloat16"},
+            {"ref": "https://huggingface.co/avemio/GRAG-LLAMA-3.1-8B-CPT-HESSIAN-AI/blob/main/config.json",
+             "kind": "derived config copy (_name_or_path meta-llama/Meta-Llama-3.1-8B; rope_scaling edited)",
+             "note": "same dimensions"},
+        ],
+    },
+    "mistralai/Mixtral-8x7B-Instruct-v0.1": {
+        "target": "mistralai/Mixtral-8x7B-v0.1", "verification": "full",
+        "differs": "none in memory-relevant fields",
+        "sources": [
+            {"ref": "https://huggingface.co/mistralai/Mixtral-8x7B-Instruct-v0.1/blob/"
+                    "eba92302a2861cdc0098cc54bc9f17cb2c47eb61/config.json",
+             "kind": "official config.json",
+             "note": "hidden 4096, inter 14336, 32 layers, 32Q/8KV, 8 local experts, top-2, vocab 32000, "
+                     "maxpos 32768, rope_theta 1e6, sliding_window null, bfloat16"},
+            {"ref": "https://huggingface.co/Gokuldaskumar/mistral-8x7b-instruct/blob/main/config.json",
+             "kind": "repo duplicate ('Duplicate from mistralai/Mixtral-8x7B-Instruct-v0.1')", "note": "same values"},
+        ],
+    },
+    "Qwen/Qwen2.5-0.5B-Instruct": {
+        "target": "Qwen/Qwen2.5-0.5B", "verification": "full",
+        "differs": "eos 151645; max_window_layers 21 (base 24; unused: use_sliding_window false)",
+        "note": "two copies keep vocab 151936 (the fine-tune copy with 151665 had resized its embeddings)",
+        "sources": [
+            {"ref": "https://huggingface.co/unsloth/Qwen2.5-0.5B-Instruct/blame/"
+                    "00bafb7cd8d700177637919923d0e579fe0cfa5f/config.json",
+             "kind": "derived config copy (_name_or_path Qwen/Qwen2.5-0.5B-Instruct)",
+             "note": "hidden 896, inter 4864, 24 layers, 14Q/2KV, vocab 151936, tied, maxpos 32768, bfloat16"},
+            {"ref": "https://huggingface.co/chinmaydk99/Qwen2.5-0.5B-Open-R1-Distill/blame/"
+                    "e34bbfc774942ade90682fdeac70b41e562914d7/config.json",
+             "kind": "derived config copy (_name_or_path Qwen/Qwen2.5-0.5B-Instruct)", "note": "same values"},
+        ],
+    },
+    "deepseek-ai/DeepSeek-R1": {
+        "target": "deepseek-ai/DeepSeek-V3", "verification": "partial",
+        "differs": "post-trained weights; architecture of DeepSeek-V3 (card); block-FP8 weights as V3",
+        "weight_format": "FP8 e4m3 (HF repo tag fp8; 128x128 block scales as DeepSeek-V3, whose code it uses)",
+        "note": "the repo's config.json was not read: dimensions from the card (trained on V3-Base) and the "
+                "GGUF metadata of the official weights",
+        "sources": [
+            {"ref": "github:deepseek-ai/DeepSeek-R1 README.md @00f3296a14392e787d4138b5a0d8ce0e55a25b23",
+             "kind": "official model card (GitHub copy)",
+             "note": "'DeepSeek-R1-Zero & DeepSeek-R1 are trained based on DeepSeek-V3-Base. For more details "
+                     "regarding the model architecture, please refer to DeepSeek-V3'; 671B total, 37B activated, 128K"},
+            {"ref": "https://ollama.com/library/deepseek-r1:671b/blobs/439dd1a5e052",
+             "kind": "GGUF metadata of the official 671B weights",
+             "note": "deepseek2: 61 blocks, embedding 7168, 128 heads, kv_lora_rank 512, q_lora_rank 1536, "
+                     "rope dim 64, 256 experts (8 used, 1 shared), expert FFN 2048, FFN 18432, 3 leading dense "
+                     "blocks, vocab 129280, context 163840"},
+            {"ref": "https://huggingface.co/deepseek-ai/DeepSeek-R1/blob/main/config.json",
+             "kind": "HF page of the official config.json (tags only seen)",
+             "note": "tags deepseek_v3, custom_code, fp8"},
+        ],
+    },
+    "Qwen/Qwen2.5-7B-Instruct-AWQ": {
+        "target": "Qwen/Qwen2.5-7B", "verification": "partial",
+        "differs": "AWQ 4-bit weights; max_position_embeddings as the Instruct config",
+        "overrides": {"max_position_embeddings": 32768},
+        "weight_format": "AWQ 4-bit (repo tags '4-bit precision', 'awq'); group size not read (128 assumed)",
+        "note": "the repo's config.json was not read: dimensions assumed = Qwen/Qwen2.5-7B-Instruct (official "
+                "quantization of it); verify intermediate_size before relying on exact weights",
+        "sources": [
+            {"ref": "https://huggingface.co/Qwen/Qwen2.5-7B-Instruct-AWQ/blob/73f22df4e9ab5b6b757255cf08ef05f51f20fa90/"
+                    "tokenizer.json", "kind": "official repo page (tags)",
+             "note": "qwen2, 4-bit precision, awq; commit 'upload weights'"},
+        ],
+    },
+    "Qwen/Qwen2.5-7B-Instruct-GPTQ-Int4": {
+        "target": "Qwen/Qwen2.5-7B", "verification": "partial",
+        "differs": "GPTQ 4-bit weights; max_position_embeddings as the Instruct config",
+        "overrides": {"max_position_embeddings": 32768},
+        "weight_format": "GPTQ 4-bit (repo tags '4-bit precision', 'gptq'); group size not read (128 assumed)",
+        "note": "the repo's config.json was not read: dimensions assumed = Qwen/Qwen2.5-7B-Instruct",
+        "sources": [
+            {"ref": "https://huggingface.co/Qwen/Qwen2.5-7B-Instruct-GPTQ-Int4/tree/refs%2Fpr%2F1",
+             "kind": "official repo page (tags, file list)",
+             "note": "qwen2, 4-bit precision, gptq; 2 safetensors shards (4 GB + 1.58 GB)"},
+        ],
+    },
+    "Qwen/Qwen2.5-7B-Instruct-GPTQ-Int8": {
+        "target": "Qwen/Qwen2.5-7B", "verification": "partial",
+        "differs": "GPTQ 8-bit weights; max_position_embeddings as the Instruct config",
+        "overrides": {"max_position_embeddings": 32768},
+        "weight_format": "GPTQ 8-bit (repo tags '8-bit precision', 'gptq'); group size not read (128 assumed)",
+        "note": "the repo's config.json was not read: dimensions assumed = Qwen/Qwen2.5-7B-Instruct",
+        "sources": [
+            {"ref": "https://huggingface.co/Qwen/Qwen2.5-7B-Instruct-GPTQ-Int8/commits/"
+                    "2d17b232170adf772450aab18a4b029a37895c34/config.json",
+             "kind": "official repo page (tags, config.json history)",
+             "note": "qwen2, 8-bit precision, gptq; commits 'upload weights', 'update config.json'"},
+        ],
+    },
+    "gpt2-large": {
+        "target": "openai-community/gpt2-large", "verification": "full",
+        "differs": "none (legacy id of the same repo)",
+        "sources": [
+            {"ref": "https://huggingface.co/jhaochenz/finetuned_gpt2-large_sst2_negation0.001_pretrainedFalse_epochs3/"
+                    "blame/63daaf0aaef08d529cfd5f73243f0d2fd829521c/config.json",
+             "kind": "derived config copy (_name_or_path gpt2-large)",
+             "note": "n_embd 1280, n_head 20, n_layer 36, n_positions 1024, n_inner null, vocab 50257"},
+        ],
+    },
+    "EleutherAI/pythia-410m-deduped": {
+        "target": "EleutherAI/pythia-410m", "verification": "full",
+        "differs": "none (same model trained on the deduplicated Pile)",
+        "sources": [
+            {"ref": "https://huggingface.co/heegyu/WizardVicuna-pythia-410m-deduped/commit/"
+                    "8e5a774f27e96c2796ede43e52ab0db7571859f4",
+             "kind": "derived config copy (_name_or_path EleutherAI/pythia-410m-deduped)",
+             "note": "hidden 1024, intermediate 4096, 24 layers, 16 heads, vocab 50304, tie false, maxpos 2048, "
+                     "rotary_pct 0.25, use_parallel_residual true, float16"},
+            {"ref": "https://huggingface.co/aloobun/distill-p-test/blob/main/config.json",
+             "kind": "derived config copy (_name_or_path EleutherAI/pythia-410m-deduped)", "note": "same values, bfloat16"},
+            {"ref": "https://huggingface.co/postbot/emailgen-pythia-410m-deduped/blob/main/config.json",
+             "kind": "derived config copy (_name_or_path EleutherAI/pythia-410m-deduped)", "note": "same values, float32"},
+        ],
+    },
+}
+
+_PROFILE_ALIAS_QUANTIZATION: dict[str, tuple[str, str]] = {
+    "TheBloke/Llama-2-13B-chat-GPTQ": ("gptq", "weight_format: GPTQ 4-bit g128 (README table, main branch)"),
+    "TheBloke/LLaMa-7B-GPTQ": ("gptq", "weight_format: GPTQ 4-bit; group size of the main branch not confirmed, "
+                                       "g128 assumed"),
+    "TheBloke/LLaMa-13B-GPTQ": ("gptq", "weight_format: GPTQ 4-bit; group size of the main branch not confirmed, "
+                                        "g128 assumed"),
+    "TheBloke/LLaMa-65B-GPTQ": ("gptq", "weight_format: GPTQ 4-bit; group size of the main branch not confirmed, "
+                                        "g128 assumed"),
+    "deepseek-ai/DeepSeek-R1": ("fp8-block128", "weight_format: FP8 (repo tag); 128x128 blocks as DeepSeek-V3"),
+    "Qwen/Qwen2.5-7B-Instruct-AWQ": ("awq", "weight_format: AWQ 4-bit; group size 128 assumed (not read)"),
+    "Qwen/Qwen2.5-7B-Instruct-GPTQ-Int4": ("gptq", "weight_format: GPTQ 4-bit; group size 128 assumed (not read)"),
+    "Qwen/Qwen2.5-7B-Instruct-GPTQ-Int8": ("gptq-int8-g128", "weight_format: GPTQ 8-bit; group size 128 assumed "
+                                                             "(not read)"),
+}
+
+
 #: checkpoints whose released weights are quantized: machine key for fitting.quantization.
 NATIVE_QUANTIZATION: dict[str, tuple[str, str]] = {
     "deepseek-ai/DeepSeek-V3": ("fp8-block128", "weight_format: FP8 e4m3 with 128x128 block scales"),
@@ -84,6 +536,7 @@ NATIVE_QUANTIZATION: dict[str, tuple[str, str]] = {
     "RedHatAI/Llama-3.3-70B-Instruct-FP8-dynamic": (
         "fp8-per-channel", "weight_format: linear weights FP8 per output channel; lm_head not quantized"),
     "Qwen/Qwen3-235B-A22B-FP8": ("fp8-block128", "card: fine-grained fp8 quantization with block size of 128"),
+    **_PROFILE_ALIAS_QUANTIZATION,
 }
 
 #: architecture fields filled from the entry's own sources (never from memory).
@@ -129,6 +582,8 @@ EXTRA_ALIASES: dict[str, dict[str, Any]] = {
         ],
         "added_by": "fitting.build_registry (card copy, config.json itself not read)",
     },
+    **{aid: {**body, "added_by": "fitting.build_registry (id used by public profiles / studies; sources listed)"}
+       for aid, body in _PROFILE_ALIASES.items()},
 }
 
 _COUNT_RE = re.compile(r"^\s*([0-9][0-9,]*(?:\.[0-9]+)?)\s*([KMBT]?)\b")
@@ -218,6 +673,10 @@ def build_registry(source: Path = DEFAULT_SOURCE) -> dict[str, Any]:
         raise ValueError(f"{source}: expected a mapping of model ids")
     aliases_src = data.get("aliases") or {}
     models = {mid: _model_entry(mid, body) for mid, body in data.items() if mid != "aliases"}
+    for mid, body in EXTRA_MODELS.items():
+        if mid in models:
+            raise ValueError(f"extra model {mid} already exists in {source}")
+        models[mid] = {**_model_entry(mid, body), "added_by": "fitting.build_registry (EXTRA_MODELS; sources listed)"}
     aliases = {aid: _alias_entry(aid, body) for aid, body in aliases_src.items()}
     for aid, body in EXTRA_ALIASES.items():
         if aid in aliases or aid in models:
@@ -241,7 +700,7 @@ _HEADER = """\
 # Figures, sources, notes and stated parameter counts are copied unchanged from that file (read its header
 # for the source disagreements); `config` holds the architecture keys, `params` the stated counts parsed to
 # integers next to their original text. Added here: trust_remote_code (+ reason), native_quantization,
-# filled_fields (from the entry's own sources), and the aliases marked `added_by`.
+# filled_fields (from the entry's own sources), and the models and aliases marked `added_by`.
 """
 
 

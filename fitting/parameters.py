@@ -25,7 +25,10 @@ What is counted, per family (``text_model_type``):
   ``shared_expert_gate``, gpt-oss expert biases; the dense-layer pattern
   (``first_k_dense_replace``, ``mlp_only_layers``) uses ``intermediate_size``;
 * norms: RMSNorm (weight) or LayerNorm (weight + bias) — 2 per layer by default, 4 for
-  Gemma-2/3, 1 for phi and Falcon-7B's parallel attention, plus the final norm.
+  Gemma-2/3, 1 for phi and Falcon-7B's parallel attention, plus the final norm (none for
+  post-LN OPT, ``do_layer_norm_before`` false: OPT-350m);
+* OPT with ``word_embed_proj_dim`` < ``hidden_size`` (OPT-350m): embeddings and LM head at
+  the projection width plus the bias-free ``project_in`` / ``project_out`` matrices.
 
 Multi-token-prediction modules (``num_nextn_predict_layers``) are *not* in ``total``
 (they are not part of the main model and vLLM does not load them unless speculative
@@ -232,6 +235,14 @@ def _norms_per_layer(arch: Architecture) -> int:
     return 2
 
 
+def _has_final_norm(arch: Architecture) -> bool:
+    """False for post-LN OPT (``do_layer_norm_before`` false, OPT-350m) and OPT configs with
+    ``_remove_final_layer_norm``: transformers' and vLLM's OPTDecoder then build no final LayerNorm."""
+    if arch.text_model_type != "opt":
+        return True
+    return bool(arch.extra.get("do_layer_norm_before", True)) and not arch.extra.get("_remove_final_layer_norm", False)
+
+
 def _qk_norm(arch: Architecture) -> str | None:
     t = arch.text_model_type
     if t == "olmo2":
@@ -277,9 +288,10 @@ def tensor_inventory(arch: Architecture, *, include_mtp: bool = False) -> tuple[
     elif t in ("gpt2", "gpt_bigcode"):
         rows = arch.max_position_embeddings or 1024
         add(TensorSpec("wpe.weight", "pos_embedding", rows, h, stage="first"))
-    add(TensorSpec("norm.weight", "norm", h, stage="last"))
-    if ln_bias:
-        add(TensorSpec("norm.bias", "norm", h, stage="last"))
+    if _has_final_norm(arch):
+        add(TensorSpec("norm.weight", "norm", h, stage="last"))
+        if ln_bias:
+            add(TensorSpec("norm.bias", "norm", h, stage="last"))
     if not arch.tie_word_embeddings:
         head_cols = int(arch.extra.get("word_embed_proj_dim") or h) if t == "opt" else h
         add(TensorSpec("lm_head.weight", "lm_head", arch.vocab_size, head_cols, stage="last", split="vocab"))

@@ -43,8 +43,9 @@ from .quantization import (
 )
 
 __all__ = [
-    "weight_bytes_per_gpu", "weight_bytes_per_stage", "kv_bytes_per_token", "kv_bytes_per_token_split", "kv_cache_bytes",
-    "activation_bytes", "KVLayerSplit", "pp_partition", "resolve_dtype", "VOCAB_PADDING", "FRAMEWORK_KINDS",
+    "weight_bytes_per_gpu", "weight_bytes_per_stage", "kv_bytes_per_token", "kv_bytes_per_token_split",
+    "kv_cache_bytes", "activation_bytes", "VLLM_SAMPLER_FP32_COPIES", "KVLayerSplit", "pp_partition",
+    "resolve_dtype", "VOCAB_PADDING", "FRAMEWORK_KINDS",
 ]
 
 #: vLLM's DEFAULT_VOCAB_PADDING_SIZE (vocab_parallel_embedding.py).
@@ -52,7 +53,7 @@ VOCAB_PADDING = 64
 
 #: framework name -> activation-estimate kind.
 FRAMEWORK_KINDS = {
-    "vllm": "pool", "sglang": "pool", "trtllm": "pool", "tensorrt-llm": "pool", "tgi": "pool",
+    "vllm": "vllm", "sglang": "pool", "trtllm": "pool", "tensorrt-llm": "pool", "tgi": "pool",
     "transformers": "transformers", "pytorch": "transformers",
     "llamacpp": "llamacpp", "llama.cpp": "llamacpp", "ollama": "llamacpp",
 }
@@ -433,10 +434,24 @@ def _mlp_width(arch: Architecture) -> float:
     return float(max(dense, moe))
 
 
+#: vLLM sampler: fp32 tensors of shape (rows, vocab) live at the sampler's peak besides the
+#: logits in the model dtype (see :func:`activation_bytes`).
+VLLM_SAMPLER_FP32_COPIES = 3
+
+
+def _vllm_activation_parts(arch: Architecture, *, T, rows, b: int, tp):
+    """(forward peak, sampler-stage peak) of vLLM's profiling run in bytes per GPU."""
+    h, V = arch.hidden_size, arch.vocab_size
+    c_i = 3.0 if (mlp_is_gated(arch) or arch.is_moe) else 2.0
+    forward = T * (2 * h + c_i * _mlp_width(arch) / tp) * b
+    sampler = T * h * b + rows * V * (b + 4.0 * VLLM_SAMPLER_FP32_COPIES)
+    return forward, sampler
+
+
 def activation_bytes(arch: Architecture, *, framework: str, batch_size, seq_len, max_num_batched_tokens=None,
                      dtype: str = "bfloat16", tp=1, attn_implementation: str | None = None,
-                     logits_all_positions: bool | None = None):
-    """First-order activation memory of one forward pass, per GPU (bytes).
+                     logits_all_positions: bool | None = None, sampler: bool = True):
+    r"""First-order activation memory of one forward pass, per GPU (bytes).
 
     An *input* to the fitted overhead model, not a replacement for it: it captures how
     activations scale with the workload, the fit absorbs allocator and kernel details.
@@ -445,11 +460,13 @@ def activation_bytes(arch: Architecture, *, framework: str, batch_size, seq_len,
     ----------
     arch : Architecture
     framework : str
-        ``vllm`` (also ``sglang``, ``trtllm``, ``tgi``: a profiling run over a token budget),
-        ``transformers`` (``pytorch``), ``llamacpp``.
+        ``vllm`` (vLLM's profiling run), ``sglang`` / ``trtllm`` / ``tgi`` (a forward pass
+        over a token budget), ``transformers`` (``pytorch``), ``llamacpp``.
     batch_size : int or array
-        vLLM: ``max_num_seqs`` (rows of the sampler's logits); transformers: prompts per
-        batch; llama.cpp: ``n_ubatch`` (tokens per micro-batch).
+        vLLM / pool frameworks: ``max_num_seqs`` (rows of the sampler's logits; vLLM V1's
+        default is 1024 on GPUs with >= 70 GiB other than the A100, else 256; the caller
+        chooses); transformers: prompts per batch; llama.cpp: ``n_ubatch`` (tokens per
+        micro-batch).
     seq_len : int or array
         vLLM: ``max_model_len`` (used when ``max_num_batched_tokens`` is None);
         transformers: prompt length; llama.cpp: ``n_ctx``.
@@ -458,13 +475,17 @@ def activation_bytes(arch: Architecture, *, framework: str, batch_size, seq_len,
     dtype : str
         Activation dtype.
     tp : int or array
-        Divides the intermediate (MLP / attention-head) widths.
+        Divides the column-parallel widths (MLP / attention heads); hidden states and, in
+        vLLM, the sampler's logits are replicated on every rank.
     attn_implementation : str, optional
         transformers: ``eager`` adds the materialised score matrices (default ``sdpa``);
         llama.cpp: ``flash`` removes the KQ scratch (default: no flash attention).
     logits_all_positions : bool, optional
         transformers: float32 logits for every prompt position (True, the default: what
         ``generate`` did before transformers 4.45) or only the last one (False).
+    sampler : bool, default True
+        vLLM: the GPU runs the dummy sampler (the last pipeline stage does; ``False`` for
+        the other stages, whose peak is the forward pass alone).
 
     Returns
     -------
@@ -476,13 +497,69 @@ def activation_bytes(arch: Architecture, *, framework: str, batch_size, seq_len,
     moe_intermediate + shared``), :math:`c_I = 3` for gated MLPs (gate/up output + product)
     and 2 otherwise, :math:`b` the dtype bytes and :math:`V` the vocabulary:
 
-    * pool (vLLM): :math:`T = ` ``max_num_batched_tokens`` (else ``batch_size x seq_len``);
-      :math:`A = T (2h + c_I I / tp) b + \\min(B, T) V \\cdot 4`.
-    * transformers: :math:`T = B \\cdot S`; :math:`A = T (2h + c_I I) b + B S' V \\cdot 4`
+    * **vLLM** (``framework="vllm"``). The profiling run (``profile_run``) is a dummy
+      forward over :math:`T` = ``max_num_batched_tokens`` tokens (else
+      ``batch_size x seq_len``) split into :math:`R = \min(B, T)` requests, followed by a
+      dummy sampler run on the last token of each request. The printed "activation peak"
+      (torch peak allocation during the profile) is the larger of the two stages:
+
+      .. math:: A = \max\big(T (2h + c_I I / tp)\, b,\;
+                T h b + R V (b + 4 n_{32})\big), \quad n_{32} = 3
+
+      *Forward*: the residual stream and the layer input/output (:math:`2h` per token,
+      replicated across TP ranks) plus the column-parallel MLP intermediates (gate/up
+      output and activation, split by ``tp``). *Sampler*: the forward's hidden states
+      are still held (:math:`T h b`); ``compute_logits`` gathers the full vocabulary on
+      every TP rank (:math:`R V b`, not divided by ``tp``) and the sampler works on fp32
+      tensors of the same shape: the fp32 logits, the softmax probabilities and the
+      exponential noise of random sampling (or the sorted copy of the top-k/top-p path)
+      (``VLLM_SAMPLER_FP32_COPIES`` = 3).
+
+      Evidence (``profiles/public/vllm``): the activation peak does not change with
+      ``tp`` at a fixed token budget: Qwen2.5-7B-Instruct 2.21 GiB at tp 1/2/4
+      (``vllm-qwen-qwen2-5-7b-instruct-5e18c4c204``, ``-e922906811``, ``-7754c5a3a9``),
+      Llama-3.1-8B-Instruct 1.89 GiB at tp 1/2/4 (``vllm-meta-llama-llama-3-1-8b-
+      instruct-33e1cc15aa``, ``-87693cfa2c``, ``-0f5c8260ad``; vLLM 0.19, H100,
+      ``max_num_batched_tokens`` 8192, default ``max_num_seqs`` 1024) and
+      Meta-Llama-3-8B 1.26 GiB at tp 1/2 (V0 engine; ``vllm-meta-llama-meta-llama-3-8b-
+      95edb09895``, ``-3c76dd4422``), so the peak is a tp-independent term, not the
+      (tp-split) forward.
+      It scales with the vocabulary, not the MLP: Qwen3-8B (:math:`I` = 12288) and
+      Qwen2.5-7B (:math:`I` = 18944), both :math:`V \approx 152k`, print the same
+      2.21 GiB, Llama-3.1-8B (:math:`V` = 128256) 1.89 GiB: beyond :math:`T h b` that is
+      14.8-14.9 B per logit element in all three (:math:`b + 4 n_{32}` = 14 B;
+      measured/physics 1.06-1.07). The pipeline-parallel records of the same report,
+      whose printed rank runs no sampler, show the forward stage alone: 1.05 / 1.10 GiB
+      (``vllm-meta-llama-llama-3-1-8b-instruct-47083f4ad3`` pp=4, ``-dfef885293`` pp=2)
+      and 0.96 GiB (``vllm-qwen-qwen3-8b-153c2a870e`` pp=3) against 0.78 / 0.69 GiB of
+      the forward term (ratio 1.35-1.4, left to the fit); the two stages do not add (a
+      sum would exceed the tp=1 records by 0.7-0.8 GiB and fall with ``tp``).
+
+      Builds differ in the sampler's temporaries: vLLM 0.17-0.19 use 14.6-14.9 B per
+      logit element (Qwen3-14B ``vllm-qwen-qwen3-14b-f47d41d188``, ``-daf4773e7e``),
+      vLLM 0.15/0.16 (``-b071c89e75``, ``-ca19e5233f``, 5.64 GiB) and the V0 engine
+      (Meta-Llama-3-8B above, 256 rows) 38-39 B: 24 B more, as much as six more fp32
+      copies (plausibly the sorted values and int64 indices of the PyTorch top-k/top-p
+      path and fp32 logprobs; not traced per build). The formula follows
+      current builds; the fit's sampler term (multiples of :math:`R V \cdot 4` B) absorbs
+      the older ones. The caller supplies :math:`B`: vLLM V1 defaults ``max_num_seqs`` to
+      1024 on GPUs with >= 70 GiB other than the A100 (``EngineArgs`` batch defaults),
+      else 256.
+    * other pool frameworks (SGLang, TRT-LLM, TGI): :math:`T` as above;
+      :math:`A = T (2h + c_I I / tp) b + \min(B, T) V \cdot 4`.
+    * transformers: :math:`T = B \cdot S`; :math:`A = T (2h + c_I I) b + B S' V \cdot 4`
       with :math:`S' = S` (all positions) or 1, plus eager scores
       :math:`2 B n_{heads} S^2 b`.
     * llama.cpp: :math:`U` = ``n_ubatch``; :math:`A = U V 4 + U (2h + c_I I) 4
-      + [\\text{no flash}]\\, U \\cdot n_{ctx} \\cdot n_{heads} \\cdot 4` (f32 compute buffer).
+      + [\text{no flash}]\, U \cdot n_{ctx} \cdot n_{heads} \cdot 4` (f32 compute buffer).
+
+    Examples
+    --------
+    >>> from fitting.registry import resolve_model
+    >>> a = resolve_model("meta-llama/Llama-3.1-8B").architecture
+    >>> [round(activation_bytes(a, framework="vllm", batch_size=1024, seq_len=8192,
+    ...                         max_num_batched_tokens=8192, tp=t) / 2**30, 2) for t in (1, 2, 4)]
+    [1.77, 1.77, 1.77]
     """
     try:
         kind = FRAMEWORK_KINDS[str(framework).lower()]
@@ -496,9 +573,12 @@ def activation_bytes(arch: Architecture, *, framework: str, batch_size, seq_len,
     S = np.asarray(seq_len, dtype=float)
     if np.any(B < 1) or np.any(S < 1):
         raise ValueError("batch_size and seq_len must be >= 1")
-    if kind == "pool":
+    if kind in ("vllm", "pool"):
         T = B * S if max_num_batched_tokens is None else np.asarray(max_num_batched_tokens, dtype=float)
         tp_a = np.asarray(tp, dtype=float)
+        if kind == "vllm":
+            forward, samp = _vllm_activation_parts(arch, T=T, rows=np.minimum(B, T), b=b, tp=tp_a)
+            return _out(np.maximum(forward, samp) if sampler else forward * np.ones_like(samp))
         out = T * (2 * h + c_i * width / tp_a) * b + np.minimum(B, T) * V * 4.0
         return _out(out)
     if kind == "transformers":

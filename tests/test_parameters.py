@@ -165,3 +165,31 @@ def test_mla_projection_shapes():
     assert names["self_attn.kv_b_proj.weight"].rows == 16 * (128 + 128)
     v3 = {s.name: s for s in tensor_inventory(REG.resolve("deepseek-ai/DeepSeek-V3").architecture)}
     assert v3["self_attn.q_a_proj.weight"].rows == 1536 and v3["self_attn.q_b_proj.weight"].cols == 1536
+
+
+# ----------------------------------------------------------------------------- models added for the public profiles
+def test_stated_counts_of_models_added_for_the_profiles():
+    # facebook/opt-350m: '331M' (discussion #38 on the official repo, registry source E); the card says 350M.
+    opt = count_parameters(REG.resolve("facebook/opt-350m").architecture).total
+    assert round(opt / 1e6) == 331
+    # gpt2-large: card 'GPT-2 Large is the 774M parameter version of GPT-2'.
+    assert round(count_parameters(REG.resolve("openai-community/gpt2-large").architecture).total / 1e6) == 774
+    # Pythia-410M card table: exactly 302,311,424 non-embedding parameters (final LayerNorm included).
+    for mid in ("EleutherAI/pythia-410m", "EleutherAI/pythia-410m-deduped"):
+        assert count_parameters(REG.resolve(mid).architecture).non_embedding == 302_311_424
+
+
+def test_opt_350m_projection_and_post_ln_layout():
+    a = REG.resolve("facebook/opt-350m").architecture
+    names = {s.name: s for s in tensor_inventory(a)}
+    assert (names["embed_tokens.weight"].rows, names["embed_tokens.weight"].cols) == (50272, 512)
+    assert (names["project_in.weight"].rows, names["project_in.weight"].cols) == (1024, 512)
+    assert (names["project_out.weight"].rows, names["project_out.weight"].cols) == (512, 1024)
+    assert "lm_head.weight" not in names  # tied to the 512-wide embedding
+    # do_layer_norm_before false: no final LayerNorm (weight + bias of width 1024)
+    assert "norm.weight" not in names and "norm.bias" not in names
+    pre_ln = Architecture.from_hf_config({**a.to_dict(), "do_layer_norm_before": True})
+    assert count_parameters(pre_ln).total - count_parameters(a).total == 2 * 1024
+    # without the projection (word_embed_proj_dim = hidden) both 512 x 1024 maps disappear
+    square = Architecture.from_hf_config({**a.to_dict(), "word_embed_proj_dim": 1024})
+    assert not any(s.role == "proj" for s in tensor_inventory(square))

@@ -10,7 +10,14 @@ import pytest
 import yaml
 
 from fitting.architecture import FULL_ATTENTION, SLIDING_ATTENTION, Architecture, ArchitectureError
-from fitting.build_registry import DEFAULT_SOURCE, build_registry, parse_param_count, render
+from fitting.build_registry import (
+    DEFAULT_SOURCE,
+    EXTRA_ALIASES,
+    EXTRA_MODELS,
+    build_registry,
+    parse_param_count,
+    render,
+)
 from fitting.registry import (
     REGISTRY_PATH,
     IncompleteModelError,
@@ -45,7 +52,7 @@ def test_registry_yaml_is_reproducible_from_shared_file():
 @needs_shared
 def test_every_shared_model_is_in_the_registry_with_its_figures(shared):
     ids = [k for k in shared if k != "aliases"]
-    assert list(REG.model_ids) == ids
+    assert list(REG.model_ids) == ids + list(EXTRA_MODELS)
     for mid in ids:
         src, rec = shared[mid], REG.raw(mid)
         for key, value in src.items():
@@ -305,3 +312,95 @@ def test_resolve_model_accepts_config_json(tmp_path: Path):
     (tmp_path / "short.json").write_text(json.dumps({"model_type": "llama"}), encoding="utf-8")
     with pytest.raises(ValueError, match="short.json: hidden_size"):
         resolve_model(tmp_path / "short.json")
+
+
+# ----------------------------------------------------------------------------- ids of the public profiles
+#: alias -> (target, fields whose value the alias's own config changes)
+PROFILE_ALIASES = {
+    "NousResearch/Llama-2-7b-hf": ("meta-llama/Llama-2-7b-hf", {}),
+    "NousResearch/Llama-2-13b-hf": ("meta-llama/Llama-2-13b-hf", {}),
+    "meta-llama/Llama-2-13b-chat-hf": ("meta-llama/Llama-2-13b-hf", {}),
+    "TheBloke/Llama-2-13B-chat-GPTQ": ("meta-llama/Llama-2-13b-hf", {"max_position_embeddings": 2048}),
+    "TheBloke/LLaMa-7B-GPTQ": ("huggyllama/llama-7b", {}),
+    "TheBloke/LLaMa-13B-GPTQ": ("huggyllama/llama-13b", {}),
+    "TheBloke/LLaMa-65B-GPTQ": ("huggyllama/llama-65b", {}),
+    "meta-llama/Meta-Llama-3.1-8B": ("meta-llama/Llama-3.1-8B", {}),
+    "mistralai/Mixtral-8x7B-Instruct-v0.1": ("mistralai/Mixtral-8x7B-v0.1", {}),
+    "Qwen/Qwen2.5-0.5B-Instruct": ("Qwen/Qwen2.5-0.5B", {}),
+    "deepseek-ai/DeepSeek-R1": ("deepseek-ai/DeepSeek-V3", {}),
+    "Qwen/Qwen2.5-7B-Instruct-AWQ": ("Qwen/Qwen2.5-7B", {"max_position_embeddings": 32768}),
+    "Qwen/Qwen2.5-7B-Instruct-GPTQ-Int4": ("Qwen/Qwen2.5-7B", {"max_position_embeddings": 32768}),
+    "Qwen/Qwen2.5-7B-Instruct-GPTQ-Int8": ("Qwen/Qwen2.5-7B", {"max_position_embeddings": 32768}),
+    "gpt2-large": ("openai-community/gpt2-large", {}),
+    "EleutherAI/pythia-410m-deduped": ("EleutherAI/pythia-410m", {}),
+}
+
+#: the quantized aliases and the weight format (fitting.quantization name) their repos ship.
+QUANTIZED_ALIASES = {
+    "TheBloke/Llama-2-13B-chat-GPTQ": "gptq", "TheBloke/LLaMa-7B-GPTQ": "gptq", "TheBloke/LLaMa-13B-GPTQ": "gptq",
+    "TheBloke/LLaMa-65B-GPTQ": "gptq", "deepseek-ai/DeepSeek-R1": "fp8-block128",
+    "Qwen/Qwen2.5-7B-Instruct-AWQ": "awq", "Qwen/Qwen2.5-7B-Instruct-GPTQ-Int4": "gptq",
+    "Qwen/Qwen2.5-7B-Instruct-GPTQ-Int8": "gptq-int8-g128",
+}
+
+
+@pytest.mark.parametrize("alias", sorted(PROFILE_ALIASES))
+def test_profile_alias_resolves_to_its_targets_architecture(alias):
+    target, overrides = PROFILE_ALIASES[alias]
+    entry, base = REG.resolve(alias), REG.resolve(target)
+    assert entry.alias_of == target and EXTRA_ALIASES[alias]["target"] == target
+    expected = Architecture.from_hf_config({**REG.raw(target)["config"], **overrides}) if overrides \
+        else base.architecture
+    assert entry.architecture == expected
+    assert entry.trust_remote_code == base.trust_remote_code
+    assert entry.native_quantization == QUANTIZED_ALIASES.get(alias)
+    assert entry.sources and all(src.get("ref") for src in EXTRA_ALIASES[alias]["sources"])
+    assert entry.verification in ("full", "partial")
+    if alias in QUANTIZED_ALIASES:
+        assert entry.weight_format  # stated in words, with what was not confirmed
+
+
+def test_quantized_alias_formats_are_known_to_the_physics():
+    from fitting.quantization import weight_format
+
+    for name in set(QUANTIZED_ALIASES.values()):
+        assert weight_format(name) is not None
+
+
+@pytest.mark.parametrize("model_id", sorted(EXTRA_MODELS))
+def test_added_models_resolve_with_sources_for_every_field(model_id):
+    body = EXTRA_MODELS[model_id]
+    entry = REG.resolve(model_id)
+    assert entry.architecture is not None and entry.verification == body["verification"]
+    ids = {src["id"] for src in body["sources"]}
+    provenance = {"verification", "params", "field_sources", "notes", "sources", "weight_format"}
+    arch_keys = set(body) - provenance
+    assert arch_keys == set(body["field_sources"]), model_id  # every figure has its sources
+    for field, refs in body["field_sources"].items():
+        cited = set(re.findall(r"\b[A-Z]\b", refs.split("(")[0]))
+        assert cited and cited <= ids, (model_id, field, refs)
+    for key in ("total_source", "non_embedding_source"):
+        if key in body.get("params", {}):
+            assert body["params"][key] in ids
+
+
+def test_added_model_facts():
+    opt = REG.resolve("facebook/opt-350m").architecture
+    assert (opt.hidden_size, opt.intermediate_size, opt.num_layers, opt.num_kv_heads, opt.head_dim) == \
+        (1024, 4096, 24, 16, 64)
+    assert opt.extra["word_embed_proj_dim"] == 512 and opt.extra["do_layer_norm_before"] is False
+    g2 = REG.resolve("openai-community/gpt2-large").architecture
+    assert (g2.hidden_size, g2.num_layers, g2.num_attention_heads, g2.intermediate_size, g2.vocab_size) == \
+        (1280, 36, 20, 5120, 50257)
+    assert g2.tie_word_embeddings and "intermediate_size" in g2.extra["defaulted_fields"]  # n_inner null -> 4h
+    py = REG.resolve("EleutherAI/pythia-410m-deduped").architecture
+    assert (py.hidden_size, py.num_layers, py.vocab_size, py.tie_word_embeddings) == (1024, 24, 50304, False)
+    l13 = REG.resolve("TheBloke/LLaMa-13B-GPTQ").architecture
+    assert (l13.hidden_size, l13.num_layers, l13.num_kv_heads, l13.extra["max_position_embeddings"]) == \
+        (5120, 40, 40, 2048)
+
+
+def test_every_model_id_the_brief_names_now_resolves():
+    """Ids of the public profiles (and studies/quantization.yaml) that the registry lacked."""
+    for mid in [*PROFILE_ALIASES, *EXTRA_MODELS]:
+        assert REG.resolve(mid).architecture is not None, mid
