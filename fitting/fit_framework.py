@@ -602,7 +602,7 @@ def _select(specs: dict) -> tuple[str, dict]:
 
 def fit_framework(obs: Observations, *, specs=CANDIDATE_SPECS, cv: bool = True,
                   drop_outliers: bool = False, min_profiles: int = MIN_PROFILES,
-                  min_models: int = MIN_MODELS) -> FrameworkFit:
+                  min_models: int = MIN_MODELS, cuda_graph_obs: Observations | None = None) -> FrameworkFit:
     """Fit every candidate spec of one framework, cross-validate and select.
 
     Parameters
@@ -616,7 +616,12 @@ def fit_framework(obs: Observations, *, specs=CANDIDATE_SPECS, cv: bool = True,
     drop_outliers : bool
         Refit without the profiles the screening of the ``seed`` and selected fits flags.
     min_profiles, min_models : int
-        Minimum data for a fit; below it the framework is ``unfitted``.
+        Minimum data for a fit; below it the framework is ``unfitted``. The CUDA-graph term
+        needs the same minimum, or it is left out (``cuda_graph`` null).
+    cuda_graph_obs : Observations, optional
+        vLLM only: the CUDA-graph observations
+        (``build_observations(frame, "vllm", response="cuda_graph")``); by default the rows of
+        ``obs`` that report CUDA-graph memory.
 
     Returns
     -------
@@ -646,8 +651,11 @@ def fit_framework(obs: Observations, *, specs=CANDIDATE_SPECS, cv: bool = True,
         return _unfitted(obs, f"the seed spec could not be fitted: {fits['seed'].message}", options)
     selected, selection = _select(fits)
     cg = None
-    cg_obs = obs.cuda_graph_observations() if obs.framework == "vllm" else None
-    if cg_obs is not None and cg_obs.n_used >= 3:
+    cg_obs = None
+    if obs.framework == "vllm":
+        cg_obs = cuda_graph_obs if cuda_graph_obs is not None else obs.cuda_graph_observations()
+    if (cg_obs is not None and cg_obs.n_used >= min_profiles
+            and len(set(cg_obs.groups)) >= min_models):
         cg = fit_spec("cuda_graph", cg_obs.features, cg_obs.y)
         cg.outliers = screen_outliers("cuda_graph", cg, cg_obs.features, cg_obs.y,
                                       cg_obs.table["profile_id"].to_numpy())

@@ -86,3 +86,44 @@ def framework_info(name: str) -> FrameworkInfo:
         return FRAMEWORK_INFO[name]
     except KeyError:
         raise ValueError(f"unknown framework {name!r}; expected one of {', '.join(FRAMEWORKS)}") from None
+
+
+def _version_tuple(version) -> tuple | None:
+    import re
+
+    m = re.match(r"\s*v?(\d+)\.(\d+)", str(version or ""))
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def vllm_default_max_num_seqs(gpu_memory_gib=None, gpu_name=None, engine=None, version=None) -> int:
+    """vLLM's own default ``max_num_seqs`` for a start-up that did not set it.
+
+    vLLM V1 (``EngineArgs._set_default_args``, from about v0.9) raises the default from
+    256 to 1024 on GPUs with at least 70 GiB that are not A100s; V0 and older V1 builds use
+    256. Where the GPU's memory is unknown the conservative 256 is returned.
+
+    Parameters
+    ----------
+    gpu_memory_gib : float, optional
+        Total memory of one GPU in GiB.
+    gpu_name : str, optional
+    engine : {"v0", "v1"}, optional
+    version : str, optional
+        vLLM version as printed, e.g. ``"0.10.1"``.
+
+    Returns
+    -------
+    int
+    """
+    if engine == "v0":
+        return 256
+    v = _version_tuple(version)
+    if v is not None and v < (0, 9):
+        return 256
+    try:
+        big = gpu_memory_gib is not None and float(gpu_memory_gib) >= 70.0
+    except (TypeError, ValueError):
+        big = False
+    if big and "a100" not in str(gpu_name or "").lower():
+        return 1024
+    return 256

@@ -48,7 +48,9 @@ Choices made where a profile is silent (each marked in a boolean column)
 ``batch_defaulted``
     The batch size ``b`` (concurrent sequences) is, for vLLM, ``max_num_seqs`` (the server's
     capacity, which sizes the sampler and CUDA-graph buffers the start-up profiling run
-    allocates), else vLLM's default 256 (a benchmark's ``batch_size``/concurrency is *not*
+    allocates), else vLLM's own default for that engine, version and GPU
+    (:func:`fitting.frameworks.vllm_default_max_num_seqs`: 1024 on >= 70 GiB non-A100 GPUs
+    in V1 >= 0.9, else 256; a benchmark's ``batch_size``/concurrency is *not*
     used: the non-KV footprint is fixed at start-up). Other pool frameworks:
     ``max_num_seqs``, else their default in :mod:`fitting.frameworks`, else 1. Growing
     frameworks: the workload ``batch_size``, else 1 (a single ``generate`` call / one
@@ -96,7 +98,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from fitting.frameworks import framework_info
+from fitting.frameworks import framework_info, vllm_default_max_num_seqs
 from fitting.overhead import FEATURE_NAMES, build_features, response_offset_gib
 
 __all__ = [
@@ -339,7 +341,7 @@ def _positive_int_or(values, default):
 
 
 # --------------------------------------------------------------------------- main entry
-def build_observations(frame: pd.DataFrame, framework: str) -> Observations:
+def build_observations(frame: pd.DataFrame, framework: str, *, response: str = "main") -> Observations:
     """Fitting table of ``framework`` from a profiles DataFrame.
 
     Parameters
@@ -349,6 +351,10 @@ def build_observations(frame: pd.DataFrame, framework: str) -> Observations:
         frameworks are ignored). Memory columns ``<quantity>_gib`` in GiB.
     framework : str
         Framework family id (``vllm``, ``transformers``, ...).
+    response : {"main", "cuda_graph"}
+        ``main``: the framework's observed quantity. ``cuda_graph``: the reported
+        CUDA-graph memory (GiB per GPU) of every usable profile that states it, whether or
+        not the profile states every component of the main response.
 
     Returns
     -------
@@ -387,6 +393,15 @@ def build_observations(frame: pd.DataFrame, framework: str) -> Observations:
 
     # --- per-GPU response
     y, w_meas, form, missing = _response(fr, framework)
+    if response == "cuda_graph":
+        y = _num(fr, "cuda_graph_gib")
+        y = np.where(y > 0, y, np.nan)  # 0 = graphs not captured (eager) or not reported
+        form = np.array(["cuda_graph"] * n_total, dtype=object)
+        missing = np.array(["cuda_graph"] * n_total, dtype=object)
+        quantity = {"name": "cuda_graph_gib",
+                    "description": "CUDA-graph memory per GPU as reported by the framework (GiB)."}
+    elif response != "main":
+        raise ValueError(f"unknown response {response!r}; expected 'main' or 'cuda_graph'")
     n_gpu_stated = _num(fr, "gpu_count")
     tp, _ = _positive_int_or(_num(fr, "tp"), 1.0)
     pp, _ = _positive_int_or(_num(fr, "pp"), 1.0)
@@ -413,7 +428,17 @@ def build_observations(frame: pd.DataFrame, framework: str) -> Observations:
         # the non-KV footprint is set at start-up by the server's capacity, not by the
         # concurrency of a later benchmark, so a benchmark batch_size is not used here
         b_src = seqs
-        default_b = float(info.defaults.get("max_num_seqs", 1))
+        if framework == "vllm":
+            # vLLM's own default depends on the engine, version and GPU (1024 on >= 70 GiB
+            # non-A100 GPUs in V1 >= 0.9, else 256): see vllm_default_max_num_seqs
+            gmem, gname = _num(fr, "gpu_memory_gib"), _str(fr, "gpu_name")
+            eng, ver = _str(fr, "engine"), _str(fr, "framework_version")
+            default_b = np.array([
+                float(vllm_default_max_num_seqs(None if not np.isfinite(gmem[i]) else gmem[i],
+                                                gname[i], eng[i], ver[i]))
+                for i in range(n_total)])
+        else:
+            default_b = float(info.defaults.get("max_num_seqs", 1))
     else:
         b_src = b_stated
         default_b = 1.0

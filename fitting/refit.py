@@ -66,7 +66,8 @@ def refit_frame(frame, *, frameworks=None, seed: int = 0, cv: bool = True,
     out = {}
     for fw in (frameworks or FRAMEWORKS):
         obs = build_observations(frame, fw)
-        fit = fit_framework(obs, cv=cv, drop_outliers=drop_outliers)
+        cg_obs = build_observations(frame, fw, response="cuda_graph") if fw == "vllm" else None
+        fit = fit_framework(obs, cv=cv, drop_outliers=drop_outliers, cuda_graph_obs=cg_obs)
         if fit.status != "fitted":
             h = hyp.not_testable(fit.observations, f"framework unfitted ({fit.reason})")
         elif hypothesis:
@@ -118,6 +119,11 @@ def refit(profiles_dir, *, out_dir="fitted_params", reports_dir="reports", frame
             oc.report_path = write_report(fit, written, res.previous, reports_dir,
                                           skipped=pset.skipped, hypothesis=h)
         outcomes.append(oc)
+    if write_reports and outcomes:
+        # the dashboard validates every framework's latest file, so it follows the refit
+        from fitting.dashboard import write_dashboard
+
+        write_dashboard(profiles_dir, out_dir, reports_dir)
     return outcomes
 
 
