@@ -13,6 +13,7 @@ Unknown ids raise :class:`UnknownModelError`, whose message lists the closest re
 from __future__ import annotations
 
 import difflib
+import copy
 import json
 import os
 from dataclasses import dataclass, field
@@ -151,9 +152,13 @@ class Registry:
         return len(self._models)
 
     def raw(self, model_id: str) -> Mapping[str, Any]:
-        """The registry record of a model id or alias (as stored)."""
+        """The registry record of a model id or alias (as stored), as a deep copy.
+
+        A copy, because the registry is cached for the whole process and callers (e.g.
+        transformers' config classes) may mutate nested dicts such as ``rope_scaling``.
+        """
         key = self._canonical(model_id)
-        return self._models.get(key) or self._aliases[key]
+        return copy.deepcopy(self._models.get(key) or self._aliases[key])
 
     # ------------------------------------------------------------- resolving
     def _canonical(self, model_id: str) -> str:

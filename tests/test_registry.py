@@ -404,3 +404,18 @@ def test_every_model_id_the_brief_names_now_resolves():
     """Ids of the public profiles (and studies/quantization.yaml) that the registry lacked."""
     for mid in [*PROFILE_ALIASES, *EXTRA_MODELS]:
         assert REG.resolve(mid).architecture is not None, mid
+
+
+def test_raw_records_cannot_be_mutated_through_the_cache():
+    """The registry is cached per process: a caller mutating a raw record (transformers'
+    config classes add keys to ``rope_scaling`` in place) must not change it for others."""
+    from fitting.registry import load_registry
+
+    reg = load_registry()
+    mid = "deepseek-ai/DeepSeek-V2-Lite"
+    rec = reg.raw(mid)
+    rec["config"].setdefault("rope_scaling", {})["rope_type"] = "mutated"
+    rec["config"]["hidden_size"] = -1
+    again = reg.raw(mid)
+    assert again["config"]["hidden_size"] != -1
+    assert (again["config"].get("rope_scaling") or {}).get("rope_type") != "mutated"
