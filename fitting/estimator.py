@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from fitting import _schema_lite
-from fitting.frameworks import framework_info
+from fitting.frameworks import default_dtype, framework_info
 from fitting.intervals import Predictive, predictive
 
 __all__ = ["Estimator", "Prediction", "FittedTerm", "CoefficientFileError", "validate_document",
@@ -347,7 +347,7 @@ class Estimator:
             max_num_batched_tokens = self.info.defaults["max_num_batched_tokens"]
             applied["max_num_batched_tokens"] = f"{max_num_batched_tokens} (framework default)"
         if dtype is None:
-            dtype = _default_dtype(arch)
+            dtype = default_dtype(arch, self.framework)
             applied["dtype"] = f"{dtype} (from the model's torch_dtype {arch.torch_dtype!r})"
         if isinstance(quantization, str) and quantization.lower() in ("none", ""):
             quantization = None  # explicitly unquantized
@@ -926,15 +926,6 @@ class Estimator:
 
 
 # ------------------------------------------------------------------------ module helpers
-def _default_dtype(arch):
-    td = (arch.torch_dtype or "").replace("torch.", "")
-    if td == "bfloat16":
-        return "bfloat16"
-    if td in ("float16", "float32", "half", "float"):
-        return "float16"
-    return "bfloat16"
-
-
 @lru_cache(maxsize=256)
 def _resolve_cached(model: str):
     from fitting.registry import resolve_model

@@ -127,3 +127,23 @@ def vllm_default_max_num_seqs(gpu_memory_gib=None, gpu_name=None, engine=None, v
     if big and "a100" not in str(gpu_name or "").lower():
         return 1024
     return 256
+
+
+#: Serving engines whose ``dtype="auto"`` casts float32 checkpoints to float16 (vLLM's
+#: ``_get_and_verify_dtype`` "following common practice").
+_AUTO_FP32_TO_FP16 = frozenset({"vllm", "sglang", "trtllm", "tgi"})
+
+
+def default_dtype(arch, framework: str) -> str:
+    """The activation/weight dtype a framework uses when none is stated.
+
+    Serving engines run the checkpoint's ``torch_dtype``, float32 checkpoints as float16;
+    other frameworks the checkpoint's dtype as stored. bfloat16 when the config states none.
+    """
+    td = str(getattr(arch, "torch_dtype", None) or "").replace("torch.", "")
+    td = {"half": "float16", "float": "float32", "bf16": "bfloat16", "fp16": "float16"}.get(td, td)
+    if td not in ("bfloat16", "float16", "float32"):
+        return "bfloat16"
+    if td == "float32" and framework in _AUTO_FP32_TO_FP16:
+        return "float16"
+    return td

@@ -61,7 +61,8 @@ Choices made where a profile is silent (each marked in a boolean column)
     ``max_num_batched_tokens`` not stated: the framework default of
     :mod:`fitting.frameworks` (vLLM V1: 8192).
 ``dtype_defaulted``
-    ``dtype`` not stated: the checkpoint's ``torch_dtype``, else bfloat16 (vLLM's "auto").
+    ``dtype`` not stated: :func:`fitting.frameworks.default_dtype` (the checkpoint's
+    ``torch_dtype``; serving engines run float32 checkpoints as float16; else bfloat16).
 ``weights_measured``
     The offset of the response uses the *measured* per-GPU weights where the profile has
     them (so errors of weight physics do not leak into the overhead coefficients), the
@@ -98,7 +99,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from fitting.frameworks import framework_info, vllm_default_max_num_seqs
+from fitting.frameworks import default_dtype, framework_info, vllm_default_max_num_seqs
 from fitting.overhead import FEATURE_NAMES, build_features, response_offset_gib
 
 __all__ = [
@@ -488,7 +489,7 @@ def build_observations(frame: pd.DataFrame, framework: str, *, response: str = "
         rows = np.array(rows)
         entry = entries[mid][0]
         arch = entry.architecture
-        dt_eff = dt or getattr(arch, "torch_dtype", None) or "bfloat16"
+        dt_eff = dt or default_dtype(arch, framework)
         dtype_def[rows] = dt is None
         kw = dict(framework=framework, tp=tp[rows].astype(int), pp=pp[rows].astype(int),
                   batch_size=kv_seqs[rows], input_len=in_len[rows], output_len=out_len[rows],

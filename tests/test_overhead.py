@@ -244,3 +244,23 @@ def test_growing_framework_uses_workload_kv():
     assert obs.table["profile_id"].tolist() == ["t1"]
     assert obs.features["kv_gib"][0] == pytest.approx(kv)
     assert "peak_allocated" in obs.excluded[0]["reason"]
+
+
+def test_framework_defaults_follow_the_frameworks_rules():
+    """vLLM's default max_num_seqs (1024 on >= 70 GiB non-A100 GPUs in V1 >= 0.9, else 256)
+    and the serving engines' float32 -> float16 'auto' dtype."""
+    from types import SimpleNamespace
+
+    from fitting.frameworks import default_dtype, vllm_default_max_num_seqs
+
+    assert vllm_default_max_num_seqs(79.19, "NVIDIA H100 80GB HBM3", "v1", "0.10.1") == 1024
+    assert vllm_default_max_num_seqs(79.15, "NVIDIA A100-SXM4-80GB", "v1", "0.10.1") == 256
+    assert vllm_default_max_num_seqs(22.0, "NVIDIA A10G", "v1", None) == 256
+    assert vllm_default_max_num_seqs(79.19, "H100", "v0", "0.6.4") == 256
+    assert vllm_default_max_num_seqs(79.19, "H100", "v1", "0.8.5") == 256
+    assert vllm_default_max_num_seqs(None, None, None, None) == 256
+    fp32 = SimpleNamespace(torch_dtype="float32")
+    assert default_dtype(fp32, "vllm") == "float16"
+    assert default_dtype(fp32, "transformers") == "float32"
+    assert default_dtype(SimpleNamespace(torch_dtype="bfloat16"), "vllm") == "bfloat16"
+    assert default_dtype(SimpleNamespace(torch_dtype=None), "llamacpp") == "bfloat16"
