@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from fitting import _schema_lite
-from fitting.frameworks import default_dtype, framework_info
+from fitting.frameworks import default_dtype, framework_info, vllm_default_max_num_seqs
 from fitting.intervals import Predictive, predictive
 
 __all__ = ["Estimator", "Prediction", "FittedTerm", "CoefficientFileError", "validate_document",
@@ -862,8 +862,21 @@ class Estimator:
         (tokens per engine) and ``min_gpu_memory_utilization``; plus ``settings``,
         ``defaults_applied``, ``units`` and the overhead/CUDA-graph interval bounds.
         """
+        gpu_default_note = None
+        if (self.framework == "vllm" and workload.get("batch_size") is None
+                and (gpu is not None or gpu_memory_gib is not None)):
+            # vLLM's own max_num_seqs default depends on the GPU (1024 on >= 70 GiB non-A100)
+            from fitting.gpus import gpu_info
+
+            g_name = gpu_info(gpu).name if gpu is not None else None
+            g_mem = gpu_memory_gib if gpu_memory_gib is not None else gpu_info(gpu).usable_gib
+            workload = dict(workload, batch_size=vllm_default_max_num_seqs(g_mem, g_name, "v1"))
+            gpu_default_note = (f"{workload['batch_size']} (vLLM V1 max_num_seqs default on a "
+                                f"{g_mem:g} GiB {g_name or 'GPU'})")
         pred = self.predict(model, alpha=alpha, **_workload_kw(workload))
         out = pred.to_dict()
+        if gpu_default_note is not None:
+            out["defaults_applied"]["batch_size"] = gpu_default_note
         out.pop("fit_probability")
         out["confidence"] = confidence
         warnings = list(out["warnings"])

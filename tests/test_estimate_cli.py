@@ -116,7 +116,9 @@ def test_table_by_default_states_defaults(sim_dir, capsys):
     rc, out, _ = _run(["--params", str(sim_dir / "vllm"), "--model", "meta-llama/Llama-3.1-8B",
                        "--input-len", "2000", "--gpu", "H100"], capsys)
     assert rc == 0
-    for text in ("meta-llama/Llama-3.1-8B on vllm", "defaults:", "batch_size=256 (vLLM max_num_seqs default)",
+    # vLLM V1's own max_num_seqs default on a >= 70 GiB non-A100 GPU is 1024
+    for text in ("meta-llama/Llama-3.1-8B on vllm", "defaults:",
+                 "batch_size=1024 (vLLM V1 max_num_seqs default on a 79.19 GiB H100-80GB)",
                  "max_num_batched_tokens=8192", "gpu_memory_utilization=0.9", "non-KV", "total", "KV pool",
                  "min gpu_memory_utilization", "probability it fits", "H100-80GB"):
         assert text in out, text
