@@ -620,8 +620,8 @@ def fit_framework(obs: Observations, *, specs=CANDIDATE_SPECS, cv: bool = True,
         needs the same minimum, or it is left out (``cuda_graph`` null).
     cuda_graph_obs : Observations, optional
         vLLM only: the CUDA-graph observations
-        (``build_observations(frame, "vllm", response="cuda_graph")``); by default the rows of
-        ``obs`` that report CUDA-graph memory.
+        (``build_observations(frame, "vllm", response="cuda_graph")``); without it no
+        CUDA-graph term is fitted.
 
     Returns
     -------
@@ -651,9 +651,7 @@ def fit_framework(obs: Observations, *, specs=CANDIDATE_SPECS, cv: bool = True,
         return _unfitted(obs, f"the seed spec could not be fitted: {fits['seed'].message}", options)
     selected, selection = _select(fits)
     cg = None
-    cg_obs = None
-    if obs.framework == "vllm":
-        cg_obs = cuda_graph_obs if cuda_graph_obs is not None else obs.cuda_graph_observations()
+    cg_obs = cuda_graph_obs if obs.framework == "vllm" else None
     if (cg_obs is not None and cg_obs.n_used >= min_profiles
             and len(set(cg_obs.groups)) >= min_models):
         cg = fit_spec("cuda_graph", cg_obs.features, cg_obs.y)

@@ -230,26 +230,6 @@ class Observations:
         return replace(self, table=self.table.iloc[idx].reset_index(drop=True),
                        features={k: v[idx] for k, v in self.features.items()})
 
-    def cuda_graph_observations(self) -> Observations | None:
-        """The rows that report CUDA-graph memory (> 0), with ``y_gib`` = that memory.
-
-        Returns None when no row reports it.
-        """
-        cg = self.table["cuda_graph_gib"].to_numpy(dtype=float)
-        ok = np.isfinite(cg) & (cg > 0)
-        if not ok.any():
-            return None
-        sub = self.subset(ok)
-        sub.table["y_gib"] = sub.table["cuda_graph_gib"].to_numpy(dtype=float)
-        sub.table["response_form"] = "cuda_graph"
-        sub.observed_quantity = {
-            "name": "cuda_graph_gib",
-            "description": "CUDA-graph memory per GPU as reported by the framework (GiB).",
-        }
-        sub.excluded = []
-        sub.n_total = int(ok.sum())
-        return sub
-
 
 # ------------------------------------------------------------------------------ helpers
 def _missing(v) -> bool:
