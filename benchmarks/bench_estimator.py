@@ -103,8 +103,8 @@ def bench_cold_start(params: Path, runs: int) -> dict:
     # where the CLI's time goes (in a fresh process)
     probe = (
         "import time; t0=time.perf_counter(); import numpy; t1=time.perf_counter();"
-        "import fitting.estimator, fitting.registry, fitting.physics, fitting.estimate; t2=time.perf_counter();"
-        "fitting.registry.load_registry(); t3=time.perf_counter();"
+        "import fitting.estimator, fitting.data.registry, fitting.physics.memory, fitting.estimate; t2=time.perf_counter();"
+        "fitting.data.registry.load_registry(); t3=time.perf_counter();"
         f"e=fitting.estimator.Estimator.load({str(params)!r}); t4=time.perf_counter();"
         f"e.query({MODEL!r}, tp=2, batch_size=32, input_len=4096, output_len=512, gpu='H100'); t5=time.perf_counter();"
         "print(t1-t0, t2-t1, t3-t2, t4-t3, t5-t4)"
@@ -122,14 +122,14 @@ def bench_cold_start(params: Path, runs: int) -> dict:
 
 # ------------------------------------------------------------------------------ refit
 def _simulated_observations(n: int, seed: int = 0):
-    """n SIMULATED vLLM profiles as a :class:`fitting.observations.Observations`: physics
+    """n SIMULATED vLLM profiles as a :class:`fitting.overhead.observations.Observations`: physics
     features of real architectures, a known overhead (physical spec) with log-normal noise,
     and a CUDA-graph response."""
     import pandas as pd
 
-    from fitting.observations import Observations, size_class
-    from fitting.overhead import CUDA_GRAPH, build_features, get_spec
-    from fitting.registry import resolve_model
+    from fitting.overhead.observations import Observations, size_class
+    from fitting.overhead.specs import CUDA_GRAPH, build_features, get_spec
+    from fitting.data.registry import resolve_model
 
     rng = np.random.default_rng(seed)
     models = ["Qwen/Qwen2.5-0.5B", "meta-llama/Llama-3.2-1B", "Qwen/Qwen2.5-7B", "meta-llama/Llama-3.1-8B",
@@ -161,11 +161,11 @@ def _simulated_observations(n: int, seed: int = 0):
 def refit_hook(obs, cv: bool):
     """### REFIT HOOK ###  The per-framework fitting work of ``python -m fitting.refit``.
 
-    Today: :func:`fitting.fit_framework.fit_framework` (every candidate spec, outlier
+    Today: :func:`fitting.overhead.fit.fit_framework` (every candidate spec, outlier
     screening, the CUDA-graph term, and with ``cv`` leave-one-model-out cross-validation;
     no bootstrap). Point this at the refit's entry point if it changes.
     """
-    from fitting.fit_framework import fit_framework
+    from fitting.overhead.fit import fit_framework
 
     return fit_framework(obs, cv=cv)
 

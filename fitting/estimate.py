@@ -57,7 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--quantization", help="weight format, e.g. fp8, awq, gptq, bnb-nf4, gguf:Q4_K_M, or none "
                                           "(default: the checkpoint's native format, else none)")
     p.add_argument("--kv-cache-dtype", help="auto (= dtype), fp8, ... (default auto)")
-    p.add_argument("--gpu", help="GPU name from the table in fitting.gpus (H100, A100-80GB, L40S, MI300X, ...)")
+    p.add_argument("--gpu", help="GPU name from the table in fitting.data.gpus (H100, A100-80GB, L40S, MI300X, ...)")
     p.add_argument("--gpu-memory-gib", type=float, help="GPU memory in GiB as the driver reports it (overrides --gpu)")
     p.add_argument("--gpu-memory-utilization", type=float, help="vLLM fraction of GPU memory (default 0.9)")
     p.add_argument("--confidence", type=float, default=0.95, help="confidence of max batch / context / "

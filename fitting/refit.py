@@ -3,8 +3,8 @@
 Thin command line over :func:`refit_frame` (no I/O: profiles DataFrame -> fits and tests,
 the entry point for benchmarks) and :func:`refit` (load, fit, write versioned coefficient
 files to ``--out`` and markdown reports to ``--reports``). Statistics live in
-:mod:`fitting.fit_framework` and :mod:`fitting.hypothesis`, files in
-:mod:`fitting.coefficients`, text and figures in :mod:`fitting.report`.
+:mod:`fitting.overhead.fit` and :mod:`fitting.overhead.log_scaling`, files in
+:mod:`fitting.estimator.coefficients`, text and figures in :mod:`fitting.report.fit_report`.
 
 Exit status: 0 when at least one framework was fitted, 1 when nothing could be fitted
 (every framework unfitted or no profiles), 2 for bad input (missing directory, an invalid
@@ -41,9 +41,9 @@ def refit_frame(frame, *, frameworks=None, seed: int = 0, cv: bool = True,
     Parameters
     ----------
     frame : pandas.DataFrame
-        :meth:`fitting.profiles.ProfileSet.to_frame` (memory columns in GiB).
+        :meth:`fitting.data.profiles.ProfileSet.to_frame` (memory columns in GiB).
     frameworks : sequence of str, optional
-        Default: every framework of :data:`fitting.frameworks.FRAMEWORKS`.
+        Default: every framework of :data:`fitting.data.frameworks.FRAMEWORKS`.
     seed : int
         Recorded; the fits themselves are deterministic.
     cv : bool
@@ -58,10 +58,10 @@ def refit_frame(frame, *, frameworks=None, seed: int = 0, cv: bool = True,
     dict
         ``{framework: (FrameworkFit, hypothesis dict)}``.
     """
-    from fitting import hypothesis as hyp
-    from fitting.fit_framework import fit_framework
-    from fitting.frameworks import FRAMEWORKS
-    from fitting.observations import build_observations
+    from fitting.overhead import log_scaling as hyp
+    from fitting.overhead.fit import fit_framework
+    from fitting.data.frameworks import FRAMEWORKS
+    from fitting.overhead.observations import build_observations
 
     out = {}
     for fw in (frameworks or FRAMEWORKS):
@@ -100,8 +100,8 @@ def refit(profiles_dir, *, out_dir="fitted_params", reports_dir="reports", frame
     -------
     list of FrameworkOutcome
     """
-    from fitting import coefficients
-    from fitting.profiles import load_profiles
+    from fitting.estimator import coefficients
+    from fitting.data.profiles import load_profiles
 
     pset = load_profiles(profiles_dir, strict=strict)
     frame = pset.to_frame()
@@ -114,14 +114,14 @@ def refit(profiles_dir, *, out_dir="fitted_params", reports_dir="reports", frame
         written = coefficients.load_coefficients(res.path)
         oc = FrameworkOutcome(fw, fit, h, written, res)
         if write_reports:
-            from fitting.report import write_report
+            from fitting.report.fit_report import write_report
 
             oc.report_path = write_report(fit, written, res.previous, reports_dir,
                                           skipped=pset.skipped, hypothesis=h)
         outcomes.append(oc)
     if write_reports and outcomes:
         # the dashboard validates every framework's latest file, so it follows the refit
-        from fitting.dashboard import write_dashboard
+        from fitting.report.dashboard import write_dashboard
 
         write_dashboard(profiles_dir, out_dir, reports_dir)
     return outcomes
@@ -154,7 +154,7 @@ def _summary(outcomes) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from fitting.frameworks import FRAMEWORKS
+    from fitting.data.frameworks import FRAMEWORKS
 
     p = argparse.ArgumentParser(
         prog="python -m fitting.refit",
@@ -178,7 +178,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     """Command line entry point; returns the exit status."""
     args = _parser().parse_args(argv)
-    from fitting.profiles import ProfileError
+    from fitting.data.profiles import ProfileError
 
     t0 = time.perf_counter()
     try:

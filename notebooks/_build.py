@@ -31,9 +31,9 @@ pd.set_option("display.max_columns", 30)
 pd.set_option("display.precision", 4)'''
 
 LOAD = '''\
-from fitting.frameworks import FRAMEWORKS
-from fitting.observations import SIZE_CLASS_ORDER, SIZE_CLASS_TARGETS_MAPE, build_observations
-from fitting.profiles import load_profiles
+from fitting.data.frameworks import FRAMEWORKS
+from fitting.overhead.observations import SIZE_CLASS_ORDER, SIZE_CLASS_TARGETS_MAPE, build_observations
+from fitting.data.profiles import load_profiles
 
 pset = load_profiles(ROOT / "profiles", strict=False)
 frame = pset.to_frame()
@@ -62,7 +62,7 @@ NOTEBOOKS["01_profiles.ipynb"] = [
     ("code", SETUP),
     ("code", LOAD),
     ("md", "## By framework\n\n`usable` = the profiles the fit of that framework uses "
-           "(`fitting.observations.build_observations`: same response, same exclusions)."),
+           "(`fitting.overhead.observations.build_observations`: same response, same exclusions)."),
     ("code", '''\
 by_fw = frame.groupby("framework").agg(profiles=("profile_id", "size"), use_in_fit=("use_in_fit", "sum"),
                                        models_named=("model_id", "nunique"))
@@ -121,8 +121,8 @@ NOTEBOOKS["02_overhead_fit.ipynb"] = [
     ("code", SETUP),
     ("code", LOAD),
     ("code", '''\
-from fitting.fit_framework import fit_framework, fit_spec
-from fitting.overhead import get_spec
+from fitting.overhead.fit import fit_framework, fit_spec
+from fitting.overhead.specs import get_spec
 
 fw = max(obs, key=lambda k: obs[k].n_used)
 o = obs[fw]
@@ -233,10 +233,10 @@ if not testable:
            "is log scaling, and the rejection rates of the test of `lambda = 0` (size when the truth is "
            "log, power when it is linear). Nothing here is a measurement."),
     ("code", '''\
-from fitting.fit_framework import fit_spec
-from fitting.hypothesis import profile_lambda, simulate_lambda0_rejections
-from fitting.overhead import BOXCOX, SEED, build_features
-from fitting.registry import resolve_model
+from fitting.overhead.fit import fit_spec
+from fitting.overhead.log_scaling import profile_lambda, simulate_lambda0_rejections
+from fitting.overhead.specs import BOXCOX, SEED, build_features
+from fitting.data.registry import resolve_model
 
 rng = np.random.default_rng(0)
 arch = resolve_model("meta-llama/Llama-3.1-8B-Instruct").architecture
@@ -263,7 +263,7 @@ NOTEBOOKS["04_what_fits.ipynb"] = [
     ("code", '''\
 import tempfile
 from fitting.estimator import Estimator
-from fitting.gpus import gpu_info
+from fitting.data.gpus import gpu_info
 
 
 def load_estimator(framework):

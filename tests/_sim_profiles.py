@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from fitting.observations import Observations, size_class
-from fitting.overhead import FEATURE_NAMES, get_spec
+from fitting.overhead.observations import Observations, size_class
+from fitting.overhead.specs import FEATURE_NAMES, get_spec
 
 #: Known coefficients the simulations are generated from (seed spec order).
 TRUE_SEED = (0.8, 0.03, 0.05, 0.004)
@@ -59,7 +59,7 @@ def simulated_observations(framework="vllm", *, spec="seed", true=TRUE_SEED, n_m
     })
     for k in FEATURE_NAMES:
         table[k] = feats[k]
-    from fitting.frameworks import framework_info
+    from fitting.data.frameworks import framework_info
 
     info = framework_info(framework)
     return Observations(framework, info.kv_cache_mode,
@@ -95,8 +95,8 @@ def simulated_profile_records(framework="vllm", *, true=TRUE_SEED, n_per_model=8
     vLLM: measured weights, non_torch and activation_peak (GiB) with
     weights + non_torch + activation_peak = response; transformers: peak_allocated.
     """
-    from fitting.overhead import SEED, build_features
-    from fitting.registry import resolve_model
+    from fitting.overhead.specs import SEED, build_features
+    from fitting.data.registry import resolve_model
 
     rng = np.random.default_rng(seed)
     p = np.asarray(true, dtype=float)
@@ -129,7 +129,7 @@ def write_simulated_profiles(directory, framework="vllm", **kw) -> list:
     """Write SIMULATED profile files under ``directory/<framework>/``; returns their paths."""
     from pathlib import Path
 
-    from fitting.profiles import write_profile
+    from fitting.data.profiles import write_profile
 
     d = Path(directory) / framework
     return [write_profile(rec, d) for rec in simulated_profile_records(framework, **kw)]
@@ -139,8 +139,8 @@ def simulated_profile_frame(n_profiles=10_000, framework="vllm", *, seed=0, true
                             sigma_log=0.01, models=SIM_FILE_MODELS):
     """A SIMULATED profiles DataFrame (the ``ProfileSet.to_frame`` columns that the refit
     reads) with ``n_profiles`` rows, for benchmarks of :func:`fitting.refit.refit_frame`."""
-    from fitting.overhead import SEED, build_features
-    from fitting.registry import resolve_model
+    from fitting.overhead.specs import SEED, build_features
+    from fitting.data.registry import resolve_model
 
     rng = np.random.default_rng(seed)
     per = int(np.ceil(n_profiles / len(models)))

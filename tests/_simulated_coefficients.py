@@ -1,7 +1,7 @@
 """SIMULATED coefficient files for the estimator tests (no real measurements here).
 
 :func:`simulate` draws profiles of real registry architectures (weights, KV cache and
-activations from :mod:`fitting.physics` via :func:`fitting.overhead.build_features`),
+activations from :mod:`fitting.physics.memory` via :func:`fitting.overhead.specs.build_features`),
 an overhead from *known* coefficients and a noise in the chosen error mode, fits the
 coefficients by least squares in that error mode (scipy, independent of the package's NLS
 engine), and assembles a document following docs/design.md "Coefficient file v1" and the
@@ -17,9 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize
 
-from fitting.frameworks import framework_info
-from fitting.overhead import CUDA_GRAPH, build_features, get_spec
-from fitting.registry import resolve_model
+from fitting.data.frameworks import framework_info
+from fitting.overhead.specs import CUDA_GRAPH, build_features, get_spec
+from fitting.data.registry import resolve_model
 
 MODELS = ("Qwen/Qwen2.5-0.5B", "meta-llama/Llama-3.2-1B", "Qwen/Qwen2.5-7B", "meta-llama/Llama-3.1-8B",
           "mistralai/Mistral-7B-v0.1", "Qwen/Qwen2.5-14B", "Qwen/Qwen2.5-32B", "meta-llama/Llama-3.1-70B")
@@ -80,7 +80,7 @@ def _params_total(model):
     entry = resolve_model(model)
     if entry.params_total is not None:
         return float(entry.params_total)
-    from fitting.parameters import count_parameters
+    from fitting.physics.parameters import count_parameters
 
     return float(count_parameters(entry.architecture).total)
 

@@ -8,8 +8,8 @@ import shutil
 import numpy as np
 import pytest
 
-from fitting import baselines as B
-from fitting.validate import validate
+from fitting.report import baselines as B
+from fitting.report.validate import validate
 from tests._validation_data import PROFILES, committed_inputs
 
 GIB = 2.0**30

@@ -9,9 +9,9 @@ import multiprocessing as mp
 import pytest
 
 from _sim_profiles import simulated_observations
-from fitting import coefficients as co
-from fitting.fit_framework import fit_framework
-from fitting.hypothesis import log_scaling_test
+from fitting.estimator import coefficients as co
+from fitting.overhead.fit import fit_framework
+from fitting.overhead.log_scaling import log_scaling_test
 
 SHA_A = "a" * 64
 SHA_B = "b" * 64
@@ -100,7 +100,7 @@ def test_same_fit_gives_byte_identical_files_apart_from_created(fitted, tmp_path
 
 def _writer(args):
     template, out_dir, sha, n = args
-    from fitting import coefficients
+    from fitting.estimator import coefficients
 
     with open(template) as fh:
         base = json.load(fh)

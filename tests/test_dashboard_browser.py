@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from fitting._browser import Browser, find_chromium
-from fitting.dashboard import TABLE_COLUMNS, build_html, write_dashboard
-from fitting.validate import validate
+from fitting.report.browser import Browser, find_chromium
+from fitting.report.dashboard import TABLE_COLUMNS, build_html, write_dashboard
+from fitting.report.validate import validate
 from tests._validation_data import committed_inputs
 
 ROWS_JS = ("Array.from(document.querySelectorAll('#profiles tbody tr')).filter(r => !r.hidden)"

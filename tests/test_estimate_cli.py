@@ -15,8 +15,8 @@ import pytest
 
 from _simulated_coefficients import simulate, write
 from fitting import estimate, physics
-from fitting.frameworks import FRAMEWORKS
-from fitting.registry import resolve_model
+from fitting.data.frameworks import FRAMEWORKS
+from fitting.data.registry import resolve_model
 
 ROOT = Path(__file__).parents[1]
 GIB = 2**30

@@ -18,10 +18,10 @@ import numpy as np
 import pytest
 
 from _simulated_coefficients import simulate, write
-from fitting import _schema_lite
+from fitting.estimator import schema_lite as _schema_lite
 from fitting.estimator import CoefficientFileError, Estimator
-from fitting.parameters import count_parameters
-from fitting.registry import resolve_model
+from fitting.physics.parameters import count_parameters
+from fitting.data.registry import resolve_model
 
 GIB = 2**30
 REPRO_RTOL = 1e-9
@@ -307,7 +307,7 @@ def test_estimator_intervals_calibrated_on_fresh_simulated_profiles():
     """SIMULATED: 60 independent fits of 30 profiles; the estimator's 90 % non-KV intervals
     cover 87-93 % of 3000 fresh draws from the true coefficients at new configurations."""
     from _simulated_coefficients import TRUE_THETA, _draw, _features, _rows
-    from fitting.overhead import get_spec
+    from fitting.overhead.specs import get_spec
 
     spec = get_spec("physical")
     rng = np.random.default_rng(99)

@@ -1,11 +1,11 @@
-"""GPU memory table (fitting.gpus): names, units, and the usable figures against the logs."""
+"""GPU memory table (fitting.data.gpus): names, units, and the usable figures against the logs."""
 
 import json
 from pathlib import Path
 
 import pytest
 
-from fitting.gpus import GPUS, gpu_info
+from fitting.data.gpus import GPUS, gpu_info
 
 PUBLIC_LOGS = Path(__file__).parents[2] / "shared" / "data" / "public-logs"
 GIB = 2**30

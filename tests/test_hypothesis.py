@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from _sim_profiles import TRUE_SEED, simulated_observations
-from fitting import hypothesis
-from fitting.fit_framework import fit_spec
+from fitting.overhead import log_scaling as hypothesis
+from fitting.overhead.fit import fit_spec
 
 ALPHA = 0.05
 N_REPS = 300

@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 import yaml
 
-from fitting.seed_plan import main, seed_plan_profiles
+from fitting.data.seed_plan import main, seed_plan_profiles
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMITTED = ROOT / "profiles" / "seed-plan" / "vllm"

@@ -1,4 +1,4 @@
-"""Intervals and fit probabilities (fitting.intervals).
+"""Intervals and fit probabilities (fitting.stats.intervals).
 
 Oracle: scipy.special's Student-t functions. Calibration: SIMULATED data from known
 coefficients of the overhead specs in every error mode, fitted here by least squares;
@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from scipy import optimize, special
 
-from fitting import intervals
-from fitting.intervals import Predictive, predictive, t_cdf, t_ppf
-from fitting.overhead import PHYSICAL, SEED, response_offset_gib
+from fitting.stats import intervals
+from fitting.stats.intervals import Predictive, predictive, t_cdf, t_ppf
+from fitting.overhead.specs import PHYSICAL, SEED, response_offset_gib
 
 CDF_RTOL = 1e-9          # relative to min(p, 1-p)
 PPF_RTOL = 1e-9

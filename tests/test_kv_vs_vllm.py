@@ -24,10 +24,10 @@ from pathlib import Path
 
 import pytest
 
-from fitting.architecture import Architecture, ArchitectureError
-from fitting.physics import kv_bytes_per_token, weight_bytes_per_gpu, weight_bytes_per_stage
-from fitting.quantization import normalize_dtype
-from fitting.registry import IncompleteModelError, UnknownModelError, load_registry
+from fitting.physics.architecture import Architecture, ArchitectureError
+from fitting.physics.memory import kv_bytes_per_token, weight_bytes_per_gpu, weight_bytes_per_stage
+from fitting.physics.quantization import normalize_dtype
+from fitting.data.registry import IncompleteModelError, UnknownModelError, load_registry
 from fitting.units import UNIT_BYTES
 
 PROFILE_DIR = Path(__file__).resolve().parents[1] / "profiles" / "public" / "vllm"

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from _nist_strd import DATA_DIR, MODELS, NAMES, error_mode, model_x, read_nist
-from fitting.nls import NLSModel, NLSWarning, Param
+from fitting.stats.nls import NLSModel, NLSWarning, Param
 
 #: Minimum significant digits for parameters, standard errors and RSS, by difficulty.
 MIN_DIGITS = {"Lower": 6.0, "Average": 6.0, "Higher": 4.0}

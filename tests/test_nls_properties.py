@@ -16,8 +16,8 @@ import statsmodels.api as sm
 from scipy import stats
 
 from _nist_strd import model_x, read_nist
-from fitting._bootstrap import take_rows
-from fitting.nls import COND_WARN, NLSModel, NLSWarning, Param, f_test, lr_test
+from fitting.stats.bootstrap import take_rows
+from fitting.stats.nls import COND_WARN, NLSModel, NLSWarning, Param, f_test, lr_test
 
 #: Oracle agreement with statsmodels (relative).
 ORACLE_RTOL = 1e-8

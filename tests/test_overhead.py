@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from _sim_profiles import TRUE_SEED, simulated_observations
-from fitting.fit_framework import (MIN_MODELS, MIN_PROFILES, SEED_PLAN_CONSTANTS, cross_validate,
+from fitting.overhead.fit import (MIN_MODELS, MIN_PROFILES, SEED_PLAN_CONSTANTS, cross_validate,
                                    fit_framework, fit_spec, identify, predict_interval, screen_outliers)
-from fitting.overhead import BOXCOX, CUDA_GRAPH, PHYSICAL, SEED, get_spec
+from fitting.overhead.specs import BOXCOX, CUDA_GRAPH, PHYSICAL, SEED, get_spec
 
 FD_RTOL = 1e-5          # central differences vs analytic Jacobian
 EXACT_RTOL = 1e-6       # noise-free recovery
@@ -194,7 +194,7 @@ def _frame(rows):
 
 
 def test_build_observations_response_exclusions_and_defaults():
-    from fitting.observations import build_observations
+    from fitting.overhead.observations import build_observations
 
     fr = _frame([
         {"profile_id": "a-split", "weights_gib": 14.99, "non_torch_gib": 0.2, "activation_peak_gib": 1.3},
@@ -230,9 +230,9 @@ def test_build_observations_response_exclusions_and_defaults():
 
 
 def test_growing_framework_uses_workload_kv():
-    from fitting.observations import build_observations
-    from fitting.physics import kv_cache_bytes
-    from fitting.registry import resolve_model
+    from fitting.overhead.observations import build_observations
+    from fitting.physics.memory import kv_cache_bytes
+    from fitting.data.registry import resolve_model
 
     fr = _frame([{"profile_id": "t1", "framework": "transformers", "batch_size": 8, "input_len": 512,
                   "output_len": 128, "peak_allocated_gib": 20.0},
@@ -251,7 +251,7 @@ def test_framework_defaults_follow_the_frameworks_rules():
     and the serving engines' float32 -> float16 'auto' dtype."""
     from types import SimpleNamespace
 
-    from fitting.frameworks import default_dtype, vllm_default_max_num_seqs
+    from fitting.data.frameworks import default_dtype, vllm_default_max_num_seqs
 
     assert vllm_default_max_num_seqs(79.19, "NVIDIA H100 80GB HBM3", "v1", "0.10.1") == 1024
     assert vllm_default_max_num_seqs(79.15, "NVIDIA A100-SXM4-80GB", "v1", "0.10.1") == 256

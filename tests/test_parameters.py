@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from fitting.architecture import Architecture
-from fitting.parameters import count_parameters, tensor_inventory
-from fitting.registry import load_registry
+from fitting.physics.architecture import Architecture
+from fitting.physics.parameters import count_parameters, tensor_inventory
+from fitting.data.registry import load_registry
 
 REG = load_registry()
 TOLERANCE = 0.01  # relative, for every stated count not listed below

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fitting.architecture import Architecture
-from fitting.parameters import count_parameters, tensor_inventory
-from fitting.physics import (
+from fitting.physics.architecture import Architecture
+from fitting.physics.parameters import count_parameters, tensor_inventory
+from fitting.physics.memory import (
     VLLM_SAMPLER_FP32_COPIES,
     activation_bytes,
     kv_bytes_per_token,
@@ -20,8 +20,8 @@ from fitting.physics import (
     weight_bytes_per_gpu,
     weight_bytes_per_stage,
 )
-from fitting.quantization import GGUF_TYPE_BITS, kv_cache_bytes_per_element, weight_format
-from fitting.registry import load_registry
+from fitting.physics.quantization import GGUF_TYPE_BITS, kv_cache_bytes_per_element, weight_format
+from fitting.data.registry import load_registry
 from fitting.units import BYTES_PER_GB
 
 REG = load_registry()

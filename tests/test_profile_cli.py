@@ -16,7 +16,7 @@ from fitting.profile.study import load_study, shard
 from _profile_fakes import fake_vllm
 
 ROOT = Path(__file__).resolve().parents[1]
-pytest.importorskip("fitting.registry")
+pytest.importorskip("fitting.data.registry")
 
 
 @pytest.fixture

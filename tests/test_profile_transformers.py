@@ -12,13 +12,13 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from fitting import physics  # noqa: E402
-from fitting.architecture import Architecture  # noqa: E402
+from fitting.physics.architecture import Architecture  # noqa: E402
 from fitting.profile.records import write_outcome  # noqa: E402
 from fitting.profile.study import Scenario  # noqa: E402
 from fitting.profile.transformers_runner import (  # noqa: E402
     UnsupportedScenario, build_config, hf_config_fields, measure_in_process, run_transformers_scenario,
 )
-from fitting.registry import load_registry, resolve_model  # noqa: E402
+from fitting.data.registry import load_registry, resolve_model  # noqa: E402
 
 BATCH, INPUT, OUTPUT = 2, 9, 3
 TOKENS = INPUT + OUTPUT - 1  # the last generated token is never fed back

@@ -20,7 +20,7 @@ from _profile_fakes import fake_vllm
 ROOT = Path(__file__).resolve().parents[1]
 STUDIES = sorted((ROOT / "studies").glob("*.yaml"))
 
-registry = pytest.importorskip("fitting.registry")
+registry = pytest.importorskip("fitting.data.registry")
 
 #: Quantized checkpoints the quantization study needs that fitting/data/registry.yaml does not list
 #: yet (aliases of Qwen/Qwen2.5-7B with weight_format awq / gptq to be added with their sources).
@@ -149,7 +149,7 @@ def vllm_exe(tmp_path, monkeypatch):
 
 
 def test_run_success_writes_a_valid_measured_profile(tmp_path, vllm_exe):
-    from fitting.profiles import load_profile
+    from fitting.data.profiles import load_profile
 
     sc = Scenario(model="meta-llama/Llama-3.1-8B", batch_size=8, load_format="dummy")
     res = run_vllm_scenario(sc, log_path=tmp_path / "logs" / f"{sc.id}.log", executable=str(vllm_exe), timeout_s=30)
@@ -158,7 +158,7 @@ def test_run_success_writes_a_valid_measured_profile(tmp_path, vllm_exe):
     assert "Loading model weights took 14.9888 GB" in res.evidence
     env = {"gpu_name": "NVIDIA GeForce RTX 3090", "gpu_memory_total_bytes": 25_320_357_888, "versions": {"vllm": "0.6.4"}}
     path = write_outcome(tmp_path / "out", sc, res, environment=env, study_name="t", trust_remote_code=False)
-    rec = load_profile(path)  # fitting.profiles validates schema v1
+    rec = load_profile(path)  # fitting.data.profiles validates schema v1
     data = json.loads(path.read_text())
     assert path == profile_path(tmp_path / "out", sc) and data["profile_id"] == sc.id
     assert data["provenance"]["kind"] == "measured" and data["provenance"]["command"].startswith(str(vllm_exe))

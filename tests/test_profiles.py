@@ -13,7 +13,7 @@ import re
 
 import pytest
 
-from fitting.profiles import (
+from fitting.data.profiles import (
     COUNT_FIELDS,
     FRAME_COLUMNS,
     FRAMEWORKS,
@@ -25,7 +25,7 @@ from fitting.profiles import (
     validate_profile,
     write_profile,
 )
-from fitting.profiles import _schema
+from fitting.data.profiles import _schema
 
 #: Columns that docs/design.md ("Profiles") promises, in its order.
 DESIGN_COLUMNS = (
@@ -288,7 +288,7 @@ def test_write_is_atomic_deterministic_and_validated(tmp_path):
 
 def test_error_and_log_folders_are_not_profiles(tmp_path):
     """A profiling study writes errors/*.json and logs/ beside its profiles: not profiles."""
-    from fitting.profiles import load_profiles
+    from fitting.data.profiles import load_profiles
 
     (tmp_path / "errors").mkdir()
     (tmp_path / "errors" / "scn-1.json").write_text('{"kind": "out_of_memory"}')

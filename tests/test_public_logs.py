@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from fitting import _public_logs_rules as rules
-from fitting.profiles import FRAMEWORKS, load_profiles, split_measured_name
-from fitting.public_logs import SOURCE_FILES, convert, main, write_profiles
+from fitting.data import public_logs_rules as rules
+from fitting.data.profiles import FRAMEWORKS, load_profiles, split_measured_name
+from fitting.data.public_logs import SOURCE_FILES, convert, main, write_profiles
 from fitting.units import UNIT_BYTES
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -13,7 +13,7 @@ import pytest
 from scipy import stats
 
 from _sim_profiles import TRUE_SEED, write_simulated_profiles
-from fitting import coefficients as co
+from fitting.estimator import coefficients as co
 from fitting.refit import main, refit
 
 FRAMEWORKS = ("vllm", "transformers")

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fitting.architecture import FULL_ATTENTION, SLIDING_ATTENTION, Architecture, ArchitectureError
-from fitting.build_registry import (
+from fitting.physics.architecture import FULL_ATTENTION, SLIDING_ATTENTION, Architecture, ArchitectureError
+from fitting.data.build_registry import (
     DEFAULT_SOURCE,
     EXTRA_ALIASES,
     EXTRA_MODELS,
@@ -18,7 +18,7 @@ from fitting.build_registry import (
     parse_param_count,
     render,
 )
-from fitting.registry import (
+from fitting.data.registry import (
     REGISTRY_PATH,
     IncompleteModelError,
     ModelEntry,
@@ -46,7 +46,7 @@ def shared():
 @needs_shared
 def test_registry_yaml_is_reproducible_from_shared_file():
     shipped = REGISTRY_PATH.read_text(encoding="utf-8")
-    assert shipped == render(build_registry(SHARED)), "run: python -m fitting.build_registry"
+    assert shipped == render(build_registry(SHARED)), "run: python -m fitting.data.build_registry"
 
 
 @needs_shared
@@ -335,7 +335,7 @@ PROFILE_ALIASES = {
     "EleutherAI/pythia-410m-deduped": ("EleutherAI/pythia-410m", {}),
 }
 
-#: the quantized aliases and the weight format (fitting.quantization name) their repos ship.
+#: the quantized aliases and the weight format (fitting.physics.quantization name) their repos ship.
 QUANTIZED_ALIASES = {
     "TheBloke/Llama-2-13B-chat-GPTQ": "gptq", "TheBloke/LLaMa-7B-GPTQ": "gptq", "TheBloke/LLaMa-13B-GPTQ": "gptq",
     "TheBloke/LLaMa-65B-GPTQ": "gptq", "deepseek-ai/DeepSeek-R1": "fp8-block128",
@@ -361,7 +361,7 @@ def test_profile_alias_resolves_to_its_targets_architecture(alias):
 
 
 def test_quantized_alias_formats_are_known_to_the_physics():
-    from fitting.quantization import weight_format
+    from fitting.physics.quantization import weight_format
 
     for name in set(QUANTIZED_ALIASES.values()):
         assert weight_format(name) is not None
@@ -409,7 +409,7 @@ def test_every_model_id_the_brief_names_now_resolves():
 def test_raw_records_cannot_be_mutated_through_the_cache():
     """The registry is cached per process: a caller mutating a raw record (transformers'
     config classes add keys to ``rope_scaling`` in place) must not change it for others."""
-    from fitting.registry import load_registry
+    from fitting.data.registry import load_registry
 
     reg = load_registry()
     mid = "deepseek-ai/DeepSeek-V2-Lite"

@@ -11,8 +11,8 @@ import math
 import numpy as np
 import pytest
 
-from fitting import validate as V
-from fitting._validate_render import pct, render
+from fitting.report import validate as V
+from fitting.report.validate_render import pct, render
 from tests._validation_data import committed_inputs, simulated_inputs
 
 #: Relative tolerance of numbers that went through the coefficient file (12 significant digits).

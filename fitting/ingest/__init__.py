@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 
 from . import llamacpp, sglang, tgi, trtllm, vllm
-from fitting.profiles import validate_profile
+from fitting.data.profiles import validate_profile
 
 from ._common import build_profile, iter_lines
 
@@ -36,7 +36,7 @@ _DETECT_CHARS = 8 << 20  # detection looks at the first 8 MiB of text
 
 
 def _converter():
-    from fitting import __version__
+    from fitting.version import __version__
 
     return f"fitting.ingest {__version__}"
 

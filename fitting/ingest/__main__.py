@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from fitting.profiles import dumps_profile, write_profile
+from fitting.data.profiles import dumps_profile, write_profile
 
 from . import FRAMEWORKS, NoMeasurementsError, parse_log
 

@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
-from fitting import units as _units
+from fitting import units
 
 #: A printed non-negative number: digits, optional thousands commas, optional fraction.
 #: Never the tail of a longer token (``-1``, ``1e308``, ``x12`` do not match).
@@ -33,7 +33,7 @@ _PLAIN = re.compile(r"\d{1,40}(?:\.\d{1,40})?")
 _GROUPED = re.compile(r"\d{1,3}(?:,\d{3}){1,13}(?:\.\d{1,40})?")
 
 #: Bytes per unit suffix (``fitting.units``, plus ``kib`` for TensorRT-LLM's small "KB" figures).
-UNIT_BYTES = {**_units.UNIT_BYTES, "kib": 2**10}
+UNIT_BYTES = {**units.UNIT_BYTES, "kib": 2**10}
 
 
 def parse_decimal(text):

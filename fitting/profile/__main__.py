@@ -44,7 +44,7 @@ def _parser() -> argparse.ArgumentParser:
 def _resolve_entries(scenarios, study_path):
     """Registry entry of every model of the study; a bad id is reported like a bad study field."""
     from fitting.profile.study import StudyError
-    from fitting.registry import resolve_model
+    from fitting.data.registry import resolve_model
 
     entries = {}
     for sc in scenarios:

@@ -140,7 +140,7 @@ def collect_environment(gpu_indices=(0,)) -> dict:
     gpu_indices : sequence of int
         NVML indices of the GPUs the scenario uses.
     """
-    from fitting import __version__
+    from fitting.version import __version__
     from fitting.profile.nvml import gpu_info
 
     env = {"python": platform.python_version(), "platform": platform.platform(), "fitting": __version__}
@@ -191,7 +191,7 @@ def profile_record(scenario, result: RunResult, *, environment: dict, study_name
     -------
     dict
         A profile valid against ``profile-v1.schema.json`` (checked with
-        :func:`fitting.profiles.validate_profile`, which raises ``ProfileError``).
+        :func:`fitting.data.profiles.validate_profile`, which raises ``ProfileError``).
     """
     if not result.ok:
         raise ValueError("profile_record needs a successful RunResult")
@@ -252,7 +252,7 @@ def profile_record(scenario, result: RunResult, *, environment: dict, study_name
             "converter": f"fitting.profile {env.get('fitting')}",
         },
     }
-    from fitting.profiles import validate_profile
+    from fitting.data.profiles import validate_profile
 
     validate_profile(record)
     return record
@@ -284,7 +284,7 @@ def write_outcome(out_dir, scenario, result: RunResult, *, environment: dict, st
                   weight_format=None, trust_remote_code=None) -> Path:
     """Write the profile (and drop a stale error record) or the error record; return the path."""
     if result.ok:
-        from fitting.profiles import write_profile
+        from fitting.data.profiles import write_profile
 
         record = profile_record(scenario, result, environment=environment, study_name=study_name,
                                 weight_format=weight_format, trust_remote_code=trust_remote_code)

@@ -78,7 +78,7 @@ def _registry_raw_fields(model_id: str) -> dict:
     keeps each model's config.json keys under ``config`` and aliases as ``target`` +
     ``overrides``.
     """
-    from fitting.registry import load_registry
+    from fitting.data.registry import load_registry
 
     registry = load_registry()
     record = registry.raw(model_id)
@@ -276,7 +276,7 @@ def measure_in_process(scenario, *, device: str = "cuda:0", fields: dict | None 
         raise UnsupportedScenario(f"quantization={scenario.quantization!r} needs a real quantized checkpoint")
     stored_dtype = None
     if fields is None:
-        from fitting.registry import resolve_model
+        from fitting.data.registry import resolve_model
 
         entry = resolve_model(scenario.model)
         fields = hf_config_fields(entry)

@@ -33,7 +33,7 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
-from fitting._io import atomic_write_text
+from fitting.atomic_io import atomic_write_text
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -57,9 +57,10 @@ _SIG_DIGITS = 12
 
 #: Modules and data whose source defines a fit (hashed into ``code_sha256``).
 _CODE_FILES = (
-    "architecture.py", "coefficients.py", "fit_framework.py", "frameworks.py", "hypothesis.py",
-    "nls.py", "observations.py", "overhead.py", "parameters.py", "physics.py", "quantization.py",
-    "registry.py", "units.py", "data/registry.yaml", "schemas/coefficients-v1.schema.json",
+    "physics/architecture.py", "physics/parameters.py", "physics/quantization.py", "physics/memory.py",
+    "stats/nls.py", "stats/nls_core.py", "data/frameworks.py", "data/registry.py", "data/registry.yaml",
+    "overhead/specs.py", "overhead/observations.py", "overhead/fit.py", "overhead/log_scaling.py",
+    "estimator/coefficients.py", "units.py", "schemas/coefficients-v1.schema.json",
 )
 
 
@@ -149,7 +150,7 @@ def _jsonable(v):
 @lru_cache(maxsize=1)
 def code_sha256() -> str:
     """sha256 of the source of the modules and data that define a fit (:data:`_CODE_FILES`)."""
-    root = Path(__file__).resolve().parent
+    root = Path(__file__).resolve().parents[1]  # the fitting package
     h = hashlib.sha256()
     for rel in _CODE_FILES:
         p = root / rel
@@ -223,9 +224,9 @@ def build_coefficients(fw_fit, hypothesis: dict | None, *, input_sha: str, seed:
 
     Parameters
     ----------
-    fw_fit : fitting.fit_framework.FrameworkFit
+    fw_fit : fitting.overhead.fit.FrameworkFit
     hypothesis : dict or None
-        :func:`fitting.hypothesis.log_scaling_test` output.
+        :func:`fitting.overhead.log_scaling.log_scaling_test` output.
     input_sha : str
         :func:`input_sha256` of the framework's profiles.
     seed : int
@@ -239,8 +240,8 @@ def build_coefficients(fw_fit, hypothesis: dict | None, *, input_sha: str, seed:
     dict
         JSON-ready, valid against the schema once ``version``/``created`` are added.
     """
-    from fitting import __version__
-    from fitting.overhead import get_spec
+    from fitting.version import __version__
+    from fitting.overhead.specs import get_spec
 
     obs = fw_fit.observations
     specs = {name: _spec_dict(f, get_spec(name)) for name, f in fw_fit.specs.items()}

@@ -1,4 +1,4 @@
-"""Text and markdown summaries of :class:`fitting.nls.NLSResults` (formatting only).
+"""Text and markdown summaries of :class:`fitting.stats.nls.NLSResults` (formatting only).
 
 The summary is a value: build it with ``results.summary(alpha)`` and render it with
 ``as_text()`` or ``as_markdown()``; nothing is printed. Sections, in order: statistics,
@@ -28,7 +28,7 @@ class NLSSummary:
 
     Parameters
     ----------
-    results : fitting.nls.NLSResults
+    results : fitting.stats.nls.NLSResults
     alpha : float
         Intervals are ``1 - alpha`` (Student t on ``df_resid``).
     min_correl : float

@@ -18,7 +18,7 @@ headers (``framework, profile, model, size, tp, batch, measured, predicted, ape_
 ape_in, covered, status``).
 
 :func:`write_dashboard` is what ``python -m fitting.refit`` calls after writing the
-coefficient files; ``python -m fitting.dashboard`` does the same on its own.
+coefficient files; ``python -m fitting.report.dashboard`` does the same on its own.
 """
 
 from __future__ import annotations
@@ -204,7 +204,7 @@ def _cards(doc) -> str:
 
 
 def _figures(doc) -> str:
-    from fitting import _svg
+    from fitting.report import svg as _svg
 
     rows = doc["rows"]
     order = ["<1B", "1-2B", "3-6B", "7-8B", "13-30B", "40-70B", ">100B", "MoE"]
@@ -257,7 +257,7 @@ def _figures(doc) -> str:
 
 
 def _accuracy_table(doc) -> str:
-    from fitting._validate_render import accuracy_rows
+    from fitting.report.validate_render import accuracy_rows
 
     head = ("framework", "class", "n", "models", "MAPE", "median APE", "p90 APE", "coverage", "target", "meets")
     out = []
@@ -272,7 +272,7 @@ def _accuracy_table(doc) -> str:
 
 
 def _baseline_table(doc) -> str:
-    from fitting._validate_render import SIZE_COLUMNS, baseline_rows
+    from fitting.report.validate_render import SIZE_COLUMNS, baseline_rows
 
     head = ("framework", "method", "n", "MAPE", "median APE", "p90 APE", "coverage", *SIZE_COLUMNS)
     out = ["<table id='baselines'><thead><tr>" + "".join(f"<th>{_e(h)}</th>" for h in head) + "</tr></thead><tbody>"]
@@ -375,7 +375,7 @@ def build_html(doc: dict, coefficient_docs: dict, *, title: str = "llm-sizer-fit
     Parameters
     ----------
     doc : dict
-        :meth:`fitting.validate.ValidationResult.to_dict` (the ``--json`` output).
+        :meth:`fitting.report.validate.ValidationResult.to_dict` (the ``--json`` output).
     coefficient_docs : dict
         ``{framework: coefficient document}`` (``fitted_params/<framework>/latest.json``).
     title : str
@@ -385,7 +385,7 @@ def build_html(doc: dict, coefficient_docs: dict, *, title: str = "llm-sizer-fit
     str
         Self-contained HTML (UTF-8): no external references.
     """
-    from fitting import __version__
+    from fitting.version import __version__
 
     versions = ", ".join(f"{fw} v{d['version']:04d}" for fw, d in sorted(coefficient_docs.items()))
     created = max((d.get("created", "") for d in coefficient_docs.values()), default="")
@@ -434,7 +434,7 @@ def write_dashboard(profiles_dir="profiles", params_dir="fitted_params", reports
     Parameters
     ----------
     profiles_dir, params_dir : str or Path
-        As :func:`fitting.validate.validate`.
+        As :func:`fitting.report.validate.validate`.
     reports_dir : str or Path
     validation : dict or ValidationResult, optional
         A validation already run (``to_dict()`` output or the result); run here otherwise.
@@ -443,7 +443,7 @@ def write_dashboard(profiles_dir="profiles", params_dir="fitted_params", reports
     max_error : float, optional
         Percent; adds the CI gate's verdict card.
     scheme : str
-        Gate scheme (see :func:`fitting.validate.apply_gate`).
+        Gate scheme (see :func:`fitting.report.validate.apply_gate`).
     filename : str
 
     Returns
@@ -451,21 +451,21 @@ def write_dashboard(profiles_dir="profiles", params_dir="fitted_params", reports
     Path
         The written HTML file.
     """
-    from fitting.validate import ValidationResult, validate
+    from fitting.report.validate import ValidationResult, validate
 
     if validation is None:
         validation = validate(profiles_dir, params_dir, alpha=alpha)
     if isinstance(validation, ValidationResult):
         validation = validation.to_dict(max_error=max_error, scheme=scheme)
-    from fitting._io import atomic_write_text
+    from fitting.atomic_io import atomic_write_text
 
     html = build_html(validation, _load_coefficient_docs(params_dir))
     return atomic_write_text(Path(reports_dir) / filename, html)
 
 
 def main(argv=None) -> int:
-    """``python -m fitting.dashboard``: validate and write the dashboard; returns the exit status."""
-    p = argparse.ArgumentParser(prog="python -m fitting.dashboard",
+    """``python -m fitting.report.dashboard``: validate and write the dashboard; returns the exit status."""
+    p = argparse.ArgumentParser(prog="python -m fitting.report.dashboard",
                                 description="Write the static validation dashboard reports/index.html.")
     p.add_argument("--profiles", default="profiles", help="profile folder (default: profiles/)")
     p.add_argument("--params", default="fitted_params", help="coefficient folder (default: fitted_params/)")
@@ -484,7 +484,7 @@ def main(argv=None) -> int:
         return 2
     print(f"wrote {path}")
     if args.screenshot:
-        from fitting._browser import Browser, BrowserError
+        from fitting.report.browser import Browser, BrowserError
 
         try:
             with Browser.launch(width=1400, height=1800) as browser:

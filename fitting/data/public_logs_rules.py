@@ -1,4 +1,4 @@
-"""Reviewed tables for :mod:`fitting.public_logs` (private).
+"""Reviewed tables for :mod:`fitting.data.public_logs` (the rule tables, kept apart from the conversion code).
 
 Everything here is a judgement about the public records, written down so that it can be
 reviewed in one place: which free-text model names map to which Hugging Face id, which

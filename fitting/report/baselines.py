@@ -1,8 +1,8 @@
 r"""Today's rules of thumb, evaluated on the same profiles as the fitted estimator.
 
 Each baseline predicts the quantity the framework measures (GiB per GPU; see
-:mod:`fitting.validate`) from the same physics features the estimator uses
-(:func:`fitting.overhead.build_features` with physics weights): ``W`` weights per GPU,
+:mod:`fitting.report.validate`) from the same physics features the estimator uses
+(:func:`fitting.overhead.specs.build_features` with physics weights): ``W`` weights per GPU,
 ``KV`` the workload's KV cache per GPU (0 for frameworks that preallocate a KV pool,
 whose measured quantity is the non-KV footprint), ``A`` the first-order activations,
 ``M = W + KV + A``, ``n`` GPUs, ``b`` concurrent sequences.
@@ -26,7 +26,7 @@ baseline                  prediction (GiB per GPU)
 The two rules of thumb have no KV term; where the measured quantity includes the
 workload's KV cache (frameworks whose cache grows: transformers, PyTorch, llama.cpp) the
 exact physics KV is added, so that they are charged only for what they claim to model.
-The seed-plan constants are read from :data:`fitting.fit_framework.SEED_PLAN_CONSTANTS`
+The seed-plan constants are read from :data:`fitting.overhead.fit.SEED_PLAN_CONSTANTS`
 (the same numbers the unfitted fallback uses) and evaluated with the ``seed`` spec's own
 code. For TGI, SGLang, llama.cpp and TensorRT-LLM the seed plan's hand-set constants are
 not known to us (:data:`UNKNOWN_SEED_CONSTANTS`): no numbers are invented for them.
@@ -72,7 +72,7 @@ def _f(x, k):
 
 
 def _seed_spec(x, constants):
-    from fitting.overhead import SEED
+    from fitting.overhead.specs import SEED
 
     p = np.array([constants[n] for n in SEED.param_names], dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -80,20 +80,20 @@ def _seed_spec(x, constants):
 
 
 def _seed_8pct(x, framework):
-    from fitting.fit_framework import SEED_PLAN_CONSTANTS
+    from fitting.overhead.fit import SEED_PLAN_CONSTANTS
 
     return _seed_spec(x, SEED_PLAN_CONSTANTS["default"])
 
 
 def _seed_vllm(x, framework):
-    from fitting.fit_framework import SEED_PLAN_CONSTANTS
+    from fitting.overhead.fit import SEED_PLAN_CONSTANTS
 
     if framework != "vllm":
         return None
     c = dict(SEED_PLAN_CONSTANTS["vllm"])
     # the plan's figure is decimal: 14 GB = 14e9 bytes; the constants must say the same
     if not np.isclose(c["baseline_gib"], SEED_BASELINE_GB * 1e9 / 2**30, rtol=1e-9):
-        raise ValueError(f"fitting.fit_framework.SEED_PLAN_CONSTANTS['vllm']['baseline_gib'] = "
+        raise ValueError(f"fitting.overhead.fit.SEED_PLAN_CONSTANTS['vllm']['baseline_gib'] = "
                          f"{c['baseline_gib']} is not 14 GB (14e9 bytes)")
     return _seed_spec(x, c)
 
@@ -124,7 +124,7 @@ def predictions(features: dict, framework: str) -> dict:
     Parameters
     ----------
     features : dict of ndarray
-        :data:`fitting.overhead.FEATURE_NAMES` (GiB per GPU), physics weights.
+        :data:`fitting.overhead.specs.FEATURE_NAMES` (GiB per GPU), physics weights.
     framework : str
 
     Returns
@@ -153,9 +153,9 @@ def compare(rows, frameworks: dict) -> dict:
     Parameters
     ----------
     rows : pandas.DataFrame
-        :attr:`fitting.validate.ValidationResult.rows` (with ``baseline_<name>_ape``).
+        :attr:`fitting.report.validate.ValidationResult.rows` (with ``baseline_<name>_ape``).
     frameworks : dict
-        :attr:`fitting.validate.ValidationResult.frameworks`.
+        :attr:`fitting.report.validate.ValidationResult.frameworks`.
 
     Returns
     -------
@@ -167,7 +167,7 @@ def compare(rows, frameworks: dict) -> dict:
         and ``ours_in_sample`` are the estimator's own numbers on those rows. Baselines
         have no intervals: coverage None.
     """
-    from fitting.validate import accuracy_metrics
+    from fitting.report.validate import accuracy_metrics
 
     methods = [{"name": "ours_lomo", "label": "ours (leave-one-model-out)",
                 "description": "fitted overhead, each model predicted by a fit without it"},

@@ -1,9 +1,9 @@
-"""Parameter counting from an :class:`~fitting.architecture.Architecture`.
+"""Parameter counting from an :class:`~fitting.physics.architecture.Architecture`.
 
 The count is built from a *tensor inventory* (:func:`tensor_inventory`): every weight
 tensor of the model with its shape, the layers it appears in, how tensor parallelism
 splits it (the vLLM convention) and whether weight quantization touches it. The physics
-(:mod:`fitting.physics`) sizes weights from the same inventory, so counts and bytes can
+(:mod:`fitting.physics.memory`) sizes weights from the same inventory, so counts and bytes can
 never disagree.
 
 What is counted, per family (``text_model_type``):
@@ -431,7 +431,7 @@ def count_parameters(arch: Architecture) -> ParameterCount:
 
     Examples
     --------
-    >>> from fitting.registry import resolve_model
+    >>> from fitting.data.registry import resolve_model
     >>> count_parameters(resolve_model("meta-llama/Llama-3.1-8B").architecture).total
     8030261248
     """

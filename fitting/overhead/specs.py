@@ -9,7 +9,7 @@ first-order activation estimate). The fitted response is
     y = W_{gpu} + KV_{gpu} + A_{gpu} + \mathrm{overhead}(\theta; x)
 
 where ``y`` is what the framework's profiles measure (see
-:mod:`fitting.frameworks`): for frameworks that preallocate a KV pool (vLLM, SGLang,
+:mod:`fitting.data.frameworks`): for frameworks that preallocate a KV pool (vLLM, SGLang,
 TRT-LLM, TGI) the pool is not workload memory, so ``KV_gpu = 0`` and ``y`` is the non-KV
 footprint; for frameworks whose KV cache grows with the workload ``KV_gpu`` is the KV of
 the stated workload and ``y`` the peak.
@@ -317,7 +317,7 @@ def build_features(arch, *, framework, tp=1, pp=1, batch_size=1, input_len=0, ou
 
     Parameters
     ----------
-    arch : fitting.architecture.Architecture
+    arch : fitting.physics.architecture.Architecture
     framework : str
     tp, pp : int or array
         Tensor and pipeline parallel degree; n_gpus = tp * pp.
@@ -337,7 +337,7 @@ def build_features(arch, *, framework, tp=1, pp=1, batch_size=1, input_len=0, ou
         The names in :data:`FEATURE_NAMES`, GiB per GPU where a unit applies.
     """
     from fitting import physics
-    from fitting.frameworks import framework_info
+    from fitting.data.frameworks import framework_info
 
     info = framework_info(framework)
     tp = np.asarray(tp)

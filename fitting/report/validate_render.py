@@ -1,6 +1,6 @@
 """Plain-text report of a validation run, rendered from its JSON document only.
 
-Everything printed comes from :meth:`fitting.validate.ValidationResult.to_dict`, so that the
+Everything printed comes from :meth:`fitting.report.validate.ValidationResult.to_dict`, so that the
 text tables can be reproduced from ``python -m fitting.validate --json``.
 """
 

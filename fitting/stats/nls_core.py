@@ -1,8 +1,8 @@
-"""Numerical core of :mod:`fitting.nls` (private): error-mode transforms, finite
+"""Numerical core of :mod:`fitting.stats.nls` (private): error-mode transforms, finite
 differences, the solver call, the scaled SVD and the convergence check.
 
 Everything here works on plain arrays over the *free* parameters ``q``; names, tables
-and inference live in :mod:`fitting.nls`.
+and inference live in :mod:`fitting.stats.nls`.
 """
 
 from __future__ import annotations

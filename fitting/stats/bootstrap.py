@@ -1,4 +1,4 @@
-"""Bootstrap for :class:`fitting.nls.NLSResults`: case, residual and group resampling.
+"""Bootstrap for :class:`fitting.stats.nls.NLSResults`: case, residual and group resampling.
 
 Every replicate refits the model with the original settings (error mode, loss, weights,
 tolerances), starting from the original estimates. Replicates whose solver fails are
@@ -108,9 +108,9 @@ def _group_rows(groups, n):
 
 
 def run_bootstrap(results, *, n_boot=1000, kind="case", groups=None, seed=0, progress=None, x_new=None):
-    """Run the bootstrap described in :meth:`fitting.nls.NLSResults.bootstrap`."""
-    from fitting._nls_core import _response_from_working
-    from fitting.nls import NLSWarning
+    """Run the bootstrap described in :meth:`fitting.stats.nls.NLSResults.bootstrap`."""
+    from fitting.stats.nls_core import _response_from_working
+    from fitting.stats.nls import NLSWarning
 
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")

@@ -2,10 +2,10 @@ r"""The estimator: GPU memory of a configuration, with prediction intervals and 
 
 :class:`Estimator` reads one coefficient file (``fitted_params/<framework>/latest.json`` or
 a version file), evaluates the selected overhead spec with the same
-:mod:`fitting.overhead` code the refit used, and derives intervals from the file's
+:mod:`fitting.overhead.specs` code the refit used, and derives intervals from the file's
 covariance, residual scale, residual degrees of freedom and error mode
-(:mod:`fitting.intervals`). Weights, KV cache and activations are exact physics
-(:mod:`fitting.physics`).
+(:mod:`fitting.stats.intervals`). Weights, KV cache and activations are exact physics
+(:mod:`fitting.physics.memory`).
 
 Per GPU, in GiB:
 
@@ -19,7 +19,7 @@ Per GPU, in GiB:
 * ``cuda_graph``: a separately fitted term where the file has one (vLLM), else None.
 * ``total = non_kv + cuda_graph + kv_cache``; ``total_all_gpus = total x tp x pp``.
 
-"Fits" on a GPU with ``G`` GiB (the driver-reported total, see :mod:`fitting.gpus`):
+"Fits" on a GPU with ``G`` GiB (the driver-reported total, see :mod:`fitting.data.gpus`):
 
 * vLLM at ``gpu_memory_utilization`` ``u``: the KV pool ``u G - non_kv`` holds the workload
   and the CUDA graphs fit in the rest, ``P(non_kv + kv <= u G) * P(cuda_graph <= (1-u) G)``
@@ -41,16 +41,16 @@ from pathlib import Path
 
 import numpy as np
 
-from fitting import _schema_lite
-from fitting.frameworks import default_dtype, framework_info, vllm_default_max_num_seqs
-from fitting.intervals import Predictive, predictive
+from fitting.estimator import schema_lite
+from fitting.data.frameworks import default_dtype, framework_info, vllm_default_max_num_seqs
+from fitting.stats.intervals import Predictive, predictive
 
 __all__ = ["Estimator", "Prediction", "FittedTerm", "CoefficientFileError", "validate_document",
            "SUPPORTED_SCHEMA_VERSIONS", "OUTPUT_COLUMNS"]
 
 _GIB = float(2**30)
 SUPPORTED_SCHEMA_VERSIONS = (1,)
-_SCHEMA_PATH = Path(__file__).with_name("schemas") / "coefficients-v1.schema.json"
+_SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "coefficients-v1.schema.json"
 #: Frameworks that shard attention heads over tensor-parallel ranks (tp must divide heads).
 _HEAD_SHARDING = frozenset({"vllm", "sglang", "trtllm", "tgi"})
 #: Search limits of the inverse queries.
@@ -118,9 +118,9 @@ def validate_document(doc, path="<coefficients>"):
             f"unsupported schema version {version!r}; this package reads version(s) "
             f"{', '.join(map(str, SUPPORTED_SCHEMA_VERSIONS))} (refit with this version, or upgrade)")
     if _SCHEMA_PATH.is_file():
-        err = _schema_lite.first_error(doc, _schema())
+        err = schema_lite.first_error(doc, _schema())
         if err is not None:
-            raise CoefficientFileError(path, _schema_lite.format_path(err[0]), err[1])
+            raise CoefficientFileError(path, schema_lite.format_path(err[0]), err[1])
     for key in ("framework", "specs", "selected_spec"):
         if key not in doc:
             raise CoefficientFileError(path, key, "required field is missing")
@@ -138,8 +138,8 @@ class FittedTerm:
     """One fitted spec of a coefficient file: estimates, covariance and error model.
 
     :meth:`distribution` gives the predictive distribution of the spec's response
-    (:class:`fitting.intervals.Predictive`) at a features dict of
-    :func:`fitting.overhead.build_features`.
+    (:class:`fitting.stats.intervals.Predictive`) at a features dict of
+    :func:`fitting.overhead.specs.build_features`.
     """
 
     name: str
@@ -154,7 +154,7 @@ class FittedTerm:
 
     @classmethod
     def from_doc(cls, name, d, path, where, fallback=None):
-        from fitting.overhead import get_spec
+        from fitting.overhead.specs import get_spec
 
         spec_name = d.get("spec") or d.get("name") or name
         try:
@@ -401,7 +401,7 @@ class Estimator:
     def _physics_one(self, arch, s):
         """Features, workload KV (GiB) and KV bytes per token for scalar tp and pp."""
         from fitting import physics
-        from fitting.overhead import build_features
+        from fitting.overhead.specs import build_features
 
         feats = build_features(arch, framework=self.framework, tp=s["tp"], pp=s["pp"],
                                batch_size=s["batch_size"], input_len=s["input_len"],
@@ -716,7 +716,7 @@ class Estimator:
         ----------
         model : str, ModelEntry or Architecture
         gpu_memory_gib : float or array
-            Memory per GPU as the driver reports it (GiB; see :mod:`fitting.gpus`).
+            Memory per GPU as the driver reports it (GiB; see :mod:`fitting.data.gpus`).
         gpu_memory_utilization : float, optional
             vLLM only (default 0.9): fits = the KV pool ``u G - non_kv`` holds the workload and
             the CUDA graphs fit in ``(1 - u) G``.
@@ -866,7 +866,7 @@ class Estimator:
         if (self.framework == "vllm" and workload.get("batch_size") is None
                 and (gpu is not None or gpu_memory_gib is not None)):
             # vLLM's own max_num_seqs default depends on the GPU (1024 on >= 70 GiB non-A100)
-            from fitting.gpus import gpu_info
+            from fitting.data.gpus import gpu_info
 
             g_name = gpu_info(gpu).name if gpu is not None else None
             g_mem = gpu_memory_gib if gpu_memory_gib is not None else gpu_info(gpu).usable_gib
@@ -885,7 +885,7 @@ class Estimator:
         if gpu is not None or gpu_memory_gib is not None:
             _check_prob(confidence, "confidence")
             if gpu_memory_gib is None:
-                from fitting.gpus import gpu_info
+                from fitting.data.gpus import gpu_info
 
                 info = gpu_info(gpu)
                 gpu_memory_gib = info.usable_gib
@@ -941,7 +941,7 @@ class Estimator:
 # ------------------------------------------------------------------------ module helpers
 @lru_cache(maxsize=256)
 def _resolve_cached(model: str):
-    from fitting.registry import resolve_model
+    from fitting.data.registry import resolve_model
 
     entry = resolve_model(model)
     return entry.architecture, entry, str(getattr(entry, "id", model))
@@ -962,7 +962,7 @@ def _resolve_model(model):
 
 @lru_cache(maxsize=256)
 def _params_b_cached(arch):
-    from fitting.parameters import count_parameters
+    from fitting.physics.parameters import count_parameters
 
     return count_parameters(arch).total / 1e9
 
@@ -974,7 +974,7 @@ def _params_b(arch, entry):
     try:
         return _params_b_cached(arch)
     except TypeError:  # unhashable architecture
-        from fitting.parameters import count_parameters
+        from fitting.physics.parameters import count_parameters
 
         return count_parameters(arch).total / 1e9
 

@@ -4,8 +4,8 @@ The seed plan assumes that overhead grows with ``log2(b)`` of the batch size ``b
 questions are tested on each framework's profiles (log error mode, as in the fits):
 
 1. **Is there a batch term at all?** ``seed`` with ``batch_scaling = 0`` against ``seed``:
-   extra-sum-of-squares F test and likelihood-ratio test (:func:`fitting.nls.f_test`,
-   :func:`fitting.nls.lr_test`). ``batch_scaling >= 0`` puts the null on the boundary of
+   extra-sum-of-squares F test and likelihood-ratio test (:func:`fitting.stats.nls.f_test`,
+   :func:`fitting.stats.nls.lr_test`). ``batch_scaling >= 0`` puts the null on the boundary of
    the parameter space, where the LR statistic is a 50:50 mixture of :math:`\chi^2_0` and
    :math:`\chi^2_1` (Self & Liang 1987): the reported :math:`\chi^2_1` p-value is
    conservative and ``pvalue_boundary`` (half of it) is the mixture's.
@@ -39,10 +39,10 @@ import warnings
 import numpy as np
 from scipy import optimize, stats
 
-from fitting.fit_framework import SpecFit, fit_spec
-from fitting.nls import NLSWarning, f_test, lr_test
-from fitting.observations import Observations
-from fitting.overhead import BOXCOX, SEED
+from fitting.overhead.fit import SpecFit, fit_spec
+from fitting.stats.nls import NLSWarning, f_test, lr_test
+from fitting.overhead.observations import Observations
+from fitting.overhead.specs import BOXCOX, SEED
 
 __all__ = ["log_scaling_test", "not_testable", "profile_lambda", "simulate_lambda0_rejections", "BATCH_STUDY",
            "MIN_DISTINCT_BATCH"]

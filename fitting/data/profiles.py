@@ -11,7 +11,7 @@ Every problem with a file is reported as one :class:`ProfileError` that prints
 
 Examples
 --------
->>> from fitting.profiles import load_profiles
+>>> from fitting.data.profiles import load_profiles
 >>> profiles = load_profiles("profiles/", strict=False)   # doctest: +SKIP
 >>> frame = profiles.to_frame()                           # doctest: +SKIP
 """
@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from fitting.units import BYTES_PER_GIB, UNIT_BYTES
-from fitting._io import atomic_write_text
+from fitting.atomic_io import atomic_write_text
 
 __all__ = [
     "COUNT_FIELDS",

@@ -42,7 +42,7 @@ def _gpu_gib(row):
     name = row.get("gpu_name")
     if isinstance(name, str) and name:
         try:
-            from fitting.gpus import gpu_info
+            from fitting.data.gpus import gpu_info
 
             return float(gpu_info(name).usable_gib), f"GPU table ({name})"
         except (KeyError, ValueError):
@@ -69,7 +69,7 @@ def _workload(row):
 
 def _nearest_pool(y_gib, u):
     """The NVIDIA/AMD GPU whose ``u x usable memory`` is closest to ``y_gib``: (name, GiB)."""
-    from fitting.gpus import GPUS
+    from fitting.data.gpus import GPUS
 
     best = min(GPUS.values(), key=lambda g: abs(math.log(y_gib / (u * g.usable_gib))))
     return best.name, u * best.usable_gib
@@ -86,7 +86,7 @@ def explain_one(row, estimators: dict) -> dict:
     model does not need (allocator cache, other processes); below the interval -> below
     the prediction.
     """
-    from fitting.frameworks import framework_info
+    from fitting.data.frameworks import framework_info
 
     fw = row.get("framework")
     out = {"profile_id": row.get("profile_id"), "framework": fw, "model_id": row.get("model_id"),

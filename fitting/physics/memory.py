@@ -1,6 +1,6 @@
 """Exact memory physics of LLM inference: weights, KV cache, activations (bytes, per GPU).
 
-Pure functions of an :class:`~fitting.architecture.Architecture` and the workload. Every
+Pure functions of an :class:`~fitting.physics.architecture.Architecture` and the workload. Every
 workload argument (``tp``, ``pp``, ``num_tokens``, ``num_seqs``, ``batch_size``,
 ``seq_len``, ``max_num_batched_tokens``) may be a numpy array; results broadcast and are
 returned as ``float`` when every argument is a scalar. Memory is in **bytes**; convert at
@@ -217,7 +217,7 @@ def weight_bytes_per_gpu(arch: Architecture, *, dtype: str = "bfloat16", quantiz
         Storage dtype of unquantized tensors (``float32``, ``float16``, ``bfloat16``, or
         ``auto`` = the checkpoint's ``torch_dtype``).
     quantization : str or None
-        Weight format (see :func:`fitting.quantization.weight_format`): None = unquantized,
+        Weight format (see :func:`fitting.physics.quantization.weight_format`): None = unquantized,
         ``awq``, ``gptq-int8-g128``, ``fp8``, ``fp8-block128``, ``mxfp4``, ``nvfp4``,
         ``bnb-nf4``, ``gguf:Q4_K_M``... Quantization metadata (scales, zeros) is included.
     tp, pp : int or array of int
@@ -238,7 +238,7 @@ def weight_bytes_per_gpu(arch: Architecture, *, dtype: str = "bfloat16", quantiz
 
     Examples
     --------
-    >>> from fitting.registry import resolve_model
+    >>> from fitting.data.registry import resolve_model
     >>> a = resolve_model("meta-llama/Llama-3.1-8B").architecture
     >>> weight_bytes_per_gpu(a)  # 8,030,261,248 params x 2 bytes
     16060522496.0
@@ -258,7 +258,7 @@ def weight_bytes_per_stage(arch: Architecture, *, dtype: str = "bfloat16", quant
 
     :func:`weight_bytes_per_gpu` is the maximum of this list.
 
-    >>> from fitting.registry import resolve_model
+    >>> from fitting.data.registry import resolve_model
     >>> a = resolve_model("meta-llama/Llama-3.1-8B").architecture
     >>> [round(b / 2**30, 2) for b in weight_bytes_per_stage(a, pp=2)]
     [7.48, 7.48]
@@ -338,7 +338,7 @@ def kv_bytes_per_token(arch: Architecture, *, kv_cache_dtype: str = "auto", dtyp
 
     Examples
     --------
-    >>> from fitting.registry import resolve_model
+    >>> from fitting.data.registry import resolve_model
     >>> kv_bytes_per_token(resolve_model("meta-llama/Llama-3.1-8B").architecture)
     131072.0
     """
@@ -397,7 +397,7 @@ def kv_cache_bytes(arch: Architecture, *, num_tokens, kv_cache_dtype: str = "aut
 
     Examples
     --------
-    >>> from fitting.registry import resolve_model
+    >>> from fitting.data.registry import resolve_model
     >>> a = resolve_model("meta-llama/Llama-3.1-8B").architecture
     >>> kv_cache_bytes(a, num_tokens=1024, kv_cache_dtype="fp8")  # 0.067 GB
     67108864.0
@@ -555,7 +555,7 @@ def activation_bytes(arch: Architecture, *, framework: str, batch_size, seq_len,
 
     Examples
     --------
-    >>> from fitting.registry import resolve_model
+    >>> from fitting.data.registry import resolve_model
     >>> a = resolve_model("meta-llama/Llama-3.1-8B").architecture
     >>> [round(activation_bytes(a, framework="vllm", batch_size=1024, seq_len=8192,
     ...                         max_num_batched_tokens=8192, tp=t) / 2**30, 2) for t in (1, 2, 4)]

@@ -1,8 +1,8 @@
 r"""Profiles DataFrame -> the fitting table of one framework (observed response + features).
 
-:func:`build_observations` turns the rows of :meth:`fitting.profiles.ProfileSet.to_frame`
+:func:`build_observations` turns the rows of :meth:`fitting.data.profiles.ProfileSet.to_frame`
 that belong to one framework into an :class:`Observations`: the observed response ``y``
-(GiB per GPU), the overhead-model features of :func:`fitting.overhead.build_features`
+(GiB per GPU), the overhead-model features of :func:`fitting.overhead.specs.build_features`
 (one call per architecture group, vectorised over its rows) and, for every profile that
 is left out, the reason.
 
@@ -38,7 +38,7 @@ profiles with only such a reading are excluded (``missing component``).
 
 For vLLM CUDA-graph memory is *not* part of ``y``: it is a separate response
 (``cuda_graph_gib``, kept in the ``cuda_graph_gib`` column where reported and > 0) fitted
-by its own small term (:data:`fitting.overhead.CUDA_GRAPH`).
+by its own small term (:data:`fitting.overhead.specs.CUDA_GRAPH`).
 
 A profile measured as a sum over GPUs (``measured_scope == "sum_over_gpus"``) is divided by
 its GPU count (``gpu_count``, else ``tp * pp``) so that every response is per GPU.
@@ -49,19 +49,19 @@ Choices made where a profile is silent (each marked in a boolean column)
     The batch size ``b`` (concurrent sequences) is, for vLLM, ``max_num_seqs`` (the server's
     capacity, which sizes the sampler and CUDA-graph buffers the start-up profiling run
     allocates), else vLLM's own default for that engine, version and GPU
-    (:func:`fitting.frameworks.vllm_default_max_num_seqs`: 1024 on >= 70 GiB non-A100 GPUs
+    (:func:`fitting.data.frameworks.vllm_default_max_num_seqs`: 1024 on >= 70 GiB non-A100 GPUs
     in V1 >= 0.9, else 256; a benchmark's ``batch_size``/concurrency is *not*
     used: the non-KV footprint is fixed at start-up). Other pool frameworks:
-    ``max_num_seqs``, else their default in :mod:`fitting.frameworks`, else 1. Growing
+    ``max_num_seqs``, else their default in :mod:`fitting.data.frameworks`, else 1. Growing
     frameworks: the workload ``batch_size``, else 1 (a single ``generate`` call / one
     llama.cpp slot).
 ``tp``, ``pp``
     1 where not stated.
 ``mnbt_defaulted``
     ``max_num_batched_tokens`` not stated: the framework default of
-    :mod:`fitting.frameworks` (vLLM V1: 8192).
+    :mod:`fitting.data.frameworks` (vLLM V1: 8192).
 ``dtype_defaulted``
-    ``dtype`` not stated: :func:`fitting.frameworks.default_dtype` (the checkpoint's
+    ``dtype`` not stated: :func:`fitting.data.frameworks.default_dtype` (the checkpoint's
     ``torch_dtype``; serving engines run float32 checkpoints as float16; else bfloat16).
 ``weights_measured``
     The offset of the response uses the *measured* per-GPU weights where the profile has
@@ -99,8 +99,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from fitting.frameworks import default_dtype, framework_info, vllm_default_max_num_seqs
-from fitting.overhead import FEATURE_NAMES, build_features, response_offset_gib
+from fitting.data.frameworks import default_dtype, framework_info, vllm_default_max_num_seqs
+from fitting.overhead.specs import FEATURE_NAMES, build_features, response_offset_gib
 
 __all__ = [
     "Observations",
@@ -190,7 +190,7 @@ class Observations:
         ``*_defaulted`` / ``weights_measured`` flags, ``tp, pp, series``,
         ``cuda_graph_gib`` (vLLM, NaN where not reported) and the feature columns.
     features : dict of ndarray
-        :data:`fitting.overhead.FEATURE_NAMES` aligned with ``table`` rows (GiB per GPU).
+        :data:`fitting.overhead.specs.FEATURE_NAMES` aligned with ``table`` rows (GiB per GPU).
     excluded : list of dict
         ``{"profile_id": ..., "reason": ...}`` for every profile not used.
     n_total : int
@@ -280,7 +280,7 @@ def _response(frame, framework):
 
 def _resolve_models(model_ids):
     """{model_id: (entry, error)} for every distinct id (registry looked up once per id)."""
-    from fitting.registry import UnknownModelError, resolve_model
+    from fitting.data.registry import UnknownModelError, resolve_model
 
     out = {}
     for mid in sorted({m for m in model_ids if m is not None}):
@@ -298,7 +298,7 @@ def _resolve_models(model_ids):
 def _params_b(entry):
     total = getattr(entry, "params_total", None)
     if total is None or not np.isfinite(float(total)):
-        from fitting.parameters import count_parameters
+        from fitting.physics.parameters import count_parameters
 
         total = count_parameters(entry.architecture).total
     return float(total) / 1e9
@@ -328,7 +328,7 @@ def build_observations(frame: pd.DataFrame, framework: str, *, response: str = "
     Parameters
     ----------
     frame : pandas.DataFrame
-        :meth:`fitting.profiles.ProfileSet.to_frame` (all frameworks; rows of other
+        :meth:`fitting.data.profiles.ProfileSet.to_frame` (all frameworks; rows of other
         frameworks are ignored). Memory columns ``<quantity>_gib`` in GiB.
     framework : str
         Framework family id (``vllm``, ``transformers``, ...).

@@ -242,7 +242,7 @@ class WeightFormat:
     description: str = ""
 
     def applies_to(self, spec) -> bool:
-        """Does this format convert the tensor ``spec`` (a :class:`~fitting.parameters.TensorSpec`)?"""
+        """Does this format convert the tensor ``spec`` (a :class:`~fitting.physics.parameters.TensorSpec`)?"""
         if self.scope == "experts":
             return spec.quantizable and spec.kind == "expert"
         if self.scope == "all_matrices":

@@ -1,6 +1,6 @@
 r"""Fit every overhead spec of one framework: identifiability, NLS, outliers, grouped CV.
 
-:func:`fit_framework` takes the :class:`fitting.observations.Observations` of one
+:func:`fit_framework` takes the :class:`fitting.overhead.observations.Observations` of one
 framework and returns a :class:`FrameworkFit`:
 
 1. **Enough data?** A framework needs at least :data:`MIN_PROFILES` usable profiles of at
@@ -17,7 +17,7 @@ framework and returns a :class:`FrameworkFit`:
    when every profile has the same batch size) is *fixed at 0 and flagged not
    identified*; it gets no standard error. ``lambda`` of ``boxcox`` is identified only when
    ``batch_scaling`` is and batch size takes at least three distinct values.
-3. **Fit** with :class:`fitting.nls.NLSModel` in ``log`` error mode (memory errors scale
+3. **Fit** with :class:`fitting.stats.nls.NLSModel` in ``log`` error mode (memory errors scale
    with size: relative errors, positive intervals), non-negative bounds from the spec, the
    analytic Jacobian, and start values from a bounded linear least-squares fit in
    relative error (all specs are linear in every parameter but ``lambda``; ``boxcox`` is
@@ -37,7 +37,7 @@ framework and returns a :class:`FrameworkFit`:
    always fitted and reported.
 
 For vLLM the CUDA-graph memory, where reported, is fitted as its own small term
-(:data:`fitting.overhead.CUDA_GRAPH`) on the profiles that report it.
+(:data:`fitting.overhead.specs.CUDA_GRAPH`) on the profiles that report it.
 
 Note on the seed plan's vLLM constants: its "baseline 14 GB" is an artefact of vLLM's
 preallocation (the KV pool takes ``gpu_memory_utilization`` of the card whatever the
@@ -54,9 +54,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import optimize, stats
 
-from fitting.nls import NLSModel, Param
-from fitting.observations import SIZE_CLASS_ORDER, SIZE_CLASS_TARGETS_MAPE, Observations
-from fitting.overhead import SPECS, OverheadSpec, get_spec
+from fitting.stats.nls import NLSModel, Param
+from fitting.overhead.observations import SIZE_CLASS_ORDER, SIZE_CLASS_TARGETS_MAPE, Observations
+from fitting.overhead.specs import SPECS, OverheadSpec, get_spec
 
 __all__ = [
     "SpecFit",
@@ -80,7 +80,7 @@ MIN_PROFILES = 10
 MIN_MODELS = 3
 #: Candidate overhead specs, in the order they are fitted and reported.
 CANDIDATE_SPECS = ("seed", "boxcox", "physical")
-#: Error mode of every fit (see fitting.nls).
+#: Error mode of every fit (see fitting.stats.nls).
 ERROR_MODE = "log"
 #: Specs whose CV MAPE is within this (fraction) of the best are tied; AIC decides.
 CV_TIE_TOL = 0.005
@@ -608,7 +608,7 @@ def fit_framework(obs: Observations, *, specs=CANDIDATE_SPECS, cv: bool = True,
     Parameters
     ----------
     obs : Observations
-        From :func:`fitting.observations.build_observations`.
+        From :func:`fitting.overhead.observations.build_observations`.
     specs : sequence of str
         Candidate specs (``seed`` is always included).
     cv : bool

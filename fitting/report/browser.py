@@ -3,7 +3,7 @@
 Chromium is started with ``--remote-debugging-pipe``: it reads protocol commands from file
 descriptor 3 and writes replies and events to descriptor 4, each message a JSON object
 terminated by a NUL byte. Used by the dashboard's browser test and by
-``python -m fitting.dashboard --screenshot`` (Debian's ``chromium`` package).
+``python -m fitting.report.dashboard --screenshot`` (Debian's ``chromium`` package).
 
 Examples
 --------
@@ -231,7 +231,7 @@ class Page:
             params.update(captureBeyondViewport=True,
                           clip={"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1})
         data = self.browser.send("Page.captureScreenshot", params, session=self.session)["data"]
-        from fitting._io import atomic_path
+        from fitting.atomic_io import atomic_path
 
         with atomic_path(path, suffix=".png") as tmp:
             tmp.write_bytes(base64.b64decode(data))

@@ -20,9 +20,9 @@ variance ``sigma**2`` (``w`` are the known inverse-variance ``weights``, 1 by de
   (multiplicative log-normal errors; intervals are asymmetric and positive).
 
 The estimate minimises ``sum(rho(r_i**2))`` (``rho`` the identity for ``loss="linear"``).
-Summary text is formatted in :mod:`fitting._nls_report`, the bootstrap lives in
-:mod:`fitting._bootstrap`, the numerical core (transforms, finite differences, solver
-call, SVD, convergence check) in :mod:`fitting._nls_core`.
+Summary text is formatted in :mod:`fitting.stats.nls_report`, the bootstrap lives in
+:mod:`fitting.stats.bootstrap`, the numerical core (transforms, finite differences, solver
+call, SVD, convergence check) in :mod:`fitting.stats.nls_core`.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from fitting._nls_core import (
+from fitting.stats.nls_core import (
     ERROR_MODES,
     LOSSES,
     RELATIVE_OFFSET_TOL,
@@ -596,7 +596,7 @@ class NLSResults:
         """Report value with ``as_text()``/``as_markdown()``: statistics, parameters as
         ``value +/- se (rel%)`` with ``1 - alpha`` intervals, correlations with
         ``|r| >= min_correl``, and the warnings."""
-        from fitting._nls_report import NLSSummary
+        from fitting.stats.nls_report import NLSSummary
 
         return NLSSummary(self, alpha=alpha, min_correl=min_correl)
 
@@ -663,11 +663,11 @@ class NLSResults:
 
         Returns
         -------
-        fitting._bootstrap.BootstrapResults
+        fitting.stats.bootstrap.BootstrapResults
             ``params`` replicates, ``conf_int(alpha)``, ``bse``, ``prediction_frame(alpha)``,
             ``n_failed`` (replicates that did not converge; dropped).
         """
-        from fitting._bootstrap import run_bootstrap
+        from fitting.stats.bootstrap import run_bootstrap
 
         return run_bootstrap(self, n_boot=n_boot, kind=kind, groups=groups, seed=seed,
                              progress=progress, x_new=x_new)
