@@ -19,6 +19,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from fitting.data.frameworks import FRAMEWORKS
+from fitting.data.profiles import ProfileError, load_profiles
+from fitting.estimator import coefficients
+from fitting.overhead import log_scaling as hyp
+from fitting.overhead.fit import fit_framework
+from fitting.overhead.observations import build_observations
+from fitting.report.dashboard import write_dashboard
+from fitting.report.fit_report import write_report
+
 __all__ = ["main", "refit", "refit_frame", "FrameworkOutcome"]
 
 
@@ -58,10 +67,6 @@ def refit_frame(frame, *, frameworks=None, seed: int = 0, cv: bool = True,
     dict
         ``{framework: (FrameworkFit, hypothesis dict)}``.
     """
-    from fitting.overhead import log_scaling as hyp
-    from fitting.overhead.fit import fit_framework
-    from fitting.data.frameworks import FRAMEWORKS
-    from fitting.overhead.observations import build_observations
 
     out = {}
     for fw in (frameworks or FRAMEWORKS):
@@ -100,8 +105,6 @@ def refit(profiles_dir, *, out_dir="fitted_params", reports_dir="reports", frame
     -------
     list of FrameworkOutcome
     """
-    from fitting.estimator import coefficients
-    from fitting.data.profiles import load_profiles
 
     pset = load_profiles(profiles_dir, strict=strict)
     frame = pset.to_frame()
@@ -114,14 +117,12 @@ def refit(profiles_dir, *, out_dir="fitted_params", reports_dir="reports", frame
         written = coefficients.load_coefficients(res.path)
         oc = FrameworkOutcome(fw, fit, h, written, res)
         if write_reports:
-            from fitting.report.fit_report import write_report
 
             oc.report_path = write_report(fit, written, res.previous, reports_dir,
                                           skipped=pset.skipped, hypothesis=h)
         outcomes.append(oc)
     if write_reports and outcomes:
         # the dashboard validates every framework's latest file, so it follows the refit
-        from fitting.report.dashboard import write_dashboard
 
         write_dashboard(profiles_dir, out_dir, reports_dir)
     return outcomes
@@ -154,8 +155,6 @@ def _summary(outcomes) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from fitting.data.frameworks import FRAMEWORKS
-
     p = argparse.ArgumentParser(
         prog="python -m fitting.refit",
         description="Fit the per-framework overhead model to every profile under PROFILES_DIR and "
@@ -178,7 +177,6 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     """Command line entry point; returns the exit status."""
     args = _parser().parse_args(argv)
-    from fitting.data.profiles import ProfileError
 
     t0 = time.perf_counter()
     try:

@@ -6,6 +6,7 @@ output (the estimator lists every default it applied).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 FRAMEWORKS = ("vllm", "sglang", "trtllm", "tgi", "llamacpp", "transformers", "pytorch")
@@ -89,8 +90,6 @@ def framework_info(name: str) -> FrameworkInfo:
 
 
 def _version_tuple(version) -> tuple | None:
-    import re
-
     m = re.match(r"\s*v?(\d+)\.(\d+)", str(version or ""))
     return (int(m.group(1)), int(m.group(2))) if m else None
 

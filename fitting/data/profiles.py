@@ -27,8 +27,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Iterator
 
-from fitting.units import BYTES_PER_GIB, UNIT_BYTES
 from fitting.atomic_io import atomic_write_text
+from fitting.units import BYTES_PER_GIB, UNIT_BYTES
 
 __all__ = [
     "COUNT_FIELDS",

@@ -33,9 +33,9 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from fitting.version import __version__
 from fitting.data import public_logs_rules as R
 from fitting.data.profiles import FRAMEWORKS, write_profile
+from fitting.version import __version__
 
 __all__ = ["SOURCE_FILES", "SourceRecord", "convert", "main", "read_sources", "write_profiles"]
 

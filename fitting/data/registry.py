@@ -12,8 +12,8 @@ Unknown ids raise :class:`UnknownModelError`, whose message lists the closest re
 
 from __future__ import annotations
 
-import difflib
 import copy
+import difflib
 import json
 import os
 from dataclasses import dataclass, field

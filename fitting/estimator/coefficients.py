@@ -33,7 +33,10 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
+
 from fitting.atomic_io import atomic_write_text
+from fitting.overhead.specs import get_spec
+from fitting.version import __version__
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -240,8 +243,6 @@ def build_coefficients(fw_fit, hypothesis: dict | None, *, input_sha: str, seed:
     dict
         JSON-ready, valid against the schema once ``version``/``created`` are added.
     """
-    from fitting.version import __version__
-    from fitting.overhead.specs import get_spec
 
     obs = fw_fit.observations
     specs = {name: _spec_dict(f, get_spec(name)) for name, f in fw_fit.specs.items()}

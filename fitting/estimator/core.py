@@ -41,8 +41,12 @@ from pathlib import Path
 
 import numpy as np
 
+from fitting.data.frameworks import (
+    default_dtype,
+    framework_info,
+    vllm_default_max_num_seqs,
+)
 from fitting.estimator import schema_lite
-from fitting.data.frameworks import default_dtype, framework_info, vllm_default_max_num_seqs
 from fitting.stats.intervals import Predictive, predictive
 
 __all__ = ["Estimator", "Prediction", "FittedTerm", "CoefficientFileError", "validate_document",

@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import hashlib
 
-from . import llamacpp, sglang, tgi, trtllm, vllm
 from fitting.data.profiles import validate_profile
+from fitting.version import __version__
 
+from . import llamacpp, sglang, tgi, trtllm, vllm
 from ._common import build_profile, iter_lines
 
 __all__ = ["FRAMEWORKS", "NoMeasurementsError", "detect_framework", "parse_log"]
@@ -36,8 +37,6 @@ _DETECT_CHARS = 8 << 20  # detection looks at the first 8 MiB of text
 
 
 def _converter():
-    from fitting.version import __version__
-
     return f"fitting.ingest {__version__}"
 
 

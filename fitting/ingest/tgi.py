@@ -13,7 +13,17 @@ from __future__ import annotations
 
 import re
 
-from ._common import NUM, Collector, Rule, as_fraction, measure_rule, measured_field, parse_int, scan, setting_rule
+from ._common import (
+    NUM,
+    Collector,
+    Rule,
+    as_fraction,
+    measure_rule,
+    measured_field,
+    parse_int,
+    scan,
+    setting_rule,
+)
 
 FRAMEWORK = "tgi"
 

@@ -54,9 +54,13 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import optimize, stats
 
-from fitting.stats.nls import NLSModel, Param
-from fitting.overhead.observations import SIZE_CLASS_ORDER, SIZE_CLASS_TARGETS_MAPE, Observations
+from fitting.overhead.observations import (
+    SIZE_CLASS_ORDER,
+    SIZE_CLASS_TARGETS_MAPE,
+    Observations,
+)
 from fitting.overhead.specs import SPECS, OverheadSpec, get_spec
+from fitting.stats.nls import NLSModel, Param
 
 __all__ = [
     "SpecFit",

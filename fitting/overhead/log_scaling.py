@@ -40,9 +40,10 @@ import numpy as np
 from scipy import optimize, stats
 
 from fitting.overhead.fit import SpecFit, fit_spec
-from fitting.stats.nls import NLSWarning, f_test, lr_test
 from fitting.overhead.observations import Observations
 from fitting.overhead.specs import BOXCOX, SEED
+from fitting.stats.nested_tests import f_test, lr_test
+from fitting.stats.nls import NLSWarning
 
 __all__ = ["log_scaling_test", "not_testable", "profile_lambda", "simulate_lambda0_rejections", "BATCH_STUDY",
            "MIN_DISTINCT_BATCH"]

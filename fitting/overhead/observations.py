@@ -99,8 +99,14 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from fitting.data.frameworks import default_dtype, framework_info, vllm_default_max_num_seqs
+from fitting.data.frameworks import (
+    default_dtype,
+    framework_info,
+    vllm_default_max_num_seqs,
+)
+from fitting.data.registry import UnknownModelError, resolve_model
 from fitting.overhead.specs import FEATURE_NAMES, build_features, response_offset_gib
+from fitting.physics.parameters import count_parameters
 
 __all__ = [
     "Observations",
@@ -280,7 +286,6 @@ def _response(frame, framework):
 
 def _resolve_models(model_ids):
     """{model_id: (entry, error)} for every distinct id (registry looked up once per id)."""
-    from fitting.data.registry import UnknownModelError, resolve_model
 
     out = {}
     for mid in sorted({m for m in model_ids if m is not None}):
@@ -298,7 +303,6 @@ def _resolve_models(model_ids):
 def _params_b(entry):
     total = getattr(entry, "params_total", None)
     if total is None or not np.isfinite(float(total)):
-        from fitting.physics.parameters import count_parameters
 
         total = count_parameters(entry.architecture).total
     return float(total) / 1e9

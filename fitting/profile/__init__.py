@@ -9,7 +9,16 @@ the runners; importing this package needs none of them. See ``docs/profiling.md`
 from __future__ import annotations
 
 from fitting.profile.errors import FINAL_KINDS, KINDS, ErrorInfo, classify_error
-from fitting.profile.study import Scenario, Study, StudyError, load_study, parse_shard, parse_study, shard, with_backend
+from fitting.profile.study import (
+    Scenario,
+    Study,
+    StudyError,
+    load_study,
+    parse_shard,
+    parse_study,
+    shard,
+    with_backend,
+)
 
 __all__ = [
     "ErrorInfo",

@@ -10,10 +10,33 @@ with ``--array=1-N``).
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import time
 import traceback
 from collections import Counter
+from pathlib import Path
+
+from fitting.data.registry import resolve_model
+from fitting.profile import records
+from fitting.profile.errors import ErrorInfo
+from fitting.profile.nvml import visible_gpu_indices
+from fitting.profile.study import (
+    StudyError,
+    load_study,
+    parse_shard,
+    shard,
+    with_backend,
+)
+from fitting.profile.transformers_runner import (
+    run_transformers_scenario,
+    worker_command,
+)
+from fitting.profile.vllm_runner import (
+    build_vllm_command,
+    resolve_trust_remote_code,
+    run_vllm_scenario,
+)
 
 DEFAULT_TIMEOUT_S = 1800.0
 
@@ -43,8 +66,6 @@ def _parser() -> argparse.ArgumentParser:
 
 def _resolve_entries(scenarios, study_path):
     """Registry entry of every model of the study; a bad id is reported like a bad study field."""
-    from fitting.profile.study import StudyError
-    from fitting.data.registry import resolve_model
 
     entries = {}
     for sc in scenarios:
@@ -58,12 +79,6 @@ def _resolve_entries(scenarios, study_path):
 
 
 def _command(sc, entry, args, out_dir):
-    import shlex
-
-    from fitting.profile import records
-    from fitting.profile.transformers_runner import worker_command
-    from fitting.profile.vllm_runner import build_vllm_command, resolve_trust_remote_code
-
     if sc.backend == "vllm":
         argv = build_vllm_command(sc, trust_remote_code=resolve_trust_remote_code(sc, entry),
                                   executable=args.vllm_executable)
@@ -74,10 +89,6 @@ def _command(sc, entry, args, out_dir):
 
 
 def _run_one(sc, entry, args, out_dir, timeout_s):
-    from fitting.profile import records
-    from fitting.profile.transformers_runner import run_transformers_scenario
-    from fitting.profile.vllm_runner import resolve_trust_remote_code, run_vllm_scenario
-
     log = records.log_path(out_dir, sc)
     if sc.backend == "vllm":
         return run_vllm_scenario(sc, log_path=log, trust_remote_code=resolve_trust_remote_code(sc, entry),
@@ -88,11 +99,6 @@ def _run_one(sc, entry, args, out_dir, timeout_s):
 def main(argv=None) -> int:
     """Entry point; returns 0 when the study ran (errors are records), 2 on a bad study or option."""
     args = _parser().parse_args(argv)
-    from pathlib import Path
-
-    from fitting.profile import records
-    from fitting.profile.errors import ErrorInfo
-    from fitting.profile.study import StudyError, load_study, parse_shard, shard, with_backend
 
     try:
         study = load_study(args.study)
@@ -116,9 +122,6 @@ def main(argv=None) -> int:
         return 0
 
     from tqdm import tqdm
-
-    from fitting.profile.nvml import visible_gpu_indices
-    from fitting.profile.vllm_runner import resolve_trust_remote_code
 
     envs = {}
     counts = Counter()

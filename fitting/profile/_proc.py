@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +37,6 @@ def run_logged(argv, log_path, *, timeout_s: float | None = None, env=None, on_s
     on_start : callable, optional
         Called with the ``Popen`` right after the start (e.g. to start a sampler).
     """
-    import time
 
     log_path = Path(log_path)
     log_path.parent.mkdir(parents=True, exist_ok=True)

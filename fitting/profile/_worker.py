@@ -13,6 +13,14 @@ import json
 import sys
 import traceback
 
+from fitting.profile.records import write_json_atomic
+from fitting.profile.study import Scenario
+from fitting.profile.transformers_runner import (
+    UNSUPPORTED_MARKER,
+    UnsupportedScenario,
+    measure_in_process,
+)
+
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fitting.profile._worker",
@@ -21,10 +29,6 @@ def main(argv=None) -> int:
     parser.add_argument("--device", default="cuda:0", help="cuda:K or cpu")
     parser.add_argument("--result", required=True, help="where to write the result JSON")
     args = parser.parse_args(argv)
-
-    from fitting.profile.records import write_json_atomic
-    from fitting.profile.study import Scenario
-    from fitting.profile.transformers_runner import UNSUPPORTED_MARKER, UnsupportedScenario, measure_in_process
 
     scenario = Scenario(**json.loads(args.scenario))
     try:

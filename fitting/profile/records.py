@@ -16,12 +16,16 @@ import importlib.metadata
 import json
 import os
 import platform
+import shlex
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fitting.data.profiles import validate_profile, write_profile
 from fitting.profile.errors import ErrorInfo
+from fitting.profile.nvml import gpu_info
 from fitting.units import BYTES_PER_GIB
+from fitting.version import __version__
 
 ERROR_SCHEMA = "fitting.profile.error/1"
 _VERSIONED = ("torch", "transformers", "vllm", "nvidia-ml-py", "accelerate")
@@ -140,8 +144,6 @@ def collect_environment(gpu_indices=(0,)) -> dict:
     gpu_indices : sequence of int
         NVML indices of the GPUs the scenario uses.
     """
-    from fitting.version import __version__
-    from fitting.profile.nvml import gpu_info
 
     env = {"python": platform.python_version(), "platform": platform.platform(), "fitting": __version__}
     env.update(gpu_info(list(gpu_indices)))
@@ -164,8 +166,6 @@ def _now() -> str:
 
 
 def _command_text(command) -> str:
-    import shlex
-
     return shlex.join([str(a) for a in command]) if command else ""
 
 
@@ -252,7 +252,6 @@ def profile_record(scenario, result: RunResult, *, environment: dict, study_name
             "converter": f"fitting.profile {env.get('fitting')}",
         },
     }
-    from fitting.data.profiles import validate_profile
 
     validate_profile(record)
     return record
@@ -284,7 +283,6 @@ def write_outcome(out_dir, scenario, result: RunResult, *, environment: dict, st
                   weight_format=None, trust_remote_code=None) -> Path:
     """Write the profile (and drop a stale error record) or the error record; return the path."""
     if result.ok:
-        from fitting.data.profiles import write_profile
 
         record = profile_record(scenario, result, environment=environment, study_name=study_name,
                                 weight_format=weight_format, trust_remote_code=trust_remote_code)

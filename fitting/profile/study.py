@@ -22,7 +22,8 @@ import hashlib
 import itertools
 import json
 import re
-from dataclasses import dataclass, fields as dc_fields
+from dataclasses import dataclass
+from dataclasses import fields as dc_fields
 from pathlib import Path
 
 import yaml

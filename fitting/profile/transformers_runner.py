@@ -19,10 +19,13 @@ from __future__ import annotations
 import json
 import os
 import sys
+import warnings
 from pathlib import Path
 
+from fitting.data.registry import load_registry, resolve_model
 from fitting.profile._proc import run_logged
 from fitting.profile.errors import UNSUPPORTED_MARKER, classify_error
+from fitting.profile.nvml import NvmlSampler, visible_gpu_indices
 from fitting.profile.records import RunResult
 
 #: Registry keys that are bookkeeping, not config.json fields.
@@ -78,7 +81,6 @@ def _registry_raw_fields(model_id: str) -> dict:
     keeps each model's config.json keys under ``config`` and aliases as ``target`` +
     ``overrides``.
     """
-    from fitting.data.registry import load_registry
 
     registry = load_registry()
     record = registry.raw(model_id)
@@ -185,7 +187,6 @@ def generate(model, config, *, batch_size: int, input_len: int, output_len: int,
         The KV cache after generation (it holds ``input_len + output_len - 1`` tokens: the
         last generated token is never fed back).
     """
-    import warnings
 
     import torch
     from transformers import GenerationConfig
@@ -268,15 +269,12 @@ def measure_in_process(scenario, *, device: str = "cuda:0", fields: dict | None 
     import torch
     import transformers
 
-    from fitting.profile.nvml import NvmlSampler, visible_gpu_indices
-
     if scenario.tp != 1:
         raise UnsupportedScenario(f"tp={scenario.tp}: the transformers runner measures one GPU")
     if scenario.quantization:
         raise UnsupportedScenario(f"quantization={scenario.quantization!r} needs a real quantized checkpoint")
     stored_dtype = None
     if fields is None:
-        from fitting.data.registry import resolve_model
 
         entry = resolve_model(scenario.model)
         fields = hf_config_fields(entry)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import re
 
+from fitting.ingest import NoMeasurementsError, parse_log
 from fitting.profile._proc import run_logged
 from fitting.profile.errors import classify_error
 from fitting.profile.nvml import NvmlSampler, visible_gpu_indices
@@ -93,7 +94,6 @@ def parse_vllm_log(text: str) -> dict:
         ``engine``, ``framework_version``, ``evidence`` (the lines as printed) and
         ``notes`` of the last engine start in the log.
     """
-    from fitting.ingest import NoMeasurementsError, parse_log
 
     try:
         profiles = parse_log(text, framework="vllm", source_name="vllm bench latency log")

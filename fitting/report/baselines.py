@@ -41,6 +41,10 @@ from typing import Callable
 
 import numpy as np
 
+from fitting.overhead.fit import SEED_PLAN_CONSTANTS
+from fitting.overhead.specs import SEED
+from fitting.report.metrics import accuracy_metrics
+
 __all__ = ["Baseline", "BASELINES", "UNKNOWN_SEED_CONSTANTS", "predictions", "compare",
            "GB_650_GIB", "SEED_BASELINE_GB"]
 
@@ -72,22 +76,16 @@ def _f(x, k):
 
 
 def _seed_spec(x, constants):
-    from fitting.overhead.specs import SEED
-
     p = np.array([constants[n] for n in SEED.param_names], dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.asarray(SEED.predict_response(x, p), dtype=float)
 
 
 def _seed_8pct(x, framework):
-    from fitting.overhead.fit import SEED_PLAN_CONSTANTS
-
     return _seed_spec(x, SEED_PLAN_CONSTANTS["default"])
 
 
 def _seed_vllm(x, framework):
-    from fitting.overhead.fit import SEED_PLAN_CONSTANTS
-
     if framework != "vllm":
         return None
     c = dict(SEED_PLAN_CONSTANTS["vllm"])
@@ -167,8 +165,6 @@ def compare(rows, frameworks: dict) -> dict:
         and ``ours_in_sample`` are the estimator's own numbers on those rows. Baselines
         have no intervals: coverage None.
     """
-    from fitting.report.validate import accuracy_metrics
-
     methods = [{"name": "ours_lomo", "label": "ours (leave-one-model-out)",
                 "description": "fitted overhead, each model predicted by a fit without it"},
                {"name": "ours_in_sample", "label": "ours (in-sample)",

@@ -24,6 +24,8 @@ import subprocess
 import tempfile
 import time
 
+from fitting.atomic_io import atomic_path
+
 __all__ = ["Browser", "Page", "BrowserError", "find_chromium", "CHROMIUM_FLAGS"]
 
 #: Flags for a quiet, offline, sandbox-free headless run (containers run as root).
@@ -231,7 +233,6 @@ class Page:
             params.update(captureBeyondViewport=True,
                           clip={"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1})
         data = self.browser.send("Page.captureScreenshot", params, session=self.session)["data"]
-        from fitting.atomic_io import atomic_path
 
         with atomic_path(path, suffix=".png") as tmp:
             tmp.write_bytes(base64.b64decode(data))

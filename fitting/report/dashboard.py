@@ -30,6 +30,14 @@ import sys
 from html import escape
 from pathlib import Path
 
+from fitting.atomic_io import atomic_write_text
+from fitting.estimator import CoefficientFileError
+from fitting.report import svg as _svg
+from fitting.report.browser import Browser, BrowserError
+from fitting.report.validate import ValidationResult, validate
+from fitting.report.validate_render import SIZE_COLUMNS, accuracy_rows, baseline_rows
+from fitting.version import __version__
+
 __all__ = ["build_html", "write_dashboard", "main", "TABLE_COLUMNS"]
 
 #: (key, header, type) of the profile table; type "num" sorts numerically.
@@ -204,8 +212,6 @@ def _cards(doc) -> str:
 
 
 def _figures(doc) -> str:
-    from fitting.report import svg as _svg
-
     rows = doc["rows"]
     order = ["<1B", "1-2B", "3-6B", "7-8B", "13-30B", "40-70B", ">100B", "MoE"]
     comp = (doc["baselines"]["by_framework"].get("fitted") or {}).get("methods", {})
@@ -257,8 +263,6 @@ def _figures(doc) -> str:
 
 
 def _accuracy_table(doc) -> str:
-    from fitting.report.validate_render import accuracy_rows
-
     head = ("framework", "class", "n", "models", "MAPE", "median APE", "p90 APE", "coverage", "target", "meets")
     out = []
     for scheme, label in (("lomo", "leave-one-model-out"), ("in_sample", "in-sample")):
@@ -272,8 +276,6 @@ def _accuracy_table(doc) -> str:
 
 
 def _baseline_table(doc) -> str:
-    from fitting.report.validate_render import SIZE_COLUMNS, baseline_rows
-
     head = ("framework", "method", "n", "MAPE", "median APE", "p90 APE", "coverage", *SIZE_COLUMNS)
     out = ["<table id='baselines'><thead><tr>" + "".join(f"<th>{_e(h)}</th>" for h in head) + "</tr></thead><tbody>"]
     for r in baseline_rows(doc):
@@ -385,7 +387,6 @@ def build_html(doc: dict, coefficient_docs: dict, *, title: str = "llm-sizer-fit
     str
         Self-contained HTML (UTF-8): no external references.
     """
-    from fitting.version import __version__
 
     versions = ", ".join(f"{fw} v{d['version']:04d}" for fw, d in sorted(coefficient_docs.items()))
     created = max((d.get("created", "") for d in coefficient_docs.values()), default="")
@@ -451,13 +452,11 @@ def write_dashboard(profiles_dir="profiles", params_dir="fitted_params", reports
     Path
         The written HTML file.
     """
-    from fitting.report.validate import ValidationResult, validate
 
     if validation is None:
         validation = validate(profiles_dir, params_dir, alpha=alpha)
     if isinstance(validation, ValidationResult):
         validation = validation.to_dict(max_error=max_error, scheme=scheme)
-    from fitting.atomic_io import atomic_write_text
 
     html = build_html(validation, _load_coefficient_docs(params_dir))
     return atomic_write_text(Path(reports_dir) / filename, html)
@@ -475,7 +474,6 @@ def main(argv=None) -> int:
     p.add_argument("--screenshot", metavar="PNG", help="also save a screenshot of the top of the page (1400 x 1800 "
                                                         "px) taken by headless Chromium (e.g. reports/dashboard.png)")
     args = p.parse_args(argv)
-    from fitting.estimator import CoefficientFileError
 
     try:
         path = write_dashboard(args.profiles, args.params, args.reports, alpha=args.alpha, max_error=args.max_error)
@@ -484,7 +482,6 @@ def main(argv=None) -> int:
         return 2
     print(f"wrote {path}")
     if args.screenshot:
-        from fitting.report.browser import Browser, BrowserError
 
         try:
             with Browser.launch(width=1400, height=1800) as browser:

@@ -15,7 +15,9 @@ import math
 from pathlib import Path
 
 import numpy as np
+
 from fitting.atomic_io import atomic_path, atomic_write_text
+from fitting.overhead.specs import SEED, _boxcox_batch, get_spec
 
 __all__ = ["write_report", "render_markdown", "plot_predicted_vs_measured", "plot_residuals_vs_size",
            "plot_batch_curve", "coefficient_changes"]
@@ -59,8 +61,6 @@ def _plain_log_ticks(axis):
 
 
 def _selected(fw_fit):
-    from fitting.overhead.specs import get_spec
-
     name = fw_fit.selected_spec
     return get_spec(name), fw_fit.specs[name]
 
@@ -109,7 +109,6 @@ def plot_residuals_vs_size(fw_fit, ax=None):
 def plot_batch_curve(fw_fit, ax=None):
     """Partial residuals of the batch term per GiB of model memory against batch size,
     with the fitted ``seed`` (log2) and ``boxcox`` curves."""
-    from fitting.overhead.specs import SEED, _boxcox_batch
 
     plt = _plt()
     ax = ax or plt.subplots(figsize=(6, 4))[1]

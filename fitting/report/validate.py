@@ -54,6 +54,24 @@ from pathlib import Path
 
 import numpy as np
 
+from fitting import physics
+from fitting.atomic_io import atomic_write_text
+from fitting.data.frameworks import FRAMEWORKS
+from fitting.data.profiles import load_profiles
+from fitting.data.registry import resolve_model
+from fitting.estimator import CoefficientFileError, Estimator, coefficients
+from fitting.overhead.fit import fit_spec, predict_interval
+from fitting.overhead.observations import (
+    SIZE_CLASS_ORDER,
+    SIZE_CLASS_TARGETS_MAPE,
+    build_observations,
+)
+from fitting.overhead.specs import build_features
+from fitting.report import baselines as bl
+from fitting.report.metrics import accuracy_metrics, ape, covered
+from fitting.report.validate_render import render, render_gate
+from fitting.report.validate_seed import explain_seed_plan
+
 __all__ = [
     "ValidationResult",
     "validate",
@@ -114,7 +132,6 @@ class ValidationResult:
 
     def to_dict(self, *, max_error=None, scheme="lomo", include_unfitted=False) -> dict:
         """JSON-ready dict: summaries, baselines, KV checks, rows, gate (when ``max_error``)."""
-        from fitting.report import baselines as bl
 
         out = {
             "alpha": self.alpha,
@@ -140,40 +157,7 @@ class ValidationResult:
 
 # ------------------------------------------------------------------------------ metrics
 def _targets():
-    from fitting.overhead.observations import SIZE_CLASS_TARGETS_MAPE
-
     return dict(SIZE_CLASS_TARGETS_MAPE)
-
-
-def accuracy_metrics(ape, covered=None) -> dict:
-    """MAPE, median and 90th-percentile APE and interval coverage of a set of predictions.
-
-    Parameters
-    ----------
-    ape : array_like
-        Absolute percentage errors (fractions); NaN entries (not predicted) are ignored.
-    covered : array_like of bool or float, optional
-        Whether each measurement lies inside its prediction interval (NaN: no interval).
-
-    Returns
-    -------
-    dict
-        ``n`` (finite APEs), ``mape``, ``median_ape``, ``p90_ape`` (linear interpolation),
-        ``max_ape`` and ``coverage`` (None without intervals). Fractions.
-    """
-    a = np.asarray(ape, dtype=float)
-    ok = np.isfinite(a)
-    out = {"n": int(ok.sum()), "mape": None, "median_ape": None, "p90_ape": None, "max_ape": None,
-           "coverage": None}
-    if not ok.any():
-        return out
-    out.update(mape=float(np.mean(a[ok])), median_ape=float(np.median(a[ok])),
-               p90_ape=float(np.percentile(a[ok], 90)), max_ape=float(np.max(a[ok])))
-    if covered is not None:
-        c = np.asarray(covered, dtype=float)[ok]
-        c = c[np.isfinite(c)]
-        out["coverage"] = float(np.mean(c)) if c.size else None
-    return out
 
 
 def summarise(rows, scheme: str, frameworks: dict | None = None) -> dict:
@@ -198,8 +182,6 @@ def summarise(rows, scheme: str, frameworks: dict | None = None) -> dict:
 
 
 def _block(rows, ape_col, cov_col) -> dict:
-    from fitting.overhead.observations import SIZE_CLASS_ORDER
-
     targets = _targets()
     if rows is None or len(rows) == 0:
         return {"overall": accuracy_metrics([]), "by_size_class": {}}
@@ -311,9 +293,6 @@ def validate(profiles_dir, params_dir, *, alpha: float = 0.10, lomo: bool = True
     -------
     ValidationResult
     """
-    from fitting.estimator import Estimator
-    from fitting.data.frameworks import FRAMEWORKS
-    from fitting.data.profiles import load_profiles
 
     params_dir = Path(params_dir)
     if not params_dir.is_dir():
@@ -361,9 +340,6 @@ def validate_frame(frame, estimators: dict, *, alpha: float = 0.10, lomo: bool =
     """
     import pandas as pd
 
-    from fitting.estimator import coefficients
-    from fitting.overhead.observations import build_observations
-
     if not 0.0 < alpha < 1.0:
         raise ValueError(f"alpha must lie in (0, 1), got {alpha}")
     seed_mask = _is_seed_plan(frame)
@@ -394,7 +370,6 @@ def validate_frame(frame, estimators: dict, *, alpha: float = 0.10, lomo: bool =
             fws[fw]["notes"] = []
     rows = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["framework", "size_class"])
     seed_rows = frame[seed_mask].reset_index(drop=True) if len(frame) else frame
-    from fitting.report.validate_seed import explain_seed_plan
 
     seed = explain_seed_plan(seed_rows, estimators) if len(seed_rows) else []
     return ValidationResult(rows=rows, frameworks=fws, excluded=excluded, seed_plan=seed, alpha=alpha)
@@ -406,8 +381,6 @@ def _physics_features(obs, meta):
     ``meta`` holds the profiles' rows aligned with ``obs.table``. Returns (features, error
     per row: None or the reason the estimator cannot predict it).
     """
-    from fitting.overhead.specs import build_features
-    from fitting.data.registry import resolve_model
 
     t = obs.table
     feats = {k: np.array(v, dtype=float, copy=True) for k, v in obs.features.items()}
@@ -462,7 +435,6 @@ def _predict_file(est, feats, alpha):
 
 def _lomo(obs, spec_name, feats_phys, alpha):
     """Leave-one-model-out predictions in both views (NaN where a fold failed)."""
-    from fitting.overhead.fit import fit_spec, predict_interval
 
     n = obs.n_used
     out = {k: np.full(n, np.nan) for k in ("pred", "lo", "hi", "fpred", "flo", "fhi")}
@@ -485,21 +457,8 @@ def _lomo(obs, spec_name, feats_phys, alpha):
     return out, (f"leave-one-model-out: {len(failed)} fold(s) failed ({', '.join(failed)})" if failed else None)
 
 
-def _ape(pred, y):
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.abs(np.asarray(pred, float) - y) / y
-
-
-def _covered(y, lo, hi):
-    lo, hi = np.asarray(lo, float), np.asarray(hi, float)
-    c = ((y >= lo) & (y <= hi)).astype(float)
-    return np.where(np.isfinite(lo) & np.isfinite(hi), c, np.nan)
-
-
 def _framework_rows(obs, est, frame, alpha, lomo):
     import pandas as pd
-
-    from fitting.report import baselines as bl
 
     t = obs.table
     y = obs.y
@@ -541,28 +500,25 @@ def _framework_rows(obs, est, frame, alpha, lomo):
         "weights_measured_gib": np.where(t["weights_measured"].to_numpy(bool), obs.features["weights_gib"], np.nan),
         "weights_physics_gib": feats_phys["weights_gib"],
         "pred_gib": pred, "lower_gib": lo, "upper_gib": hi,
-        "ape": _ape(pred, y), "covered": _covered(y, lo, hi),
+        "ape": ape(pred, y), "covered": covered(y, lo, hi),
         "fit_pred_gib": fpred, "fit_lower_gib": flo, "fit_upper_gib": fhi,
-        "fit_ape": _ape(fpred, y), "fit_covered": _covered(y, flo, fhi),
+        "fit_ape": ape(fpred, y), "fit_covered": covered(y, flo, fhi),
         "lomo_pred_gib": lo_out["pred"], "lomo_lower_gib": lo_out["lo"], "lomo_upper_gib": lo_out["hi"],
-        "lomo_ape": _ape(lo_out["pred"], y), "lomo_covered": _covered(y, lo_out["lo"], lo_out["hi"]),
-        "lomo_fit_pred_gib": lo_out["fpred"], "lomo_fit_ape": _ape(lo_out["fpred"], y),
-        "lomo_fit_covered": _covered(y, lo_out["flo"], lo_out["fhi"]),
+        "lomo_ape": ape(lo_out["pred"], y), "lomo_covered": covered(y, lo_out["lo"], lo_out["hi"]),
+        "lomo_fit_pred_gib": lo_out["fpred"], "lomo_fit_ape": ape(lo_out["fpred"], y),
+        "lomo_fit_covered": covered(y, lo_out["flo"], lo_out["fhi"]),
         "cannot_predict": errors,
     })
     rows = rows.join(_kv_columns(obs, rows, meta, feats_phys, lo_out))
     for name, pred_b in bl.predictions(feats_phys, obs.framework).items():
         rows[f"baseline_{name}_gib"] = pred_b
-        rows[f"baseline_{name}_ape"] = _ape(pred_b, y)
+        rows[f"baseline_{name}_ape"] = ape(pred_b, y)
     return rows, notes
 
 
 def _kv_columns(obs, rows, meta, feats_phys, lo_out):
     """KV bytes per token (measured vs physics) and vLLM's KV pool in tokens."""
     import pandas as pd
-
-    from fitting import physics
-    from fitting.data.registry import resolve_model
 
     n = len(rows)
     bpt_pred = np.full(n, np.nan)
@@ -587,7 +543,7 @@ def _kv_columns(obs, rows, meta, feats_phys, lo_out):
             pass
     with np.errstate(invalid="ignore", divide="ignore"):
         bpt_meas = np.where((tokens > 0) & (kv_gib > 0), kv_gib * _GIB / tokens, np.nan)
-    out = {"kv_bpt_measured": bpt_meas, "kv_bpt_pred": bpt_pred, "kv_bpt_ape": _ape(bpt_pred, bpt_meas)}
+    out = {"kv_bpt_measured": bpt_meas, "kv_bpt_pred": bpt_pred, "kv_bpt_ape": ape(bpt_pred, bpt_meas)}
     nan = np.full(n, np.nan)
     if obs.framework == "vllm":
         G = _col(meta, "gpu_memory_gib", float)
@@ -601,8 +557,8 @@ def _kv_columns(obs, rows, meta, feats_phys, lo_out):
             out[f"{prefix}_tokens_pred"] = t_pred
             out[f"{prefix}_tokens_lower"] = t_lo
             out[f"{prefix}_tokens_upper"] = t_hi
-            out[f"{prefix}_ape"] = _ape(t_pred, tok)
-            out[f"{prefix}_covered"] = _covered(tok, t_lo, t_hi)
+            out[f"{prefix}_ape"] = ape(t_pred, tok)
+            out[f"{prefix}_covered"] = covered(tok, t_lo, t_hi)
         out["kv_pool_tokens_measured"] = tok
     else:
         for prefix in ("kv_pool", "lomo_kv_pool"):
@@ -654,7 +610,6 @@ def _jsonable(obj):
 
 def render_text(doc: dict) -> str:
     """The validation report as plain text, rendered from :meth:`ValidationResult.to_dict`."""
-    from fitting.report.validate_render import render
 
     return render(doc)
 
@@ -687,8 +642,6 @@ def _parser():
 
 
 def _write_json(path, doc):
-    from fitting.atomic_io import atomic_write_text
-
     atomic_write_text(path, json.dumps(doc, indent=1) + "\n")
 
 
@@ -705,7 +658,6 @@ def main(argv=None) -> int:
         print(f"error: the gate's scheme {args.scheme} needs leave-one-model-out: drop --no-lomo or choose "
               "--scheme in_sample", file=sys.stderr)
         return 2
-    from fitting.estimator import CoefficientFileError
 
     try:
         res = validate(args.profiles, args.params, alpha=args.alpha, lomo=not args.no_lomo,
@@ -724,7 +676,6 @@ def main(argv=None) -> int:
     gate = doc.get("gate")
     if gate is not None and not gate["passed"]:
         if args.json:  # the text report already names them
-            from fitting.report.validate_render import render_gate
 
             sys.stderr.write(render_gate(gate))
         return 1

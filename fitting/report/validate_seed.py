@@ -21,6 +21,9 @@ import math
 
 import numpy as np
 
+from fitting.data.frameworks import framework_info
+from fitting.data.gpus import GPUS, gpu_info
+
 _MEASURED_ORDER = ("peak_total_gib", "peak_unspecified_gib", "peak_reserved_gib", "peak_allocated_gib",
                    "non_kv_total_gib", "weights_gib")
 _POOL_FRACTION_KEYS = ("gpu_memory_utilization", "mem_fraction_static", "free_gpu_memory_fraction",
@@ -42,7 +45,6 @@ def _gpu_gib(row):
     name = row.get("gpu_name")
     if isinstance(name, str) and name:
         try:
-            from fitting.data.gpus import gpu_info
 
             return float(gpu_info(name).usable_gib), f"GPU table ({name})"
         except (KeyError, ValueError):
@@ -69,7 +71,6 @@ def _workload(row):
 
 def _nearest_pool(y_gib, u):
     """The NVIDIA/AMD GPU whose ``u x usable memory`` is closest to ``y_gib``: (name, GiB)."""
-    from fitting.data.gpus import GPUS
 
     best = min(GPUS.values(), key=lambda g: abs(math.log(y_gib / (u * g.usable_gib))))
     return best.name, u * best.usable_gib
@@ -86,7 +87,6 @@ def explain_one(row, estimators: dict) -> dict:
     model does not need (allocator cache, other processes); below the interval -> below
     the prediction.
     """
-    from fitting.data.frameworks import framework_info
 
     fw = row.get("framework")
     out = {"profile_id": row.get("profile_id"), "framework": fw, "model_id": row.get("model_id"),

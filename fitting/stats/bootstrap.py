@@ -15,6 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
+
+from fitting.stats.nls_core import NLSWarning, response_from_working
 
 KINDS = ("case", "residual", "group")
 
@@ -109,9 +112,6 @@ def _group_rows(groups, n):
 
 def run_bootstrap(results, *, n_boot=1000, kind="case", groups=None, seed=0, progress=None, x_new=None):
     """Run the bootstrap described in :meth:`fitting.stats.nls.NLSResults.bootstrap`."""
-    from fitting.stats.nls_core import _response_from_working
-    from fitting.stats.nls import NLSWarning
-
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     if int(n_boot) < 1:
@@ -134,14 +134,12 @@ def run_bootstrap(results, *, n_boot=1000, kind="case", groups=None, seed=0, pro
         centred = (r - r.mean()) * math.sqrt(n / results.df_resid)
     if progress is None:
         progress = n_boot >= 200 and sys.stderr.isatty()
-    from tqdm.auto import tqdm
-
     reps, preds, failed = [], [], 0
     for _ in tqdm(range(int(n_boot)), disable=not progress, desc=f"bootstrap ({kind})", leave=False):
         if kind == "residual":
             r_star = centred[rng.integers(0, n, n)]
             x_b, w_b = results.x, weights
-            y_b = _response_from_working(results.fittedvalues, r_star, sqrt_w, results.error_mode)
+            y_b = response_from_working(results.fittedvalues, r_star, sqrt_w, results.error_mode)
         else:
             if kind == "case":
                 idx = rng.integers(0, n, n)

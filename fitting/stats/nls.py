@@ -38,22 +38,26 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from fitting.stats.bootstrap import BootstrapResults, run_bootstrap
+from fitting.stats.nested_tests import FTestResult, LRTestResult, f_test, lr_test
 from fitting.stats.nls_core import (
     ERROR_MODES,
     LOSSES,
     RELATIVE_OFFSET_TOL,
-    _check_data,
-    _check_weights,
-    _converged,
-    _eval_func,
-    _fd_jacobian,
-    _log_jacobian_term,
-    _Problem,
-    _rank_rtol,
-    _scaled_svd,
-    _solve,
-    _working_jac,
+    NLSWarning,
+    Problem,
+    check_convergence,
+    check_data,
+    check_weights,
+    eval_func,
+    fd_jacobian,
+    log_jacobian_term,
+    rank_rtol,
+    scaled_svd,
+    solve_problem,
+    working_jac,
 )
+from fitting.stats.nls_report import NLSSummary
 
 __all__ = [
     "Param",
@@ -61,6 +65,7 @@ __all__ = [
     "NLSResults",
     "NLSPrediction",
     "NLSWarning",
+    "BootstrapResults",
     "FTestResult",
     "LRTestResult",
     "f_test",
@@ -78,10 +83,6 @@ DEFAULT_TOL = 1e-15
 COND_WARN = 1e8
 #: Squared loading on dropped singular directions above which a parameter is unidentified.
 _UNIDENTIFIED_TOL = 1e-10
-
-
-class NLSWarning(UserWarning):
-    """A fit whose estimates or standard errors need care (see the message)."""
 
 
 # --------------------------------------------------------------------------- parameters
@@ -219,7 +220,7 @@ class NLSModel:
 
     def eval(self, x, p=None) -> np.ndarray:
         """``func(x, p)`` with ``p`` a mapping/array (default: the ``Param`` values)."""
-        return _eval_func(self.func, x, self._vector(p, "p"))
+        return eval_func(self.func, x, self._vector(p, "p"))
 
     def _jac_free(self, x, p, n):
         J = np.asarray(self.jac(x, p), dtype=float)
@@ -249,7 +250,7 @@ class NLSModel:
         if self.jac is None:
             raise ValueError(f"model {self.name!r} has no analytic jac to check")
         pv = self._vector(p, "p")
-        f0 = _eval_func(self.func, x, pv)
+        f0 = eval_func(self.func, x, pv)
         q = pv[self._free]
         lb = np.array([pp.min for pp in self.params])[self._free]
         ub = np.array([pp.max for pp in self.params])[self._free]
@@ -257,9 +258,9 @@ class NLSModel:
         def fun(qq):
             pp = pv.copy()
             pp[self._free] = qq
-            return _eval_func(self.func, x, pp)
+            return eval_func(self.func, x, pp)
 
-        fd = _fd_jacobian(fun, q, f0, lb, ub, np.where(q != 0, np.abs(q), 1.0))
+        fd = fd_jacobian(fun, q, f0, lb, ub, np.where(q != 0, np.abs(q), 1.0))
         an = self._jac_free(x, pv, f0.size)
         scale = np.max(np.abs(fd), axis=0)
         scale = np.where(scale > 0, scale, 1.0)
@@ -311,10 +312,10 @@ class NLSModel:
         ``RELATIVE_OFFSET_TOL``, or the fit is exact to rounding. Otherwise the
         results are returned with ``converged=False`` and an :class:`NLSWarning`.
         """
-        y, w = _check_data(y, weights, error_mode, loss)
+        y, w = check_data(y, weights, error_mode, loss)
         start = self.start_values(x, y, p0).to_numpy()
-        problem = _Problem(self, x, y, w, error_mode, start)
-        opt = _solve(problem, start[self._free], loss, f_scale, tol, max_nfev)
+        problem = Problem(self, x, y, w, error_mode, start)
+        opt = solve_problem(problem, start[self._free], loss, f_scale, tol, max_nfev)
         return NLSResults(problem, start, opt, loss=loss, f_scale=f_scale, tol=tol, max_nfev=max_nfev)
 
 
@@ -367,7 +368,7 @@ class NLSResults:
     statsmodels' OLS), and :func:`lr_test` uses the same ``k``.
     """
 
-    def __init__(self, problem: _Problem, start, opt, *, loss, f_scale, tol, max_nfev):
+    def __init__(self, problem: Problem, start, opt, *, loss, f_scale, tol, max_nfev):
         self.model = problem.model
         self._problem = problem
         self.x, self.y = problem.x, problem.y
@@ -383,12 +384,12 @@ class NLSResults:
         self._active = np.asarray(opt.active_mask, dtype=int)
         self.fittedvalues = problem.f(q).copy()
         self.wresid = problem.resid(q).copy()
-        self._jac_r = (_working_jac(self.y, self.fittedvalues, problem.jac_f(q), problem.sqrt_w,
+        self._jac_r = (working_jac(self.y, self.fittedvalues, problem.jac_f(q), problem.sqrt_w,
                                     self.error_mode) if q.size else np.zeros((self.y.size, 0)))
         size = {"absolute": np.abs(self.fittedvalues), "relative": 1.0, "log": 1.0}[self.error_mode]
         size = np.broadcast_to(size, self.y.shape) * (1.0 if problem.sqrt_w is None else problem.sqrt_w)
-        self._rank_rtol = _rank_rtol(self._jac_r.shape, self.model.jac is not None)
-        self.converged, self.message = _converged(opt, self._jac_r, self.wresid,
+        self._rank_rtol = rank_rtol(self._jac_r.shape, self.model.jac is not None)
+        self.converged, self.message = check_convergence(opt, self._jac_r, self.wresid,
                                                   math.sqrt(float(np.mean(size**2))), self._rank_rtol,
                                                   loss, f_scale)
         self.warnings: list[str] = []
@@ -402,7 +403,7 @@ class NLSResults:
 
     @cached_property
     def _svd(self):
-        return _scaled_svd(self._jac_r, self._rank_rtol)
+        return scaled_svd(self._jac_r, self._rank_rtol)
 
     @property
     def rank(self) -> int:
@@ -534,7 +535,7 @@ class NLSResults:
             return math.nan if self.loss != "linear" else math.inf
         n = self.nobs
         return (-0.5 * n * (math.log(2 * math.pi * self.rss / n) + 1.0)
-                + _log_jacobian_term(self.y, self.weights, self.error_mode))
+                + log_jacobian_term(self.y, self.weights, self.error_mode))
 
     @property
     def aic(self) -> float:
@@ -596,13 +597,11 @@ class NLSResults:
         """Report value with ``as_text()``/``as_markdown()``: statistics, parameters as
         ``value +/- se (rel%)`` with ``1 - alpha`` intervals, correlations with
         ``|r| >= min_correl``, and the warnings."""
-        from fitting.stats.nls_report import NLSSummary
-
         return NLSSummary(self, alpha=alpha, min_correl=min_correl)
 
     def predict(self, x_new) -> np.ndarray:
         """Model values ``func(x_new, params)`` (response units)."""
-        return _eval_func(self.model.func, x_new, self._p)
+        return eval_func(self.model.func, x_new, self._p)
 
     def get_prediction(self, x_new, weights=None) -> NLSPrediction:
         """Delta-method inference for the mean and for a new observation at ``x_new``.
@@ -622,7 +621,7 @@ class NLSResults:
             mean_ci_upper, obs_ci_lower, obs_ci_upper``.
         """
         f = self.predict(x_new)
-        w = _check_weights(weights, f.size, "prediction weights")
+        w = check_weights(weights, f.size, "prediction weights")
         var_mean = np.full(f.size, math.nan)
         if self.covariance_valid and self._q.size:
             g = self._problem.jac_f(self._q, x_new)
@@ -667,17 +666,15 @@ class NLSResults:
             ``params`` replicates, ``conf_int(alpha)``, ``bse``, ``prediction_frame(alpha)``,
             ``n_failed`` (replicates that did not converge; dropped).
         """
-        from fitting.stats.bootstrap import run_bootstrap
-
         return run_bootstrap(self, n_boot=n_boot, kind=kind, groups=groups, seed=seed,
                              progress=progress, x_new=x_new)
 
     def _refit(self, x, y, weights, p_start):
         """Quiet refit with the same settings; full parameter vector or None on failure."""
         try:
-            y, w = _check_data(y, weights, self.error_mode, self.loss)
-            prob = _Problem(self.model, x, y, w, self.error_mode, p_start)
-            opt = _solve(prob, p_start[self._free], self.loss, self.f_scale, self._tol, self._max_nfev)
+            y, w = check_data(y, weights, self.error_mode, self.loss)
+            prob = Problem(self.model, x, y, w, self.error_mode, p_start)
+            opt = solve_problem(prob, p_start[self._free], self.loss, self.f_scale, self._tol, self._max_nfev)
         except (ValueError, FloatingPointError, np.linalg.LinAlgError):
             return None
         q = np.asarray(opt.x, dtype=float)
@@ -749,85 +746,3 @@ class NLSPrediction:
         return pd.DataFrame({"mean": self.predicted_mean, "mean_se": self.se_mean,
                              "mean_ci_lower": ci[:, 0], "mean_ci_upper": ci[:, 1],
                              "obs_ci_lower": oi[:, 0], "obs_ci_upper": oi[:, 1]}, index=self._index)
-
-
-# ------------------------------------------------------------------ nested-model tests
-class FTestResult(NamedTuple):
-    """Extra-sum-of-squares F test: statistic, numerator and denominator df, p-value."""
-
-    statistic: float
-    df_num: int
-    df_denom: int
-    pvalue: float
-
-
-class LRTestResult(NamedTuple):
-    """Likelihood-ratio test: statistic ``2 (llf_full - llf_restricted)``, df, p-value."""
-
-    statistic: float
-    df: int
-    pvalue: float
-
-
-def _nesting_warnings(restricted: NLSResults, full: NLSResults) -> int:
-    problems = []
-    if restricted.nobs != full.nobs:
-        problems.append(f"different nobs ({restricted.nobs} vs {full.nobs})")
-    elif not np.array_equal(restricted.y, full.y):
-        problems.append("different responses y")
-    if restricted.error_mode != full.error_mode:
-        problems.append(f"different error modes ({restricted.error_mode} vs {full.error_mode})")
-    if (restricted.weights is None) != (full.weights is None) or (
-        restricted.weights is not None and not np.array_equal(restricted.weights, full.weights)
-    ):
-        problems.append("different weights")
-    df_diff = restricted.df_resid - full.df_resid
-    if df_diff <= 0:
-        problems.append(f"restricted model is not smaller (df_resid {restricted.df_resid} vs {full.df_resid})")
-    if restricted.rss < full.rss * (1 - 1e-10):
-        problems.append("restricted RSS below full RSS (not nested, or a fit failed)")
-    for r, label in ((restricted, "restricted"), (full, "full")):
-        if not r.converged:
-            problems.append(f"{label} fit did not converge")
-        if r.loss != "linear":
-            problems.append(f"{label} fit uses a robust loss")
-    for p in problems:
-        warnings.warn(f"nested-model test: {p}", NLSWarning, stacklevel=3)
-    return df_diff
-
-
-def f_test(restricted: NLSResults, full: NLSResults) -> FTestResult:
-    """Extra-sum-of-squares F test of a restricted model nested in ``full``.
-
-    Notes
-    -----
-    .. math:: F = \\frac{(\\mathrm{RSS}_r - \\mathrm{RSS}_f) / (\\nu_r - \\nu_f)}
-              {\\mathrm{RSS}_f / \\nu_f} \\sim F(\\nu_r - \\nu_f, \\nu_f)
-
-    with :math:`\\nu` = ``df_resid``; exact for linear models, approximate otherwise.
-    Warns (:class:`NLSWarning`) when the fits differ in data, weights or error mode,
-    are not smaller/larger, did not converge or used a robust loss.
-    """
-    df_num = _nesting_warnings(restricted, full)
-    df_den = full.df_resid
-    if df_num <= 0 or df_den <= 0:
-        return FTestResult(math.nan, int(df_num), int(df_den), math.nan)
-    stat = ((restricted.rss - full.rss) / df_num) / (full.rss / df_den)
-    return FTestResult(float(stat), int(df_num), int(df_den), float(stats.f.sf(stat, df_num, df_den)))
-
-
-def lr_test(restricted: NLSResults, full: NLSResults) -> LRTestResult:
-    """Likelihood-ratio test of a restricted model nested in ``full``.
-
-    Notes
-    -----
-    :math:`LR = 2(\\ell_f - \\ell_r) \\sim \\chi^2(k_f - k_r)` with the profile
-    log-likelihoods ``loglike`` (sigma profiled out in both, so it does not enter the
-    df) and ``k`` the estimated parameters, ``k_f - k_r = df_resid_r - df_resid_f``.
-    Warns like :func:`f_test`.
-    """
-    df = _nesting_warnings(restricted, full)
-    if df <= 0:
-        return LRTestResult(math.nan, int(df), math.nan)
-    stat = 2.0 * (full.loglike - restricted.loglike)
-    return LRTestResult(float(stat), int(df), float(stats.chi2.sf(stat, df)))

@@ -32,7 +32,12 @@ _FD_RANK_RTOL = 1e-9
 
 
 # ----------------------------------------------------------------------- error modes
-def _check_data(y, weights, error_mode, loss):
+
+class NLSWarning(UserWarning):
+    """A fit whose estimates or standard errors need care (see the message)."""
+
+
+def check_data(y, weights, error_mode, loss):
     if error_mode not in ERROR_MODES:
         raise ValueError(f"error_mode must be one of {ERROR_MODES}, got {error_mode!r}")
     if loss not in LOSSES:
@@ -47,10 +52,10 @@ def _check_data(y, weights, error_mode, loss):
         raise ValueError(f"error_mode='relative' needs y != 0; zero at rows {np.flatnonzero(y == 0)[:10].tolist()}")
     if error_mode == "log" and np.any(y <= 0):
         raise ValueError(f"error_mode='log' needs y > 0; not at rows {np.flatnonzero(y <= 0)[:10].tolist()}")
-    return y, _check_weights(weights, y.size, "weights")
+    return y, check_weights(weights, y.size, "weights")
 
 
-def _check_weights(weights, n, what):
+def check_weights(weights, n, what):
     if weights is None:
         return None
     w = np.broadcast_to(np.asarray(weights, dtype=float), (n,)).copy()
@@ -59,7 +64,7 @@ def _check_weights(weights, n, what):
     return w
 
 
-def _working_resid(y, f, sqrt_w, mode):
+def working_resid(y, f, sqrt_w, mode):
     with np.errstate(divide="ignore", invalid="ignore"):
         if mode == "absolute":
             r = y - f
@@ -70,7 +75,7 @@ def _working_resid(y, f, sqrt_w, mode):
     return r if sqrt_w is None else r * sqrt_w
 
 
-def _working_jac(y, f, jac_f, sqrt_w, mode):
+def working_jac(y, f, jac_f, sqrt_w, mode):
     """d r / d q from d f / d q for the error mode (n x k)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         scale = {"absolute": 1.0, "relative": 1.0 / y, "log": 1.0 / f}[mode]
@@ -78,7 +83,7 @@ def _working_jac(y, f, jac_f, sqrt_w, mode):
     return jac_f * scale[:, None]
 
 
-def _response_from_working(f, r_working, sqrt_w, mode):
+def response_from_working(f, r_working, sqrt_w, mode):
     """Invert the residual definition: the y whose working residual at ``f`` is ``r``."""
     e = r_working if sqrt_w is None else r_working / sqrt_w
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -89,7 +94,7 @@ def _response_from_working(f, r_working, sqrt_w, mode):
         return f * np.exp(e)
 
 
-def _log_jacobian_term(y, weights, mode):
+def log_jacobian_term(y, weights, mode):
     """log|d r / d y| summed (without sigma): turns the Gaussian log-likelihood of the
     working residuals into a density of y."""
     term = 0.0 if weights is None else 0.5 * float(np.sum(np.log(weights)))
@@ -99,7 +104,7 @@ def _log_jacobian_term(y, weights, mode):
 
 
 # ------------------------------------------------------------------- model evaluation
-def _eval_func(func, x, p, n=None):
+def eval_func(func, x, p, n=None):
     f = np.asarray(func(x, p), dtype=float)
     if n is not None and f.ndim == 0:
         f = np.full(n, float(f))
@@ -108,7 +113,7 @@ def _eval_func(func, x, p, n=None):
     return f
 
 
-def _fd_jacobian(fun, q, f0, lb, ub, typical):
+def fd_jacobian(fun, q, f0, lb, ub, typical):
     """Central differences of ``fun`` at ``q`` (one-sided second order at a bound).
 
     The step of parameter j is ``eps**(1/3) * max(|q_j|, 1e-3 * typical_j)``, with
@@ -134,7 +139,7 @@ def _fd_jacobian(fun, q, f0, lb, ub, typical):
     return J
 
 
-class _Problem:
+class Problem:
     """Model + data for one fit, as functions of the free parameters ``q``."""
 
     def __init__(self, model, x, y, weights, mode, template):
@@ -155,10 +160,10 @@ class _Problem:
 
     def f(self, q, x=None):
         if x is not None:
-            return _eval_func(self.model.func, x, self.full(q))
+            return eval_func(self.model.func, x, self.full(q))
         key = q.tobytes()
         if key != self._cache_key:
-            self._cache_f = _eval_func(self.model.func, self.x, self.full(q), self.y.size)
+            self._cache_f = eval_func(self.model.func, self.x, self.full(q), self.y.size)
             self._cache_key = key
         return self._cache_f
 
@@ -168,16 +173,16 @@ class _Problem:
         f0 = self.f(q, x)
         if self.model.jac is not None:
             return self.model._jac_free(xx, self.full(q), f0.size)
-        return _fd_jacobian(lambda qq: self.f(qq, xx), q, f0, self.lb, self.ub, self.typical)
+        return fd_jacobian(lambda qq: self.f(qq, xx), q, f0, self.lb, self.ub, self.typical)
 
     def resid(self, q):
-        return _working_resid(self.y, self.f(q), self.sqrt_w, self.mode)
+        return working_resid(self.y, self.f(q), self.sqrt_w, self.mode)
 
     def jac_r(self, q):
-        return _working_jac(self.y, self.f(q), self.jac_f(q), self.sqrt_w, self.mode)
+        return working_jac(self.y, self.f(q), self.jac_f(q), self.sqrt_w, self.mode)
 
 
-def _solve(problem, q0, loss, f_scale, tol, max_nfev):
+def solve_problem(problem, q0, loss, f_scale, tol, max_nfev):
     """Run the TRF solver; returns scipy's OptimizeResult (x, status, message, nfev, ...)."""
     if q0.size == 0:
         return optimize.OptimizeResult(x=q0, status=1, message="no free parameters", nfev=0,
@@ -196,13 +201,13 @@ def _solve(problem, q0, loss, f_scale, tol, max_nfev):
         )
 
 
-def _rank_rtol(shape, analytic):
+def rank_rtol(shape, analytic):
     """Singular values below this times the largest are dropped (see NLSResults Notes)."""
     rtol = _EPS * max(shape)
     return rtol if analytic else max(rtol, _FD_RANK_RTOL)
 
 
-def _scaled_svd(jac_r, rtol):
+def scaled_svd(jac_r, rtol):
     """SVD of the column-equilibrated Jacobian: (d, u, s, vt, keep)."""
     norms = np.linalg.norm(jac_r, axis=0)
     d = np.where(norms > 0, norms, 1.0)
@@ -211,7 +216,7 @@ def _scaled_svd(jac_r, rtol):
     return d, u, s, vt, keep
 
 
-def _irls_weights(r, loss, f_scale):
+def irls_weights(r, loss, f_scale):
     """rho'(z), z = (r / f_scale)**2: the weights that make a robust optimum a weighted
     least-squares stationary point."""
     z = (r / f_scale) ** 2
@@ -222,12 +227,12 @@ def _irls_weights(r, loss, f_scale):
     return np.ones_like(r)
 
 
-def _relative_offset(jac_r, r, active, rtol):
+def relative_offset(jac_r, r, active, rtol):
     """Bates & Watts (1981) relative offset of the residual vector from the tangent plane."""
     cols = ~active
     if not np.any(cols):
         return 0.0
-    _, u, s, _, keep = _scaled_svd(jac_r[:, cols], rtol)
+    _, u, s, _, keep = scaled_svd(jac_r[:, cols], rtol)
     rank = int(np.sum(keep))
     n = r.size
     if rank == 0 or n <= rank:
@@ -240,7 +245,7 @@ def _relative_offset(jac_r, r, active, rtol):
     return math.sqrt(along / rank) / math.sqrt(perp / (n - rank))
 
 
-def _converged(opt, jac_r, r, working_size, rtol, loss, f_scale):
+def check_convergence(opt, jac_r, r, working_size, rtol, loss, f_scale):
     """(converged, message): solver status, then a check that the point is stationary
     (for a robust loss: of the IRLS-weighted problem)."""
     if opt.status <= 0:
@@ -250,8 +255,8 @@ def _converged(opt, jac_r, r, working_size, rtol, loss, f_scale):
     if rms_r <= _EXACT_FIT_RTOL * working_size:
         return True, f"{opt.message} (exact fit: rms working residual {rms_r:.3g})"
     active = np.asarray(opt.active_mask) != 0
-    sw = np.sqrt(_irls_weights(r, loss, f_scale))
-    ro = _relative_offset(jac_r * sw[:, None], r * sw, active, rtol)
+    sw = np.sqrt(irls_weights(r, loss, f_scale))
+    ro = relative_offset(jac_r * sw[:, None], r * sw, active, rtol)
     if not ro <= RELATIVE_OFFSET_TOL:
         return False, (f"not converged: solver stopped ({opt.message}) away from a stationary "
                        f"point (relative offset {ro:.3g} > {RELATIVE_OFFSET_TOL:g})")
