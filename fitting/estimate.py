@@ -23,6 +23,8 @@ import math
 import sys
 from pathlib import Path
 
+from fitting.estimator import Estimator
+
 EXIT_BAD_INPUT = 2
 _REPO_PARAMS = Path(__file__).resolve().parent.parent / "fitted_params"
 
@@ -157,7 +159,6 @@ def main(argv=None) -> int:
             v = getattr(args, flag)
             if v is not None and v < 0:
                 raise ValueError(f"--{flag.replace('_', '-')} must not be negative, got {v}")
-        from fitting.estimator import Estimator
 
         framework, location = _params_location(args)
         est = Estimator.load(location)

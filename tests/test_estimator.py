@@ -122,6 +122,38 @@ def test_light_validator_agrees_with_jsonschema(vllm_sim):
 
 
 # --------------------------------------------------------------------- forward facts
+def test_from_file_is_load(tmp_path, vllm_sim):
+    d = write(vllm_sim, tmp_path)
+    a, b = Estimator.from_file(d), Estimator.load(d)
+    assert a.path == b.path and a.document == b.document
+
+
+@pytest.mark.parametrize("which", ["vllm", "tf"])
+def test_summary_frame_in_statsmodels_shape(vllm, tf, which):
+    """summary_frame(alpha): statsmodels' columns; obs intervals are the Prediction's own
+    figures at the same alpha; the mean interval sits inside the observation interval and
+    widens with the level."""
+    est = vllm if which == "vllm" else tf
+    p = est.predict("Qwen/Qwen2.5-7B-Instruct", batch_size=8, input_len=1024, output_len=256, alpha=0.10)
+    sf = p.summary_frame()
+    assert list(sf.columns) == ["mean", "mean_se", "mean_ci_lower", "mean_ci_upper", "obs_ci_lower", "obs_ci_upper"]
+    assert list(sf.index) == (["overhead", "non_kv", "cuda_graph", "total"] if which == "vllm"
+                              else ["overhead", "non_kv", "total"])
+    assert sf.loc["non_kv", "mean"] == pytest.approx(p.non_kv_gib, rel=1e-12)
+    assert sf.loc["non_kv", "obs_ci_lower"] == pytest.approx(p.non_kv_lower_gib, rel=1e-12)
+    assert sf.loc["non_kv", "obs_ci_upper"] == pytest.approx(p.non_kv_upper_gib, rel=1e-12)
+    assert sf.loc["overhead", "obs_ci_lower"] == pytest.approx(p.overhead_lower_gib, rel=1e-9, abs=1e-12)
+    assert sf.loc["total", "mean"] == pytest.approx(p.total_gib, rel=1e-12)
+    assert sf.loc["total", "obs_ci_upper"] == pytest.approx(p.total_upper_gib, rel=1e-12)
+    assert (sf["mean_se"] > 0).all()
+    assert (sf["obs_ci_lower"] <= sf["mean_ci_lower"]).all() and (sf["mean_ci_upper"] <= sf["obs_ci_upper"]).all()
+    wide, narrow = p.summary_frame(0.01), p.summary_frame(0.5)
+    assert (wide["obs_ci_upper"] - wide["obs_ci_lower"] > narrow["obs_ci_upper"] - narrow["obs_ci_lower"]).all()
+    assert (wide["mean_ci_upper"] - wide["mean_ci_lower"] > narrow["mean_ci_upper"] - narrow["mean_ci_lower"]).all()
+    with pytest.raises(ValueError, match="alpha"):
+        p.summary_frame(1.5)
+
+
 def test_reproduces_fitted_values_pool(vllm, vllm_sim):
     """vLLM: the fitted response is non-KV; the CUDA-graph term its own fit."""
     for i, r in enumerate(vllm_sim.rows[:25]):

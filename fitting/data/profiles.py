@@ -190,7 +190,7 @@ class ProfileSet:
             ``num_gpu_blocks``. Values stay in their ``measured_scope`` (per GPU unless
             ``sum_over_gpus``). ``flags`` holds a tuple of strings.
         """
-        import pandas as pd
+        import pandas as pd  # lazy: pandas costs ~0.2 s at import; only the DataFrame view needs it
 
         rows = [_frame_row(rec) for rec in self.records]
         columns = list(FRAME_COLUMNS) + [f"{q}_gib" for q in MEMORY_QUANTITIES] + list(COUNT_FIELDS)
@@ -214,7 +214,7 @@ def _schema() -> dict:
 
 @lru_cache(maxsize=1)
 def _validator():
-    import jsonschema
+    import jsonschema  # lazy: ~0.05 s at import; the ingest and profile CLIs validate one record
 
     schema = _schema()
     cls = jsonschema.validators.validator_for(schema)

@@ -32,7 +32,9 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
+import jsonschema
 import numpy as np
+import pandas as pd
 
 from fitting.atomic_io import atomic_write_text
 from fitting.overhead.specs import get_spec
@@ -141,8 +143,6 @@ def _jsonable(v):
     if isinstance(v, tuple):
         return list(v)
     try:
-        import pandas as pd
-
         if pd.isna(v):
             return None
     except (TypeError, ValueError):
@@ -279,8 +279,6 @@ def build_coefficients(fw_fit, hypothesis: dict | None, *, input_sha: str, seed:
 # ---------------------------------------------------------------------------- validate
 @lru_cache(maxsize=1)
 def _validator():
-    import jsonschema
-
     schema = json.loads(resources.files("fitting").joinpath("schemas", SCHEMA_FILE).read_text("utf-8"))
     cls = jsonschema.validators.validator_for(schema)
     cls.check_schema(schema)

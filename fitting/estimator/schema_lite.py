@@ -194,7 +194,7 @@ def first_error(instance, schema):
             return err
         return None
     except UnsupportedSchema:
-        import jsonschema  # only for schemas beyond this subset
+        import jsonschema  # lazy: only for schemas beyond this subset (estimator cold start)
 
         cls = jsonschema.validators.validator_for(schema)
         for err in sorted(cls(schema).iter_errors(instance), key=lambda e: list(e.absolute_path)):

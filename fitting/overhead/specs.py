@@ -30,6 +30,9 @@ from typing import Callable
 
 import numpy as np
 
+from fitting import physics
+from fitting.data.frameworks import framework_info
+
 LN2 = float(np.log(2.0))
 _GIB = float(2**30)
 
@@ -112,7 +115,7 @@ def _log2_batch(features):
     return np.log2(_f(features, "batch_size"))
 
 
-def _boxcox_batch(b, lam):
+def boxcox_batch(b, lam):
     """(b**lam - 1) / (lam ln 2): equals log2(b) at lam = 0 (continuous in lam)."""
     lnb = np.log(b)
     z = lam * lnb
@@ -172,7 +175,7 @@ def _boxcox_eval(x, p):
     base, prop, multi, bscale, lam = p
     M = _f(x, "model_mem_gib")
     b = _f(x, "batch_size")
-    return base + prop * M + multi * _multi_gpu_term(x) + bscale * M * _boxcox_batch(b, lam)
+    return base + prop * M + multi * _multi_gpu_term(x) + bscale * M * boxcox_batch(b, lam)
 
 
 def _boxcox_jac(x, p):
@@ -180,7 +183,7 @@ def _boxcox_jac(x, p):
     M = _f(x, "model_mem_gib")
     b = _f(x, "batch_size")
     one = np.ones_like(M)
-    return np.column_stack([one, M, _multi_gpu_term(x) * one, M * _boxcox_batch(b, lam),
+    return np.column_stack([one, M, _multi_gpu_term(x) * one, M * boxcox_batch(b, lam),
                             bscale * M * _d_boxcox_dlam(b, lam)])
 
 
@@ -336,8 +339,6 @@ def build_features(arch, *, framework, tp=1, pp=1, batch_size=1, input_len=0, ou
     dict of ndarray
         The names in :data:`FEATURE_NAMES`, GiB per GPU where a unit applies.
     """
-    from fitting import physics
-    from fitting.data.frameworks import framework_info
 
     info = framework_info(framework)
     tp = np.asarray(tp)

@@ -17,6 +17,8 @@ import traceback
 from collections import Counter
 from pathlib import Path
 
+from tqdm import tqdm
+
 from fitting.data.registry import resolve_model
 from fitting.profile import records
 from fitting.profile.errors import ErrorInfo
@@ -120,8 +122,6 @@ def main(argv=None) -> int:
             status = records.scenario_status(out_dir, sc)
             print(f"{sc.id}\t[{status}]\t{_command(sc, entries[sc.model], args, out_dir)}")
         return 0
-
-    from tqdm import tqdm
 
     envs = {}
     counts = Counter()

@@ -14,7 +14,7 @@ import time
 
 
 def _pynvml():
-    import pynvml  # nvidia-ml-py
+    import pynvml  # optional dependency: nvidia-ml-py (profile extra)
 
     pynvml.nvmlInit()
     return pynvml

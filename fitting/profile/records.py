@@ -150,7 +150,7 @@ def collect_environment(gpu_indices=(0,)) -> dict:
     env["versions"] = {d: _version(d) for d in _VERSIONED}
     env["env_vars"] = {k: os.environ[k] for k in _ENV_VARS if k in os.environ}
     try:  # torch.version.cuda does not touch the GPU
-        import torch
+        import torch  # optional dependency (profile extra)
 
         env["torch_cuda"] = torch.version.cuda
     except Exception:

@@ -128,7 +128,7 @@ def hf_config_fields(entry) -> dict:
 
 def build_config(fields: dict):
     """``transformers.AutoConfig.for_model(model_type, **fields)``."""
-    from transformers import AutoConfig
+    from transformers import AutoConfig  # optional dependency (profile extra)
 
     fields = dict(fields)
     model_type = fields.pop("model_type")
@@ -146,7 +146,7 @@ def torch_dtype(name: str, stored: str | None = None):
     ``auto`` means the checkpoint's stored dtype (``stored``) when it is float16 or
     bfloat16, else bfloat16 (as vLLM does for float32 checkpoints).
     """
-    import torch
+    import torch  # optional dependency (profile extra)
 
     if name == "auto":
         name = stored if stored in ("float16", "bfloat16") else "bfloat16"
@@ -155,8 +155,8 @@ def torch_dtype(name: str, stored: str | None = None):
 
 def build_model(config, *, dtype, device: str = "cpu"):
     """Random-weight causal LM from ``config``, created directly on ``device`` in ``dtype``, eval mode."""
-    import torch
-    from transformers import AutoModelForCausalLM
+    import torch  # optional dependency (profile extra)
+    from transformers import AutoModelForCausalLM  # optional dependency (profile extra)
 
     with torch.device(device):
         model = AutoModelForCausalLM.from_config(config, dtype=dtype)
@@ -168,7 +168,7 @@ def make_cache(config, kv_cache_dtype: str):
     if kv_cache_dtype == "auto":
         return None
     if kv_cache_dtype in ("fp8", "fp8_e4m3"):
-        from transformers.cache_utils import QuantizedCache
+        from transformers.cache_utils import QuantizedCache  # optional dependency (profile extra)
 
         try:
             return QuantizedCache(backend="fp8", config=config)
@@ -188,8 +188,8 @@ def generate(model, config, *, batch_size: int, input_len: int, output_len: int,
         last generated token is never fed back).
     """
 
-    import torch
-    from transformers import GenerationConfig
+    import torch  # optional dependency (profile extra)
+    from transformers import GenerationConfig  # optional dependency (profile extra)
 
     device = next(model.parameters()).device
     gen = torch.Generator(device="cpu").manual_seed(seed)
@@ -211,7 +211,7 @@ def generate(model, config, *, batch_size: int, input_len: int, output_len: int,
 
 def cache_tensor_bytes(cache) -> int:
     """Bytes of every tensor held by a KV cache (layers, quantized states, scales), each counted once."""
-    import torch
+    import torch  # optional dependency (profile extra)
 
     seen, total = set(), 0
 
@@ -266,8 +266,8 @@ def measure_in_process(scenario, *, device: str = "cuda:0", fields: dict | None 
         ``cuda_context_bytes``), ``details`` (parameter bytes, cached tokens, dtype, cache
         class) and ``versions``.
     """
-    import torch
-    import transformers
+    import torch  # optional dependency (profile extra)
+    import transformers  # optional dependency (profile extra)
 
     if scenario.tp != 1:
         raise UnsupportedScenario(f"tp={scenario.tp}: the transformers runner measures one GPU")

@@ -17,17 +17,17 @@ from pathlib import Path
 import numpy as np
 
 from fitting.atomic_io import atomic_path, atomic_write_text
-from fitting.overhead.specs import SEED, _boxcox_batch, get_spec
+from fitting.overhead.specs import SEED, boxcox_batch, get_spec
 
 __all__ = ["write_report", "render_markdown", "plot_predicted_vs_measured", "plot_residuals_vs_size",
            "plot_batch_curve", "coefficient_changes"]
 
 
 def _plt():
-    import matplotlib
+    import matplotlib  # lazy: ~0.3 s at import; only the PNG figures need it
 
     matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: see above
 
     return plt
 
@@ -52,7 +52,7 @@ def _pct(v):
 # ------------------------------------------------------------------------------- plots
 def _plain_log_ticks(axis):
     """Plain numbers (3, 10, 30) instead of 3x10^0 on a log axis."""
-    from matplotlib.ticker import NullFormatter, ScalarFormatter
+    from matplotlib.ticker import NullFormatter, ScalarFormatter  # lazy: see _plt
 
     fmt = ScalarFormatter()
     fmt.set_scientific(False)
@@ -125,7 +125,7 @@ def plot_batch_curve(fw_fit, ax=None):
     bc = fw_fit.specs.get("boxcox")
     if bc is not None and bc.status == "fitted":
         d = bc.param_dict()
-        ax.plot(grid, d["batch_scaling"] * _boxcox_batch(grid, d["lambda"]), "C2--",
+        ax.plot(grid, d["batch_scaling"] * boxcox_batch(grid, d["lambda"]), "C2--",
                 label=f"boxcox: lambda = {d['lambda']:.2f}")
     ax.set_xscale("log", base=2)
     ax.set_xlabel("batch size b (concurrent sequences)")

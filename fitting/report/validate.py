@@ -53,6 +53,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from fitting import physics
 from fitting.atomic_io import atomic_write_text
@@ -338,8 +339,6 @@ def validate_frame(frame, estimators: dict, *, alpha: float = 0.10, lomo: bool =
     -------
     ValidationResult
     """
-    import pandas as pd
-
     if not 0.0 < alpha < 1.0:
         raise ValueError(f"alpha must lie in (0, 1), got {alpha}")
     seed_mask = _is_seed_plan(frame)
@@ -411,8 +410,6 @@ def _physics_features(obs, meta):
 def _col(meta, name, dtype=object):
     """Column of the aligned profile rows as an array (object, or float with NaN for
     anything not numeric); all None/NaN where the frame lacks the column."""
-    import pandas as pd
-
     if name not in meta.columns:
         return np.full(len(meta), None if dtype is object else np.nan, dtype=dtype)
     if dtype is object:
@@ -458,8 +455,6 @@ def _lomo(obs, spec_name, feats_phys, alpha):
 
 
 def _framework_rows(obs, est, frame, alpha, lomo):
-    import pandas as pd
-
     t = obs.table
     y = obs.y
     notes = []
@@ -518,8 +513,6 @@ def _framework_rows(obs, est, frame, alpha, lomo):
 
 def _kv_columns(obs, rows, meta, feats_phys, lo_out):
     """KV bytes per token (measured vs physics) and vLLM's KV pool in tokens."""
-    import pandas as pd
-
     n = len(rows)
     bpt_pred = np.full(n, np.nan)
     kv_gib = _col(meta, "kv_cache_gib", float)
@@ -599,8 +592,6 @@ def _jsonable(obj):
     if obj is None or isinstance(obj, str):
         return obj
     try:
-        import pandas as pd
-
         if pd.isna(obj):
             return None
     except (TypeError, ValueError):

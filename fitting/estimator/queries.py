@@ -1,0 +1,168 @@
+"""Inverse queries: what fits on a GPU, at a stated confidence.
+
+The probability that a configuration fits, the largest batch size and context length that
+fit, vLLM's KV pool in tokens and the smallest ``gpu_memory_utilization`` that holds a
+workload. Each is a function of an :class:`fitting.estimator.Estimator` (which also offers
+them as methods) and evaluates the same predictive distributions as
+:meth:`~fitting.estimator.Estimator.predict`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from fitting.estimator.inputs import (
+    NUMERIC_KEYS,
+    check_alpha,
+    check_gpu_memory,
+    check_probability,
+    workload_kwargs,
+)
+
+__all__ = ["fit_probability", "max_batch_size", "max_context_len", "kv_pool_tokens", "min_gpu_memory_utilization",
+           "MAX_BATCH_SEARCH", "MAX_CONTEXT_SEARCH"]
+
+_GIB = float(2**30)
+#: Search limits of the inverse queries.
+MAX_BATCH_SEARCH = 2**20
+MAX_CONTEXT_SEARCH = 2**24
+#: Candidates evaluated per round of the (vectorised) inverse searches.
+SEARCH_SPLIT = 64
+
+
+def fit_probability(est, model, *, gpu_memory_gib, gpu_memory_utilization=None, **workload):
+    """Probability that the configuration fits on a GPU of ``gpu_memory_gib`` GiB.
+
+    Parameters
+    ----------
+    model : str, ModelEntry or Architecture
+    gpu_memory_gib : float or array
+        Memory per GPU as the driver reports it (GiB; see :mod:`fitting.data.gpus`).
+    gpu_memory_utilization : float, optional
+        vLLM only (default 0.9): fits = the KV pool ``u G - non_kv`` holds the workload and
+        the CUDA graphs fit in ``(1 - u) G``.
+    **workload
+        As :meth:`predict` (tp, pp, batch_size, input_len, output_len, ...).
+
+    Returns
+    -------
+    float or ndarray
+        Probability under the predictive distribution of the fitted error model.
+    """
+    check_gpu_memory(gpu_memory_gib)
+    arch, entry, name, s, _ = est.resolve_workload(model, **workload_kwargs(workload))
+    p = est.fit_probability_of(est.components(arch, s), gpu_memory_gib, est.utilization(gpu_memory_utilization))
+    return float(p) if np.ndim(p) == 0 else p
+
+def _max_search(est, model, vary, gpu_memory_gib, confidence, gpu_memory_utilization, workload, cap):
+    check_gpu_memory(gpu_memory_gib)
+    check_probability(confidence, "confidence")
+    u = est.utilization(gpu_memory_utilization)
+    base = workload_kwargs(workload)
+    arch, entry, name, s, _ = est.resolve_workload(model, **base)
+
+    shape = np.broadcast(*[np.asarray(s[k]) for k in ("tp", "pp", "batch_size", "input_len", "output_len")],
+                         np.asarray(gpu_memory_gib), np.asarray(u)).shape
+    G = np.asarray(gpu_memory_gib, float)[..., None]
+    uu = np.asarray(u, float)[..., None]
+    base_s = {k: (np.broadcast_to(np.asarray(v), shape)[..., None]
+                  if k in NUMERIC_KEYS and v is not None else v) for k, v in s.items()}
+
+    def fits(cand):
+        """(shape + (K,)) booleans: does candidate value k fit in row i?"""
+        ss = dict(base_s)
+        if vary == "batch_size":
+            ss["batch_size"] = cand
+        else:
+            ss["input_len"], ss["output_len"], ss["max_model_len"] = cand, np.zeros_like(cand), None
+        p = est.fit_probability_of(est.components(arch, ss), G, uu)
+        return np.broadcast_to(p >= confidence, cand.shape)
+
+    def refine(cand, lo, hi):
+        """New (lo, hi): the largest candidate that fits, and the candidate after it
+        (which does not fit); unchanged ends where no candidate fits / all fit."""
+        ok = fits(cand)
+        K = cand.shape[-1]
+        j = np.where(ok.any(axis=-1), K - 1 - ok[..., ::-1].argmax(axis=-1), -1)  # last success
+        take = np.take_along_axis
+        new_lo = np.where(j >= 0, take(cand, np.maximum(j, 0)[..., None], -1)[..., 0], lo)
+        new_hi = np.where(j + 1 < K, take(cand, np.minimum(j + 1, K - 1)[..., None], -1)[..., 0], hi)
+        return np.maximum(lo, new_lo), np.minimum(hi, new_hi)
+
+    # k-ary search, vectorised over K candidates per round: powers of two, then 64-way
+    # splits of the bracket after the *largest* candidate that fits (robust where the fit
+    # probability is not monotone, e.g. a term extrapolated below its data)
+    lo = np.zeros(shape, dtype=np.int64)      # largest value known to fit (0: none)
+    hi = np.full(shape, cap + 1, np.int64)    # smallest value known not to fit
+    powers = 2 ** np.arange(int(np.log2(cap)) + 1, dtype=np.int64)
+    lo, hi = refine(np.broadcast_to(powers, shape + powers.shape).astype(float), lo, hi)
+    k = np.arange(1, SEARCH_SPLIT + 1)
+    while np.any(hi - lo > 1):
+        cand = lo[..., None] + ((hi - lo)[..., None] * k) // (SEARCH_SPLIT + 1)
+        cand = np.clip(cand, lo[..., None] + 1, np.maximum(hi[..., None] - 1, lo[..., None] + 1))
+        lo_new, hi_new = refine(cand.astype(float), lo, hi)
+        done = hi - lo <= 1
+        lo, hi = np.where(done, lo, lo_new.astype(np.int64)), np.where(done, hi, hi_new.astype(np.int64))
+    return lo if lo.ndim else int(lo)
+
+def max_batch_size(est, model, *, gpu_memory_gib, confidence=0.95, gpu_memory_utilization=None, **workload):
+    """Largest batch size (concurrent sequences) that fits with probability >= ``confidence``.
+
+    Returns 0 when not even one sequence fits and :data:`MAX_BATCH_SEARCH` when the
+    search limit still fits. ``batch + 1`` then fits with probability < ``confidence``.
+    Other settings as :meth:`fit_probability`.
+    """
+    return _max_search(est, model, "batch_size", gpu_memory_gib, confidence, gpu_memory_utilization,
+                            workload, MAX_BATCH_SEARCH)
+
+def max_context_len(est, model, *, gpu_memory_gib, confidence=0.95, gpu_memory_utilization=None, **workload):
+    """Longest context (tokens per sequence, input + output) that fits at ``confidence``
+    with the given batch size. 0 when nothing fits; capped at :data:`MAX_CONTEXT_SEARCH`."""
+    return _max_search(est, model, "context", gpu_memory_gib, confidence, gpu_memory_utilization,
+                            workload, MAX_CONTEXT_SEARCH)
+
+def kv_pool_tokens(est, model, *, gpu_memory_gib, gpu_memory_utilization=None, alpha=0.10, **workload):
+    """vLLM's KV pool in tokens per engine for a ``gpu_memory_utilization``, with interval.
+
+    ``pool = u G - non_kv`` GiB per GPU, divided by the per-GPU KV bytes per token and
+    rounded down to whole blocks. The ``1 - alpha`` interval comes from the non-KV
+    interval (its upper end gives the lower pool).
+
+    Returns
+    -------
+    (tokens, lower, upper) : tuple of int (or arrays)
+    """
+    est.require_pool("kv_pool_tokens")
+    check_gpu_memory(gpu_memory_gib)
+    check_alpha(alpha)
+    u = est.utilization(gpu_memory_utilization)
+    arch, entry, name, s, _ = est.resolve_workload(model, **workload_kwargs(workload))
+    c = est.components(arch, s)
+    G = np.asarray(gpu_memory_gib, float)
+    block = float(est.info.defaults.get("block_size", 1))
+
+    def tokens(non_kv):
+        pool_bytes = np.maximum(u * G - non_kv, 0.0) * _GIB
+        t = np.floor(pool_bytes / (c["kvbpt"] * block)) * block
+        return t.astype(np.int64) if np.ndim(t) else int(t)
+
+    nk = c["non_kv"]
+    return tokens(nk.median), tokens(nk.quantile(1 - alpha / 2)), tokens(nk.quantile(alpha / 2))
+
+def min_gpu_memory_utilization(est, model, *, gpu_memory_gib, confidence=0.95, **workload):
+    """Smallest vLLM ``gpu_memory_utilization`` (to 0.001, rounded up) whose KV pool holds
+    the workload with probability >= ``confidence``: the ``confidence`` quantile of
+    ``non_kv + kv`` over ``G``. None (NaN in arrays) when more than the whole GPU is needed.
+    """
+    est.require_pool("min_gpu_memory_utilization")
+    check_gpu_memory(gpu_memory_gib)
+    check_probability(confidence, "confidence")
+    arch, entry, name, s, _ = est.resolve_workload(model, **workload_kwargs(workload))
+    need = est.components(arch, s)["needed"].quantile(confidence)
+    u = np.ceil(need / np.asarray(gpu_memory_gib, float) * 1000.0 - 1e-9) / 1000.0
+    u = np.where(u > 1.0, np.nan, u)
+    if np.ndim(u) == 0:
+        return None if math.isnan(float(u)) else float(u)
+    return u
