@@ -100,45 +100,60 @@ def _interval(lo, hi, nd=2):
     return "" if lo is None or hi is None else f"[{_fmt(lo, nd)}, {_fmt(hi, nd)}]"
 
 
+def _overhead_label(r: dict, fitted: bool) -> str:
+    if not fitted:
+        return "overhead (seed-plan, unfitted)"
+    lo = r.get("overhead_lower_gib")
+    if lo is not None and lo < 0:
+        # the only negative term: the fitted correction of the first-order activation estimate
+        return "overhead (fitted, act. corr.)"
+    return "overhead (fitted)"
+
+
 def format_table(r: dict) -> str:
     """Readable text of a :meth:`Estimator.query` result."""
     pct = f"{100 * (1 - r['alpha']):g}%"
     s = r["settings"]
+    fitted = r["status"] == "fitted"
+    errors = ("log-normal errors on activations + overhead, exact weights and KV" if r["error_mode"] == "log_uncertain_part"
+              else f"{r['error_mode']} errors")
+    state = "fitted" if fitted else "SEED-PLAN CONSTANTS, NOT FITTED"
     lines = [
         f"{r['model']} on {r['framework']}  (coefficients v{r['params_version']}, spec {r['spec']}, "
-        f"{r['status']}, {r['error_mode']} errors; {pct} prediction intervals)",
+        f"{state}; {errors}; {pct} prediction intervals for a new model)",
         "settings: " + " ".join(f"{k}={'none' if v is None else v}" for k, v in s.items()),
     ]
     if r["defaults_applied"]:
         lines.append("defaults: " + "; ".join(f"{k}={v}" for k, v in r["defaults_applied"].items()))
-    lines += ["", f"  {'':28s}{'GiB per GPU':>12s}   {pct} interval"]
+    lines += ["", f"  {'':32s}{'GiB per GPU':>12s}   {pct} interval"]
     rows = [("weights", r["weights_gib"], None, None),
             ("activations (physics)", r["activations_gib"], None, None),
-            ("overhead (fitted)", r["overhead_gib"], r["overhead_lower_gib"], r["overhead_upper_gib"]),
+            (_overhead_label(r, fitted), r["overhead_gib"], r["overhead_lower_gib"], r["overhead_upper_gib"]),
             ("non-KV = W + A + overhead", r["non_kv_gib"], r["non_kv_lower_gib"], r["non_kv_upper_gib"]),
             ("CUDA graphs", r["cuda_graph_gib"], r["cuda_graph_lower_gib"], r["cuda_graph_upper_gib"]),
             ("KV cache (workload)", r["kv_cache_gib"], None, None),
             ("total", r["total_gib"], r["total_lower_gib"], r["total_upper_gib"])]
     for name, v, lo, hi in rows:
         if name == "CUDA graphs" and v is None:
-            lines.append(f"  {name:28s}{'not modelled':>12s}")
+            lines.append(f"  {name:32s}{'not modelled':>12s}")
             continue
-        lines.append(f"  {name:28s}{_fmt(v):>12s}   {_interval(lo, hi)}")
-    lines.append(f"  {'total, all ' + str(r['n_gpus']) + ' GPUs':28s}{_fmt(r['total_all_gpus_gib']):>12s}   "
+        lines.append(f"  {name:32s}{_fmt(v):>12s}   {_interval(lo, hi)}")
+    lines.append(f"  {'total, all ' + str(r['n_gpus']) + ' GPUs':32s}{_fmt(r['total_all_gpus_gib']):>12s}   "
                  f"{_interval(r['total_all_gpus_lower_gib'], r['total_all_gpus_upper_gib'])}")
     lines.append(f"  KV bytes per token per GPU: {r['kv_bytes_per_token']:,.0f}")
     if "fit_probability" in r:
         gpu = f"{r['gpu']} " if r.get("gpu") else ""
         util = f", gpu_memory_utilization {r['gpu_memory_utilization']:g}" if "gpu_memory_utilization" in r else ""
         lines += ["", f"on {gpu}{r['gpu_memory_gib']:g} GiB{util}, confidence {r['confidence']:g}:",
-                  f"  {'probability it fits':28s}{r['fit_probability']:>12.3f}",
-                  f"  {'max batch size':28s}{r['max_batch_size']:>12,d}",
-                  f"  {'max context length':28s}{r['max_context_len']:>12,d}   tokens per sequence"]
+                  (f"  {'probability it fits':32s}{r['fit_probability']:>12.3f}" if r.get("fit_probability") is not None
+                   else f"  {'probability it fits':32s}{'uncalibrated':>12s}   (seed-plan constants, not fitted)"),
+                  f"  {'max batch size':32s}{r['max_batch_size']:>12,d}",
+                  f"  {'max context length':32s}{r['max_context_len']:>12,d}   tokens per sequence"]
         if "kv_pool_tokens" in r:
-            lines.append(f"  {'KV pool':28s}{r['kv_pool_tokens']:>12,d}   tokens "
+            lines.append(f"  {'KV pool':32s}{r['kv_pool_tokens']:>12,d}   tokens "
                          f"[{r['kv_pool_tokens_lower']:,d}, {r['kv_pool_tokens_upper']:,d}]")
             mu = r["min_gpu_memory_utilization"]
-            lines.append(f"  {'min gpu_memory_utilization':28s}{'none <= 1' if mu is None else f'{mu:.3f}':>12s}")
+            lines.append(f"  {'min gpu_memory_utilization':32s}{'none <= 1' if mu is None else f'{mu:.3f}':>12s}")
     if r["warnings"]:
         lines += ["", "warnings:"] + [f"  - {w}" for w in r["warnings"]]
     return "\n".join(lines)

@@ -169,7 +169,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--strict", action="store_true", help="fail on the first invalid profile instead of skipping it")
     p.add_argument("--drop-outliers", action="store_true",
                    help="refit without the profiles flagged by the outlier screening")
-    p.add_argument("--no-cv", action="store_true", help="skip leave-one-model-out cross-validation")
+    p.add_argument("--no-cv", action="store_true", help="skip leave-one-architecture-out cross-validation")
     p.add_argument("--no-reports", action="store_true", help="write coefficient files only")
     return p
 

@@ -24,6 +24,13 @@ _SIM_MODELS = (
 )
 
 
+def _noisy(spec, feats, theta, sigma_log, rng, size=None):
+    """SIMULATED response: exact part + uncertain part x log-normal noise (the fitted error model)."""
+    theta = np.asarray(theta, dtype=float)
+    h = spec.uncertain_part(feats, theta)
+    return spec.exact_offset(feats) + h * np.exp(rng.normal(0.0, sigma_log, size))
+
+
 def simulated_observations(framework="vllm", *, spec="seed", true=TRUE_SEED, n_models=7,
                            n_per_model=12, sigma_log=0.01, seed=0, batch_sizes=None,
                            tps=(1, 2, 4)) -> Observations:
@@ -47,7 +54,7 @@ def simulated_observations(framework="vllm", *, spec="seed", true=TRUE_SEED, n_m
              "model_mem_gib": w + kv + act, "n_gpus": tp, "tp": tp, "batch_size": b,
              "vocab_size": np.full(n, 128256.0)}
     sp = get_spec(spec)
-    y = sp.predict_response(feats, np.asarray(true, dtype=float)) * np.exp(rng.normal(0.0, sigma_log, n))
+    y = _noisy(sp, feats, true, sigma_log, rng, n)
     table = pd.DataFrame({
         "profile_id": [f"sim-{i:05d}" for i in range(n)],
         "model_id": [r[0] for r in rows], "model_key": [r[0] for r in rows],
@@ -108,7 +115,7 @@ def simulated_profile_records(framework="vllm", *, true=TRUE_SEED, n_per_model=8
             b = int(2 ** rng.integers(0, 9))
             if framework == "vllm":
                 f = build_features(arch, framework="vllm", tp=tp, batch_size=b, max_num_batched_tokens=8192)
-                y = float(SEED.predict_response(f, p)[()] * np.exp(rng.normal(0.0, sigma_log)))
+                y = float(_noisy(SEED, f, p, sigma_log, rng)[()])
                 w, a = float(f["weights_gib"][()]), float(f["activations_gib"][()])
                 measured = {"weights_gib": round(w, 6), "activation_peak_gib": round(a, 6),
                             "non_torch_gib": round(y - w - a, 6)}
@@ -117,7 +124,7 @@ def simulated_profile_records(framework="vllm", *, true=TRUE_SEED, n_per_model=8
                 in_len, out_len = 512, 128
                 f = build_features(arch, framework=framework, tp=tp, batch_size=b, input_len=in_len,
                                    output_len=out_len)
-                y = float(SEED.predict_response(f, p)[()] * np.exp(rng.normal(0.0, sigma_log)))
+                y = float(_noisy(SEED, f, p, sigma_log, rng)[()])
                 measured = {"peak_allocated_gib": round(y, 6), "weights_gib": round(float(f["weights_gib"][()]), 6)}
                 workload = {"batch_size": b, "input_len": in_len, "output_len": out_len}
             out.append(_profile(f"sim-{framework}-{mi}-{j:03d}", framework, model, tp, measured, workload,
@@ -153,7 +160,7 @@ def simulated_profile_frame(n_profiles=10_000, framework="vllm", *, seed=0, true
             f = build_features(arch, framework="vllm", tp=tp, batch_size=b, max_num_batched_tokens=8192)
         else:
             f = build_features(arch, framework=framework, tp=tp, batch_size=b, input_len=512, output_len=128)
-        y = SEED.predict_response(f, np.asarray(true, dtype=float)) * np.exp(rng.normal(0.0, sigma_log, per))
+        y = _noisy(SEED, f, true, sigma_log, rng, per)
         part = pd.DataFrame({
             "profile_id": [f"sim-{framework}-{mi}-{j:06d}" for j in range(per)],
             "path": None, "framework": framework, "model_id": model, "tp": tp, "pp": 1,

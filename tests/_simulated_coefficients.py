@@ -4,8 +4,10 @@
 activations from :mod:`fitting.physics.memory` via :func:`fitting.overhead.specs.build_features`),
 an overhead from *known* coefficients and a noise in the chosen error mode, fits the
 coefficients by least squares in that error mode (scipy, independent of the package's NLS
-engine), and assembles a document following docs/design.md "Coefficient file v1" and the
-v1 schema. Everything is labelled simulated (``observed_quantity.description``).
+engine), and assembles a document following docs/design.md "Coefficient file" and the
+v2 schema: the error sits on the uncertain part ``U = y - (weights + workload KV)`` in log
+units, with independent errors (no between-architecture component: ``between_rule`` "none").
+Everything is labelled simulated (``observed_quantity.description``).
 """
 
 from __future__ import annotations
@@ -85,12 +87,13 @@ def _params_total(model):
     return float(count_parameters(entry.architecture).total)
 
 
-def _draw(f, mode, s, rng):
-    e = s * rng.standard_normal(f.shape)
-    return {"log": f * np.exp(e), "relative": f / (1.0 - e), "absolute": f + e}[mode]
+def _draw(spec, x, theta, s, rng):
+    """A response with a log-normal error on the uncertain part only."""
+    h = np.asarray(spec.uncertain_part(x, theta), float)
+    return np.asarray(spec.exact_offset(x), float) + h * np.exp(s * rng.standard_normal(h.shape))
 
 
-def _fit(spec, x, y, mode, p0):
+def _fit(spec, x, y, p0):
     """Least squares in ``mode``; a parameter whose Jacobian column is zero everywhere (e.g.
     kv_excess for a pool framework, whose workload KV is 0) is fixed at 0, its covariance
     row and column 0, as the refit does."""
@@ -103,18 +106,20 @@ def _fit(spec, x, y, mode, p0):
         p[free] = q
         return p
 
+    u = y - np.asarray(spec.exact_offset(x), float)
+
+    def h_of(p):
+        return np.asarray(spec.uncertain_part(x, p), float)
+
     def f_of(p):
         return np.asarray(spec.predict_response(x, p), float)
 
     def resid(q):
-        f = f_of(full(q))
-        return {"log": np.log(y) - np.log(f), "relative": (y - f) / y, "absolute": y - f}[mode]
+        return np.log(u) - np.log(np.maximum(h_of(full(q)), 1e-300))
 
     def jac(q):
         p = full(q)
-        f = f_of(p)
-        J = spec.jacobian(x, p)[:, free]
-        return {"log": -J / f[:, None], "relative": -J / y[:, None], "absolute": -J}[mode]
+        return -spec.jacobian(x, p)[:, free] / h_of(p)[:, None]
 
     res = optimize.least_squares(resid, p0[free], jac=jac, method="lm", xtol=1e-14, ftol=1e-14, gtol=1e-14)
     r = resid(res.x)
@@ -127,19 +132,22 @@ def _fit(spec, x, y, mode, p0):
     return theta, cov, math.sqrt(s2), dof, f_of(theta), float(r @ r)
 
 
-def _spec_doc(spec, theta, cov, s, dof, nobs, rss, mode, ranges, status="fitted"):
+def _spec_doc(spec, theta, cov, s, dof, nobs, rss, ranges, status="fitted"):
     se = np.sqrt(np.diag(cov))
     params = [{"name": ps.name, "unit": ps.unit, "estimate": float(t), "se": float(e) if status == "fitted" else None,
                "ci_lower": None, "ci_upper": None, "lower_bound": None, "upper_bound": None,
                "identified": status == "fitted", "description": ps.description}
               for ps, t, e in zip(spec.params, theta, se)]
     return {"name": spec.name, "formula": spec.formula, "description": spec.description, "response": spec.response,
-            "error_mode": mode, "status": status, "params": params, "covariance": cov.tolist(),
+            "error_mode": "log_uncertain_part", "status": status, "params": params, "covariance": cov.tolist(),
             "residual_scale": s, "df_resid": int(dof), "nobs": int(nobs), "rss": rss, "aic": None, "bic": None,
-            "loglike": None, "data_ranges": ranges, "cv": None}
+            "loglike": None, "data_ranges": ranges, "cv": None,
+            "error_model": {"kind": "log_uncertain_part", "within_scale": s, "between_scale": None,
+                            "between_rule": "none", "conservative_scale": None, "df": float(dof), "n_groups": 0,
+                            "note": "SIMULATED: independent errors"}}
 
 
-def simulate(framework="vllm", *, spec="physical", error_mode="log", residual_scale=0.04, n=60, seed=0,
+def simulate(framework="vllm", *, spec="physical", residual_scale=0.04, n=60, seed=0,
              cuda_graph=None, version=1, status="fitted") -> Simulated:
     """A SIMULATED coefficient document for ``framework`` fitted on ``n`` drawn profiles."""
     rng = np.random.default_rng(seed)
@@ -147,25 +155,25 @@ def simulate(framework="vllm", *, spec="physical", error_mode="log", residual_sc
     rows = _rows(rng, n, framework)
     x = _features(rows, framework)
     theta0 = TRUE_THETA[spec]
-    y = _draw(np.asarray(sp.predict_response(x, theta0), float), error_mode, residual_scale, rng)
-    theta, cov, s, dof, fitted, rss = _fit(sp, x, y, error_mode, theta0 * 1.05)
+    y = _draw(sp, x, theta0, residual_scale, rng)
+    theta, cov, s, dof, fitted, rss = _fit(sp, x, y, theta0 * 1.05)
     params_b = [_params_total(r["model"]) for r in rows]
     ranges = {"params_b": [min(params_b) / 1e9, max(params_b) / 1e9],
               "tp": [float(min(r["tp"] for r in rows)), float(max(r["tp"] for r in rows))],
               "batch_size": [float(min(r["batch_size"] for r in rows)), float(max(r["batch_size"] for r in rows))]}
     specs = {}
     if status == "fitted":
-        specs[spec] = _spec_doc(sp, theta, cov, s, dof, n, rss, error_mode, ranges)
+        specs[spec] = _spec_doc(sp, theta, cov, s, dof, n, rss, ranges)
         if spec != "seed":  # the schema wants seed among the specs of a fitted file
             seed_spec = get_spec("seed")
-            th_s, cov_s, s_s, dof_s, _, rss_s = _fit(seed_spec, x, y, error_mode, TRUE_THETA["seed"])
-            specs["seed"] = _spec_doc(seed_spec, th_s, cov_s, s_s, dof_s, n, rss_s, error_mode, ranges)
+            th_s, cov_s, s_s, dof_s, _, rss_s = _fit(seed_spec, x, y, TRUE_THETA["seed"])
+            specs["seed"] = _spec_doc(seed_spec, th_s, cov_s, s_s, dof_s, n, rss_s, ranges)
         selected = spec
         fallback = None
     else:  # unfitted: hand-set constants, wide interval
         seed_spec = get_spec("seed")
         theta = TRUE_THETA["seed"]
-        specs["seed"] = _spec_doc(seed_spec, theta, np.zeros((4, 4)), 0.35, 5, 0, None, "log", None, "unfitted")
+        specs["seed"] = _spec_doc(seed_spec, theta, np.zeros((4, 4)), 0.35, 5, 0, None, None, "unfitted")
         selected, fallback = "seed", {"source": "seed-plan constants", "text": "SIMULATED test constants",
                                       "residual_scale": 0.35, "df_resid": 5}
         fitted = np.asarray(seed_spec.predict_response(x, theta), float)
@@ -173,12 +181,12 @@ def simulate(framework="vllm", *, spec="physical", error_mode="log", residual_sc
     if cuda_graph is None:
         cuda_graph = framework == "vllm" and status == "fitted"
     if cuda_graph:
-        ycg = _draw(np.asarray(CUDA_GRAPH.predict_response(x, TRUE_CG), float), "log", 0.1, rng)
-        th_c, cov_c, s_c, dof_c, cg_fitted, rss_c = _fit(CUDA_GRAPH, x, ycg, "log", TRUE_CG * 1.1)
-        cg_doc = _spec_doc(CUDA_GRAPH, th_c, cov_c, s_c, dof_c, n, rss_c, "log", ranges)
+        ycg = _draw(CUDA_GRAPH, x, TRUE_CG, 0.1, rng)
+        th_c, cov_c, s_c, dof_c, cg_fitted, rss_c = _fit(CUDA_GRAPH, x, ycg, TRUE_CG * 1.1)
+        cg_doc = _spec_doc(CUDA_GRAPH, th_c, cov_c, s_c, dof_c, n, rss_c, ranges)
     info = framework_info(framework)
     doc = {
-        "schema_version": 1, "framework": framework, "version": version, "created": "2025-01-01T00:00:00Z",
+        "schema_version": 2, "framework": framework, "version": version, "created": "2025-01-01T00:00:00Z",
         "package_version": "0.1.0", "input_sha256": SHA, "seed": seed, "status": status,
         "observed_quantity": {"name": info.observed_quantity,
                               "description": "SIMULATED test data drawn from known coefficients"},

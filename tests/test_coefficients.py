@@ -43,8 +43,11 @@ def test_written_file_validates_and_round_trips(doc, tmp_path):
     seed = loaded["specs"]["seed"]
     assert [p["name"] for p in seed["params"]] == ["baseline_gib", "proportional", "multi_gpu", "batch_scaling"]
     assert len(seed["covariance"]) == 4 and all(len(r) == 4 for r in seed["covariance"])
-    assert seed["error_mode"] == "log" and seed["residual_scale"] > 0
-    assert seed["cv"]["scheme"] == "leave-one-model-out" and "predictions" not in seed["cv"]
+    assert seed["error_mode"] == "log_uncertain_part" and seed["residual_scale"] > 0
+    em = seed["error_model"]
+    assert em["kind"] == "log_uncertain_part" and em["within_scale"] == seed["residual_scale"]
+    assert em["between_rule"] in ("estimated", "conservative") and em["df"] >= 1 and em["n_groups"] >= 3
+    assert seed["cv"]["scheme"] == "leave-one-architecture-out" and "predictions" not in seed["cv"]
     assert (tmp_path / "vllm" / "latest.json").read_bytes() == res.path.read_bytes()
 
 

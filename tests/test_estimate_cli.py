@@ -58,7 +58,7 @@ def params_file(request, sim_dir):
     if kind == "sim":
         return sim_dir / x / "latest.json"
     jsonschema = pytest.importorskip("jsonschema")
-    schema = json.loads((ROOT / "fitting/schemas/coefficients-v1.schema.json").read_text())
+    schema = json.loads((ROOT / "fitting/schemas/coefficients-v2.schema.json").read_text())
     jsonschema.validate(json.loads(x.read_text()), schema)
     return x
 
@@ -95,7 +95,10 @@ def test_json_keys_and_units(params_file, capsys):
     assert r["total_all_gpus_gib"] == pytest.approx(2 * r["total_gib"], rel=1e-12)
     assert r["non_kv_lower_gib"] < r["non_kv_gib"] < r["non_kv_upper_gib"]
     assert r["total_lower_gib"] < r["total_gib"] < r["total_upper_gib"]
-    assert 0.0 <= r["fit_probability"] <= 1.0
+    if r["status"] == "fitted":
+        assert 0.0 <= r["fit_probability"] <= 1.0
+    else:  # seed-plan constants: no calibrated probability
+        assert r["fit_probability"] is None and r["fit_probability_status"].startswith("uncalibrated")
     assert isinstance(r["max_batch_size"], int) and isinstance(r["max_context_len"], int)
     assert isinstance(r["warnings"], list)
     if fw == "vllm":
@@ -157,6 +160,55 @@ def test_unknown_schema_version_exits_nonzero(sim_dir, tmp_path, capsys):
     p.write_text(json.dumps(doc))
     rc, _, err = _run(["--params", str(p), "--model", "meta-llama/Llama-3.1-8B"], capsys)
     assert rc == 2 and "schema_version: unsupported schema version 7" in err and len(err.strip().splitlines()) == 1
+
+
+def _asym(d):
+    c = d["specs"]["physical"]["covariance"]
+    c[0][1] = c[1][0] + 1.0
+
+
+def _negvar(d):
+    c = d["specs"]["physical"]["covariance"]
+    c[0][0] = -abs(c[0][0]) - 1e-3
+
+
+@pytest.mark.parametrize("mutate, field", [
+    (lambda d: d["specs"]["physical"]["error_model"].update(within_scale=-0.1),
+     "specs.physical.error_model.within_scale"),
+    (lambda d: d["specs"]["physical"]["error_model"].update(between_scale=-0.2),
+     "specs.physical.error_model.between_scale"),
+    (lambda d: d["specs"]["physical"]["error_model"].update(within_scale=None),
+     "specs.physical.error_model.within_scale"),
+    (lambda d: d["specs"]["physical"]["error_model"].update(df=0), "specs.physical.error_model.df"),
+    (lambda d: d["specs"]["physical"].update(residual_scale=-1.0), "specs.physical.residual_scale"),
+    (_negvar, "specs.physical.covariance"),
+    (_asym, "specs.physical.covariance"),
+])
+def test_corrupt_coefficient_files_exit_2_naming_the_field(sim_dir, tmp_path, capsys, mutate, field):
+    """Negative scale or variance, a null scale, df 0, an asymmetric or non-PSD covariance:
+    exit 2 with one line naming the field, never a NaN reaching an integer conversion."""
+    doc = json.loads((sim_dir / "vllm" / "latest.json").read_text())
+    mutate(doc)
+    p = tmp_path / "v0001.json"
+    p.write_text(json.dumps(doc))
+    rc, out, err = _run(["--params", str(p), "--model", "meta-llama/Llama-3.1-8B", "--gpu", "H100"], capsys)
+    assert rc == 2 and out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and field in lines[0], err
+
+
+def test_unfitted_framework_prints_no_calibrated_probability(tmp_path, capsys):
+    from _simulated_coefficients import simulate, write
+
+    d = write(simulate("tgi", status="unfitted"), tmp_path)
+    rc, out, _ = _run(["--params", str(d), "--model", "Qwen/Qwen2.5-7B", "--gpu", "H100", "--batch-size", "4",
+                       "--input-len", "1000"], capsys)
+    assert rc == 0 and "SEED-PLAN CONSTANTS, NOT FITTED" in out and "uncalibrated" in out
+    rc, out, _ = _run(["--params", str(d), "--model", "Qwen/Qwen2.5-7B", "--gpu", "H100", "--batch-size", "4",
+                       "--input-len", "1000", "--json"], capsys)
+    r = json.loads(out)
+    assert r["status"] == "unfitted" and r["fit_probability"] is None
+    assert r["fit_probability_status"].startswith("uncalibrated")
 
 
 def test_config_json_path(sim_dir, tmp_path, capsys):

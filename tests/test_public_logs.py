@@ -14,7 +14,8 @@ import pytest
 
 from fitting.data import public_logs_rules as rules
 from fitting.data.profiles import FRAMEWORKS, load_profiles, split_measured_name
-from fitting.data.public_logs import SOURCE_FILES, convert, main, write_profiles
+from fitting.data import public_logs
+from fitting.data.public_logs import SOURCE_FILES, convert, convert_all, is_converter_output, main, write_profiles
 from fitting.units import UNIT_BYTES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -102,7 +103,8 @@ def test_committed_profiles_match_a_fresh_conversion(tmp_path):
     assert COMMITTED.is_dir(), "run: python -m fitting.public_logs --src ../shared/data/public-logs --out profiles/public"
     write_profiles(convert(SRC), tmp_path)
     fresh = {p.relative_to(tmp_path): p.read_bytes() for p in tmp_path.rglob("*.json")}
-    committed = {p.relative_to(COMMITTED): p.read_bytes() for p in COMMITTED.rglob("*.json")}
+    committed = {p.relative_to(COMMITTED): p.read_bytes() for p in COMMITTED.glob("*/*.json")
+                 if is_converter_output(p)}  # the harvested logs (fitting.ingest.harvest) are checked elsewhere
     assert set(committed) == set(fresh), "profiles/public is stale: re-run the converter"
     assert all(committed[k] == fresh[k] for k in fresh), "profiles/public is stale: re-run the converter"
 
@@ -272,11 +274,105 @@ def test_cli_help(capsys):
     assert "--src" in capsys.readouterr().out
 
 
-def test_cli_reports_bad_source_line(tmp_path, capsys):
+def _copy_sources(dst):
+    dst.mkdir(parents=True, exist_ok=True)
     for name in SOURCE_FILES:
-        (tmp_path / name).write_text((SRC / name).read_text(encoding="utf-8"), encoding="utf-8")
-    with open(tmp_path / "sweeps.jsonl", "a", encoding="utf-8") as fh:
+        (dst / name).write_text((SRC / name).read_text(encoding="utf-8"), encoding="utf-8")
+    return dst
+
+
+def _poison(src):
+    """A shared-data copy with one negative figure and one malformed line; returns their (file, line)."""
+    path = src / "other_frameworks.jsonl"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    target = next(i for i, line in enumerate(lines) if json.loads(line).get("weights_gib") is not None)
+    rec = json.loads(lines[target])
+    rec["weights_gib"] = -0.42  # an "estimate minus actual" column copied into a figure
+    lines[target] = json.dumps(rec)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with open(src / "sweeps.jsonl", "a", encoding="utf-8") as fh:
         fh.write("{not json\n")
-    assert main(["--src", str(tmp_path), "--out", str(tmp_path / "out")]) == 1
-    err = capsys.readouterr().err
-    assert "sweeps.jsonl: line 676: invalid JSON" in err
+    return ("other_frameworks.jsonl", target + 1), ("sweeps.jsonl", 676)
+
+
+def test_bad_records_are_left_out_with_reasons_the_rest_converted(tmp_path, profiles):
+    src = _copy_sources(tmp_path / "src")
+    negative, malformed = _poison(src)
+    result = convert_all(src)
+    assert [(r.file, r.line) for r in result.rejected] == [negative, malformed]
+    assert "negative memory -" in result.rejected[0].reason
+    assert "measured.weights_" in result.rejected[0].reason
+    assert "invalid JSON" in result.rejected[1].reason
+    # every other record is converted, exactly as from the clean data
+    clean = {p["profile_id"]: p for p in profiles}
+    got = {p["profile_id"]: p for p in result.profiles}
+    lost = [pid for pid, p in clean.items() if pid not in got]
+    assert len(lost) == 1 and clean[lost[0]]["provenance"]["source_lines"] == [negative[1]]
+    assert len(got) == len(clean) - 1
+    for pid, p in got.items():  # identical but for the sha256 of the (edited) source files
+        strip = lambda q: {**q, "provenance": {k: v for k, v in q["provenance"].items() if k != "source_sha256"}}  # noqa: E731
+        assert strip(clean[pid]) == strip(p)
+
+
+def test_cli_keeps_going_on_bad_input_and_lists_the_rejects(tmp_path, capsys):
+    src = _copy_sources(tmp_path / "src")
+    negative, malformed = _poison(src)
+    out = tmp_path / "out"
+    assert main(["--src", str(src), "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "2 source record(s) left out" in captured.err
+    assert f"other_frameworks.jsonl: line {negative[1]}: fails validation" in captured.err
+    assert "sweeps.jsonl: line 676: invalid JSON" in captured.err
+    assert len(list(out.rglob("*.json"))) == len(convert(SRC)) - 1
+    assert len(load_profiles(out, strict=True)) == len(convert(SRC)) - 1
+    # --strict: nothing written
+    assert main(["--src", str(src), "--out", str(tmp_path / "strict"), "--strict"]) == 1
+    assert not (tmp_path / "strict").exists()
+
+
+def test_missing_source_file_is_an_error_and_writes_nothing(tmp_path, capsys):
+    src = _copy_sources(tmp_path / "src")
+    (src / "vllm.jsonl").unlink()
+    assert main(["--src", str(src), "--out", str(tmp_path / "out")]) == 1
+    assert "vllm.jsonl" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_output_folder_is_replaced_atomically(tmp_path, profiles, monkeypatch):
+    out = tmp_path / "public"
+    write_profiles(profiles[:5], out)
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    calls = {"n": 0}
+    real = public_logs.write_profile
+
+    def failing(record, directory):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise OSError("disk full")
+        return real(record, directory)
+
+    monkeypatch.setattr(public_logs, "write_profile", failing)
+    with pytest.raises(OSError):
+        write_profiles(profiles[5:20], out)
+    after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert after == before, "a failed write changed the output folder"
+    assert [p.name for p in tmp_path.iterdir()] == ["public"], "staging folder left behind"
+
+
+def test_other_converters_files_and_logs_are_carried_over(tmp_path, profiles):
+    out = tmp_path / "public"
+    write_profiles(profiles[:3], out)
+    foreign = dict(profiles[0], profile_id="llamacpp-harvested-example-0000000000", framework="llamacpp")
+    foreign["provenance"] = dict(foreign["provenance"], converter="fitting.ingest.harvest 0.0")
+    (out / "llamacpp").mkdir(exist_ok=True)
+    kept = out / "llamacpp" / f"{foreign['profile_id']}.json"
+    kept.write_text(json.dumps(foreign), encoding="utf-8")
+    log = out / "llamacpp" / "logs" / "example.log"
+    log.parent.mkdir()
+    log.write_text("llama_kv_cache: size = 1.00 MiB\n", encoding="utf-8")
+    stale = out / "vllm" / "vllm-old-profile.json"
+    stale.write_text("{}", encoding="utf-8")
+    write_profiles(profiles[3:6], out)
+    assert kept.exists() and log.exists() and not stale.exists()
+    ours = [p for p in out.rglob("*.json") if "logs" not in p.parts and p != kept]
+    assert sorted(p.stem for p in ours) == sorted(p["profile_id"] for p in profiles[3:6])

@@ -18,8 +18,16 @@ Rules (the reviewed tables are in :mod:`fitting.data.public_logs_rules`):
 * nothing is dropped or "fixed": records with an unnamed model, an unverified unit, a
   patched or forked build, unified memory, non-NVIDIA hardware, ... are kept with
   ``use_in_fit: false``, an ``exclude_reason`` and ``flags``;
-* output is deterministic: stable content-hash profile ids, fixed key order, atomic
-  writes; files of earlier runs that are no longer produced are removed.
+* output is deterministic: stable content-hash profile ids, fixed key order; files of
+  earlier runs that are no longer produced are removed;
+* bad input never aborts the conversion: a source line that is not a JSON object, a
+  record the conversion rules cannot read, or a profile that fails schema validation
+  (e.g. a negative "estimate minus actual" figure) is left out and listed with its
+  reason (:class:`Rejected`); every other record is converted;
+* the output folder is replaced as a whole: the profiles are written to a staging folder
+  beside it, which is then renamed into place, so an error never leaves a half-written
+  folder. Files of other converters in it (the harvested logs of
+  :mod:`fitting.ingest.harvest`, anything under ``logs/``) are carried over unchanged.
 """
 
 from __future__ import annotations
@@ -27,17 +35,21 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import re
+import shutil
 import sys
+import tempfile
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
 from fitting.data import public_logs_rules as R
-from fitting.data.profiles import FRAMEWORKS, write_profile
+from fitting.data.profiles import FRAMEWORKS, ProfileError, validate_profile, write_profile
 from fitting.version import __version__
 
-__all__ = ["SOURCE_FILES", "SourceRecord", "convert", "main", "read_sources", "write_profiles"]
+__all__ = ["CONVERTER", "SOURCE_FILES", "Conversion", "Rejected", "SourceRecord", "convert", "convert_all",
+           "is_converter_output", "main", "read_sources", "write_profiles"]
 
 SOURCE_FILES = ("vllm.jsonl", "other_frameworks.jsonl", "sweeps.jsonl")
 #: How ``provenance.source_file`` names a source (machine-independent).
@@ -55,13 +67,36 @@ class SourceRecord:
     sha256: str
 
 
-def read_sources(src) -> list[SourceRecord]:
+@dataclass(frozen=True)
+class Rejected:
+    """A source line left out of the conversion, with the reason."""
+
+    file: str
+    line: int  # 1-based
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: line {self.line}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """Result of :func:`convert_all`: the profiles and the source lines left out."""
+
+    profiles: list
+    rejected: list
+
+
+def read_sources(src, rejected: list | None = None) -> list[SourceRecord]:
     """Read the three source files.
 
     Parameters
     ----------
     src : str or Path
         Folder holding ``vllm.jsonl``, ``other_frameworks.jsonl``, ``sweeps.jsonl``.
+    rejected : list, optional
+        Where a line that is not a JSON object goes (as :class:`Rejected`). Without it,
+        such a line raises.
 
     Returns
     -------
@@ -73,7 +108,7 @@ def read_sources(src) -> list[SourceRecord]:
     FileNotFoundError
         A source file is missing.
     ValueError
-        A line is not a JSON object (message names file and line).
+        ``rejected`` not given and a line is not a JSON object (message names file and line).
     """
     src = Path(src)
     out = []
@@ -81,15 +116,19 @@ def read_sources(src) -> list[SourceRecord]:
         path = src / name
         raw = path.read_bytes()
         sha = hashlib.sha256(raw).hexdigest()
-        for i, line in enumerate(raw.decode("utf-8").splitlines(), start=1):
+        for i, line in enumerate(raw.decode("utf-8", errors="replace").splitlines(), start=1):
             if not line.strip():
                 continue
             try:
                 obj = json.loads(line)
+                problem = None if isinstance(obj, dict) else "expected a JSON object"
             except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}: line {i}: invalid JSON: {exc.msg}") from None
-            if not isinstance(obj, dict):
-                raise ValueError(f"{path}: line {i}: expected a JSON object")
+                problem = f"invalid JSON: {exc.msg}"
+            if problem is not None:
+                if rejected is None:
+                    raise ValueError(f"{path}: line {i}: {problem}")
+                rejected.append(Rejected(name, i, problem))
+                continue
             out.append(SourceRecord(name, i, obj, sha))
     return out
 
@@ -470,12 +509,15 @@ def _sweep_groups(records: list[SourceRecord]) -> list[list[SourceRecord]]:
             groups[key] = []
             order.append(key)
         groups[key].append(rec)
-    for key in order:
-        kinds = Counter(r.data["series"].rpartition("_")[2] for r in groups[key])
-        if key[0] == "merge" and max(kinds.values()) > 1:
-            raise ValueError(f"sweeps.jsonl: two records of the same measure for one run: lines "
-                             f"{[r.line for r in groups[key]]}")
     return [groups[k] for k in order]
+
+
+def _from_sweep_group(group: list[SourceRecord]) -> dict:
+    """:func:`_from_sweeps`, after checking that a merged run has each measure once."""
+    kinds = Counter((r.data.get("series") or "").rpartition("_")[2] for r in group)
+    if len(group) > 1 and max(kinds.values()) > 1:
+        raise ValueError(f"two records of the same measure for one run: lines {[r.line for r in group]}")
+    return _from_sweeps(group)
 
 
 def _sweep_phase(series: str) -> str | None:
@@ -564,8 +606,27 @@ def _from_sweeps(group: list[SourceRecord]) -> dict:
 
 # --------------------------------------------------------------------------- driver
 
-def convert(src) -> list[dict]:
-    """Convert every source record into profiles (not written).
+#: What a conversion rule raises on a record it cannot read (a missing key, a wrong type).
+_RECORD_ERRORS = (ValueError, KeyError, TypeError, AttributeError)
+
+
+def _checked(build, records: list[SourceRecord], rejected: list) -> dict | None:
+    """``build()`` validated as a profile, or None with every source line in ``rejected``."""
+    try:
+        profile = build()
+        validate_profile(profile)
+    except ProfileError as exc:
+        reason = f"fails validation: {exc.field}: {exc.reason}"
+    except _RECORD_ERRORS as exc:
+        reason = f"cannot convert: {type(exc).__name__}: {exc}"
+    else:
+        return profile
+    rejected.extend(Rejected(r.file, r.line, reason) for r in records)
+    return None
+
+
+def convert_all(src) -> Conversion:
+    """Convert every source record into profiles (not written); bad records are left out.
 
     Parameters
     ----------
@@ -574,25 +635,85 @@ def convert(src) -> list[dict]:
 
     Returns
     -------
-    list of dict
-        Profiles in source order (vllm, other_frameworks, sweeps).
+    Conversion
+        ``profiles`` in source order (vllm, other_frameworks, sweeps), each one valid;
+        ``rejected``: the source lines left out (not a JSON object, not convertible, or
+        the profile fails validation, e.g. a negative figure), each with its reason. A
+        record whose profile id another record already produced is rejected as a duplicate.
+
+    Raises
+    ------
+    FileNotFoundError
+        A source file is missing.
     """
-    records = read_sources(src)
+    rejected: list[Rejected] = []
+    records = read_sources(src, rejected)
     by_file = defaultdict(list)
     for rec in records:
         by_file[rec.file].append(rec)
-    profiles = [_from_vllm(r) for r in by_file["vllm.jsonl"]]
-    profiles += [_from_other(r) for r in by_file["other_frameworks.jsonl"]]
-    profiles += [_from_sweeps(g) for g in _sweep_groups(by_file["sweeps.jsonl"])]
-    ids = Counter(p["profile_id"] for p in profiles)
-    dup = [k for k, v in ids.items() if v > 1]
-    if dup:
-        raise ValueError(f"duplicate profile ids (identical source records?): {dup[:5]}")
-    return profiles
+    built = [(_checked(lambda r=r: _from_vllm(r), [r], rejected), [r]) for r in by_file["vllm.jsonl"]]
+    built += [(_checked(lambda r=r: _from_other(r), [r], rejected), [r]) for r in by_file["other_frameworks.jsonl"]]
+    groups = _sweep_groups(by_file["sweeps.jsonl"])
+    built += [(_checked(lambda g=g: _from_sweep_group(g), g, rejected), g) for g in groups]
+    profiles, seen = [], {}
+    for profile, recs in built:
+        if profile is None:
+            continue
+        first = seen.get(profile["profile_id"])
+        if first is not None:
+            rejected.extend(Rejected(r.file, r.line, f"duplicate profile id {profile['profile_id']!r} (identical "
+                                                     f"source record, kept from {first})") for r in recs)
+            continue
+        seen[profile["profile_id"]] = f"{recs[0].file} line {recs[0].line}"
+        profiles.append(profile)
+    rejected.sort(key=lambda r: (SOURCE_FILES.index(r.file), r.line))
+    return Conversion(profiles, rejected)
+
+
+def convert(src) -> list[dict]:
+    """The profiles of :func:`convert_all` (bad records left out; see ``convert_all(src).rejected``)."""
+    return convert_all(src).profiles
+
+
+def is_converter_output(path) -> bool:
+    """True when ``path`` (a ``<out>/<framework>/*.json`` file) belongs to this converter.
+
+    A file belongs to it unless it is a profile that names another converter in
+    ``provenance.converter`` (e.g. ``fitting.ingest.harvest``): those are carried over
+    unchanged by :func:`write_profiles`. Unreadable files and profiles without a converter
+    are this converter's leftovers.
+    """
+    try:
+        obj = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return True
+    converter = ((obj.get("provenance") or {}).get("converter") if isinstance(obj, dict) else None) or ""
+    return not isinstance(converter, str) or not converter or converter.startswith("fitting.public_logs")
+
+
+def _carry_over(out: Path, staging: Path, clean: bool) -> None:
+    """Copy into ``staging`` what ``out`` holds that this conversion does not rewrite."""
+    if not out.is_dir():
+        return
+    for path in sorted(out.rglob("*")):
+        if not path.is_file():
+            continue
+        rel = path.relative_to(out)
+        ours = (len(rel.parts) == 2 and rel.parts[0] in FRAMEWORKS and path.suffix == ".json"
+                and is_converter_output(path))
+        if ours and clean:
+            continue
+        target = staging / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, target)
 
 
 def write_profiles(profiles: list[dict], out, clean: bool = True) -> list[Path]:
-    """Write profiles to ``<out>/<framework>/<profile_id>.json`` (atomic, validated).
+    """Write profiles to ``<out>/<framework>/<profile_id>.json``, replacing ``out`` as a whole.
+
+    The profiles (validated) and what ``out`` holds besides this converter's files are
+    written to a staging folder beside ``out``, which then takes the place of ``out``
+    (two renames). On any error the staging folder is removed and ``out`` is left as it was.
 
     Parameters
     ----------
@@ -600,25 +721,42 @@ def write_profiles(profiles: list[dict], out, clean: bool = True) -> list[Path]:
     out : str or Path
         Output root (``profiles/public``).
     clean : bool, default True
-        Remove ``*.json`` files under ``<out>/<framework>/`` that this conversion did not
-        produce (the folder belongs to the converter).
+        Leave out ``*.json`` files under ``<out>/<framework>/`` that this conversion did
+        not produce (:func:`is_converter_output`); other converters' files and other
+        folders are always kept.
 
     Returns
     -------
     list of Path
-        Files written, in input order.
+        Files written (their final paths under ``out``), in input order.
+
+    Raises
+    ------
+    ProfileError
+        A profile is invalid (``out`` unchanged).
     """
     out = Path(out)
-    written = [write_profile(p, out / p["framework"]) for p in profiles]
-    if clean:
-        keep = {p.resolve() for p in written}
-        for framework in FRAMEWORKS:
-            folder = out / framework
-            if folder.is_dir():
-                for stale in folder.glob("*.json"):
-                    if stale.resolve() not in keep:
-                        stale.unlink()
-    return written
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=out.parent))
+    old = None
+    try:
+        _carry_over(out, staging, clean)
+        written = [write_profile(p, staging / p["framework"]) for p in profiles]
+        os.chmod(staging, 0o755)
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+            os.rename(out, old / out.name)
+        os.rename(staging, out)
+    except BaseException:
+        if old is not None and not out.exists():  # put the previous folder back
+            os.rename(old / out.name, out)
+        shutil.rmtree(staging, ignore_errors=True)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    return [out / p.relative_to(staging) for p in written]
 
 
 def _summary(profiles: list[dict]) -> str:
@@ -643,14 +781,23 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default="profiles/public", help="output root (default: %(default)s)")
     parser.add_argument("--no-clean", action="store_true", help="keep *.json files under OUT/<framework>/ that this "
                         "conversion did not produce")
+    parser.add_argument("--strict", action="store_true", help="write nothing and exit 1 when a source record is "
+                        "rejected (default: convert the others, list the rejected ones, exit 0)")
     args = parser.parse_args(argv)
     try:
-        profiles = convert(args.src)
-        write_profiles(profiles, args.out, clean=not args.no_clean)
+        result = convert_all(args.src)
+        if result.rejected:
+            print(f"{len(result.rejected)} source record(s) left out:", file=sys.stderr)
+            for rej in result.rejected:
+                print(f"  {rej}", file=sys.stderr)
+            if args.strict:
+                print("error: --strict: nothing written", file=sys.stderr)
+                return 1
+        write_profiles(result.profiles, args.out, clean=not args.no_clean)
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(_summary(profiles))
+    print(_summary(result.profiles))
     return 0
 
 

@@ -70,8 +70,13 @@ def answer(est, model, *, gpu=None, gpu_memory_gib=None, gpu_memory_utilization=
             out["gpu_memory_utilization"] = float(u)
             if gpu_memory_utilization is None:
                 out["defaults_applied"]["gpu_memory_utilization"] = f"{u} (vLLM default)"
-        out["fit_probability"] = est.fit_probability(model, gpu_memory_gib=gpu_memory_gib,
-                                                      gpu_memory_utilization=u, **q)
+        p_fit = est.fit_probability(model, gpu_memory_gib=gpu_memory_gib, gpu_memory_utilization=u, **q)
+        if est.status == "fitted":
+            out["fit_probability"] = p_fit
+            out["fit_probability_status"] = "calibrated (fitted error model, new-model interval)"
+        else:  # hand-set constants and a hand-set scale: no calibrated probability exists
+            out["fit_probability"] = None
+            out["fit_probability_status"] = "uncalibrated: seed-plan constants, not fitted"
         out["max_batch_size"] = est.max_batch_size(model, gpu_memory_gib=gpu_memory_gib, confidence=confidence,
                                                     gpu_memory_utilization=u, **q)
         out["max_context_len"] = est.max_context_len(model, gpu_memory_gib=gpu_memory_gib,
@@ -98,5 +103,5 @@ def answer(est, model, *, gpu=None, gpu_memory_gib=None, gpu_memory_utilization=
     out["units"] = {"*_gib": "GiB (2**30 bytes) per GPU", "total_all_gpus_*": "GiB summed over tp x pp GPUs",
                     "kv_bytes_per_token": "bytes per token per GPU",
                     "kv_pool_tokens*": "tokens per engine (vLLM 'GPU KV cache size')",
-                    "fit_probability": "probability", "max_context_len": "tokens per sequence"}
+                    "fit_probability": "probability (null where uncalibrated: see fit_probability_status)", "max_context_len": "tokens per sequence"}
     return out

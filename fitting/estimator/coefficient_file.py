@@ -1,7 +1,7 @@
 """Reading side of the coefficient-file contract: locate, parse and check a file.
 
 A coefficient file (``fitted_params/<framework>/vNNNN.json`` or ``latest.json``) follows
-``fitting/schemas/coefficients-v1.schema.json``. :func:`validate_document` checks the schema
+``fitting/schemas/coefficients-v2.schema.json``. :func:`validate_document` checks the schema
 version and then the schema with the small :mod:`fitting.estimator.schema_lite` validator,
 which keeps the estimator's cold start low (a test checks it agrees with jsonschema). The
 writing side (build, full jsonschema validation, versioned atomic writes) is
@@ -20,8 +20,8 @@ from fitting.estimator import schema_lite
 __all__ = ["CoefficientFileError", "SUPPORTED_SCHEMA_VERSIONS", "read_document", "resolve_coefficient_path",
            "validate_document", "number_or"]
 
-SUPPORTED_SCHEMA_VERSIONS = (1,)
-_SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "coefficients-v1.schema.json"
+SUPPORTED_SCHEMA_VERSIONS = (2,)
+_SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "coefficients-v2.schema.json"
 
 
 class CoefficientFileError(ValueError):
@@ -64,6 +64,12 @@ def validate_document(doc, path="<coefficients>"):
     if not isinstance(doc, dict):
         raise CoefficientFileError(path, "<root>", "a coefficient file must hold a JSON object")
     version = doc.get("schema_version")
+    if version == 1:
+        raise CoefficientFileError(
+            path, "schema_version",
+            "schema version 1 is no longer read: its intervals put the error on the whole response (exact "
+            "weights included) and ignored the between-model error; refit with `python -m fitting.refit profiles/` "
+            "to write version 2")
     if version not in SUPPORTED_SCHEMA_VERSIONS:
         raise CoefficientFileError(
             path, "schema_version",

@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from fitting.atomic_io import atomic_write_text
+from fitting.overhead.prediction import ERROR_MODEL_KIND
 from fitting.overhead.specs import get_spec
 from fitting.version import __version__
 
@@ -55,8 +56,8 @@ __all__ = [
     "code_sha256",
 ]
 
-SCHEMA_VERSION = 1
-SCHEMA_FILE = "coefficients-v1.schema.json"
+SCHEMA_VERSION = 2
+SCHEMA_FILE = "coefficients-v2.schema.json"
 _VERSION_RE = re.compile(r"^v(\d{4,})\.json$")
 _SIG_DIGITS = 12
 
@@ -65,7 +66,8 @@ _CODE_FILES = (
     "physics/architecture.py", "physics/parameters.py", "physics/quantization.py", "physics/memory.py",
     "stats/nls.py", "stats/nls_core.py", "data/frameworks.py", "data/registry.py", "data/registry.yaml",
     "overhead/specs.py", "overhead/observations.py", "overhead/fit.py", "overhead/log_scaling.py",
-    "estimator/coefficients.py", "units.py", "schemas/coefficients-v1.schema.json",
+    "overhead/prediction.py", "stats/mixed.py", "estimator/coefficients.py", "units.py",
+    "schemas/coefficients-v2.schema.json",
 )
 
 
@@ -194,6 +196,16 @@ def _clean(obj):
     return str(obj)
 
 
+def _error_model_dict(fit) -> dict:
+    em = fit.error_model
+    return {"kind": ERROR_MODEL_KIND, "within_scale": _num(em.within_scale),
+            "between_scale": None if em.between_scale is None else _num(em.between_scale),
+            "between_rule": em.between_rule,
+            "conservative_scale": None if em.conservative_scale is None else _num(em.conservative_scale),
+            "df": _num(em.df) if math.isfinite(em.df) and em.df >= 1 else None,
+            "n_groups": int(em.n_groups), "note": em.note}
+
+
 def _spec_dict(fit, spec) -> dict:
     params = []
     for i, ps in enumerate(spec.params):
@@ -216,6 +228,7 @@ def _spec_dict(fit, spec) -> dict:
         "residual_scale": fit.residual_scale, "df_resid": int(fit.df_resid), "nobs": int(fit.nobs),
         "rss": fit.rss, "aic": fit.aic, "bic": fit.bic, "loglike": fit.loglike,
         "converged": bool(fit.converged), "data_ranges": fit.data_ranges,
+        "error_model": _error_model_dict(fit),
         "outliers": fit.outliers, "cv": cv, "warnings": sorted(set(fit.warnings)),
     })
 
@@ -246,7 +259,8 @@ def build_coefficients(fw_fit, hypothesis: dict | None, *, input_sha: str, seed:
 
     obs = fw_fit.observations
     specs = {name: _spec_dict(f, get_spec(name)) for name, f in fw_fit.specs.items()}
-    n_models = len(set(obs.groups)) if obs.n_used else 0
+    n_models = len(set(obs.models)) if obs.n_used else 0
+    n_arch = len(set(obs.groups)) if obs.n_used else 0
     doc = {
         "schema_version": SCHEMA_VERSION,
         "framework": fw_fit.framework,
@@ -260,6 +274,7 @@ def build_coefficients(fw_fit, hypothesis: dict | None, *, input_sha: str, seed:
         "kv_cache_mode": obs.kv_cache_mode,
         "profiles": {
             "n_total": int(obs.n_total), "n_used": int(obs.n_used), "n_models": int(n_models),
+            "n_architectures": int(n_arch),
             "n_batch_defaulted": int(obs.table["batch_defaulted"].sum()) if obs.n_used else 0,
             "excluded": [{"profile_id": e["profile_id"], "reason": e["reason"]} for e in obs.excluded],
             "skipped_files": [{"path": str(p), "reason": str(r)} for p, r in skipped_files],
@@ -272,6 +287,8 @@ def build_coefficients(fw_fit, hypothesis: dict | None, *, input_sha: str, seed:
                        if fw_fit.cuda_graph is not None else None),
         "hypothesis": hypothesis,
         "fallback": fw_fit.fallback,
+        "nested_cv": ({k: v for k, v in fw_fit.nested_cv.items() if k != "predictions"}
+                      if fw_fit.nested_cv is not None else None),
     }
     return _clean(doc)
 
@@ -355,6 +372,18 @@ def load_coefficients(path) -> dict:
     return validate_coefficients(doc, path)
 
 
+def _load_any_version(path: Path) -> dict | None:
+    """A published file of this schema version, validated; None for an older schema version
+    (which never matches a new fit, so a new version is written after it)."""
+    try:
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise CoefficientError(f"{path}: json: {exc}") from None
+    if raw.get("schema_version") != SCHEMA_VERSION:
+        return None
+    return validate_coefficients(raw, path)
+
+
 def latest_coefficients(out_dir, framework: str) -> dict | None:
     """The newest version of ``framework`` under ``out_dir`` (None if there is none)."""
     d = Path(out_dir) / framework
@@ -392,9 +421,9 @@ def write_coefficients(doc: dict, out_dir, *, created: str | None = None) -> Wri
     fw_dir.mkdir(parents=True, exist_ok=True)
     with _locked(fw_dir / ".lock"):
         versions = list_versions(fw_dir)
-        newest = load_coefficients(fw_dir / f"v{versions[-1]:04d}.json") if versions else None
+        newest = _load_any_version(fw_dir / f"v{versions[-1]:04d}.json") if versions else None
         if newest is not None and _fingerprint(newest) == _fingerprint(doc):
-            before = (load_coefficients(fw_dir / f"v{versions[-2]:04d}.json")
+            before = (_load_any_version(fw_dir / f"v{versions[-2]:04d}.json")
                       if len(versions) > 1 else None)
             path = fw_dir / f"v{versions[-1]:04d}.json"
             latest = fw_dir / "latest.json"

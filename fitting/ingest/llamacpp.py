@@ -12,7 +12,14 @@ Lines read, across the 2023-2026 log formats (``llm_load_tensors:`` / ``load_ten
 * ``n_ctx``, ``n_batch``, ``n_ubatch``, ``n_seq_max``, ``flash_attn`` (with the resolved
   ``Flash Attention was auto, set to enabled``), ``type_k``/``type_v`` or ``K (f16)``,
   ``offloaded N/M layers to GPU``, ``model type``, ``model ftype`` / ``file type``,
-  ``general.name``, ``build``, the CUDA device names.
+  ``general.name``, ``build``, the CUDA device names;
+* the cache geometry of each ``llama_kv_cache: size = X MiB ( N cells, L layers, s/S seqs)``
+  line (``kv_cells``/``kv_layers``/``kv_n_stream``; the SWA cache of an iSWA model as
+  ``kv_cells_swa``/``kv_layers_swa``), ``n_ctx_seq`` (``n_ctx_per_seq``), ``kv_unified``,
+  ``swa_full``, and the host ``output buffer size`` (``output_buffer_host_mib``);
+* the model hyperparameters of the ``print_info:`` / ``llm_load_print_meta:`` lines and the
+  per-layer ``is_swa`` flags, kept exactly as printed in ``model.hparams_printed`` (what
+  :mod:`fitting.physics.llamacpp` needs to recompute the KV and compute buffers).
 
 llama.cpp prints MiB. GPU devices are summed (``measured_scope`` = ``sum_over_gpus``
 with more than one device, each device listed in the notes); host buffers (``CPU``,
@@ -35,6 +42,7 @@ from ._common import (
     scan,
     setting_rule,
     sum_items,
+    to_float,
 )
 
 FRAMEWORK = "llamacpp"
@@ -71,6 +79,50 @@ def _device_rule(c, literal, pattern, kind, mode):
             c.add(f"{kind}:{m.group(1)}", value, "mib", line=line, mode=mode)
 
     return Rule(literal, regex, handler)
+
+
+#: ``print_info:`` keys kept in ``model.hparams_printed`` (integers or per-layer arrays; ``arch`` text).
+HPARAM_KEYS = ("arch", "n_ctx_train", "n_embd", "n_layer", "n_head", "n_head_kv", "n_rot", "n_swa", "n_swa_pattern",
+               "n_embd_head_k", "n_embd_head_v", "n_gqa", "n_embd_k_gqa", "n_embd_v_gqa", "n_ff", "n_expert",
+               "n_expert_used", "n_ff_exp", "n_ff_shexp", "n_expert_shared", "n_lora_kv", "n_lora_q",
+               "n_embd_head_k_mla", "n_embd_head_v_mla", "n_vocab", "n_layer_dense_lead", "n_embd_inp")
+_HPARAM = re.compile(r"(?:print_info|llm_load_print_meta): (%s)\s*=\s*(\S.{0,4000}?)\s*$"
+                     % "|".join(sorted(HPARAM_KEYS, key=len, reverse=True)))
+_INT_LIST = re.compile(r"\[\s*(\d{1,9}(?:,\s*\d{1,9}){0,1023})\s*(?:,\s*\.\.\.\s*)?\]")
+_KV_LINE = re.compile(rf"llama_kv_cache(?:_unified)?: size\s*=\s*{NUM} MiB \(\s*(\d{{1,9}}) cells,\s*(\d{{1,5}}) layers,"
+                      rf"\s*(\d{{1,5}})(?:/\s*(\d{{1,5}}))? seqs\)")
+_IS_SWA = re.compile(r"layer\s+(\d{1,5}) assigned to device [^,]{1,60}, is_swa = ([01])")
+
+
+def _hparam(c, m, line):
+    key, raw = m.group(1), m.group(2)
+    if key == "arch":
+        value = raw.strip() if re.fullmatch(r"[\w.-]{1,60}", raw.strip()) else None
+    elif raw.startswith("["):
+        mm = _INT_LIST.fullmatch(raw)
+        value = [int(x) for x in re.findall(r"\d+", mm.group(1))] if mm and "..." not in raw else None
+    else:
+        value = parse_int(raw)
+    if value is not None:
+        c.setting(f"hp:{key}", value)
+
+
+def _kv_line(c, m, line):
+    """One ``llama_kv_cache: size = ...`` line: the geometry of one cache (SWA after ``creating SWA``)."""
+    cells, layers, seqs = parse_int(m.group(2)), parse_int(m.group(3)), parse_int(m.group(4))
+    streams = parse_int(m.group(5)) if m.group(5) else None
+    suffix = "_swa" if c.run.settings.get("_next_kv_is_swa") else ""
+    if c.run.settings.get(f"kv_cells{suffix}") is not None:
+        return
+    c.setting(f"kv_cells{suffix}", cells)
+    c.setting(f"kv_layers{suffix}", layers)
+    if streams is not None:
+        c.setting("kv_n_stream", streams)
+    c.setting("kv_seqs", seqs)
+
+
+def _swa_marker(c, line):
+    c.setting("_next_kv_is_swa", "creating     SWA" in line or "creating SWA" in line, overwrite=True)
 
 
 def _rules(c):
@@ -115,6 +167,19 @@ def _rules(c):
         s("ftype", r"model ftype\s+=\s+(\S.{0,40}?)\s*$", "ftype"),
         s("file type", r"(?:print_info|llm_load_print_meta): file type\s+=\s+(\S.{0,40}?)\s*$", "ftype"),
         s("general.name", r"general\.name\s+(?:str\s+)?=\s+(\S.{0,120}?)\s*$", "general_name"),
+        s("general.architecture", r"general\.architecture\s+str\s+=\s+([\w.-]{1,60})\s*$", "hp:arch"),
+        Rule(" = ", _HPARAM, lambda mm, line, _: _hparam(c, mm, line)),
+        Rule("cells,", _KV_LINE, lambda mm, line, _: _kv_line(c, mm, line)),
+        Rule("KV cache", re.compile(r"creating\s+(?:non-)?SWA KV cache"), lambda mm, line, _: _swa_marker(c, mm.group(0))),
+        Rule("is_swa", _IS_SWA, lambda mm, line, _: c.setting(f"swa_layer:{int(mm.group(1))}", int(mm.group(2)))),
+        s("n_ctx_seq", rf"\bn_ctx_seq\s+=\s*{NUM}", "n_ctx_seq", parse_int),
+        s("n_ctx_per_seq", rf"\bn_ctx_per_seq\s+=\s*{NUM}", "n_ctx_seq", parse_int),
+        s("kv_unified", r"\bkv_unified\s+=\s*(true|false)\b", "kv_unified", lambda r: r == "true"),
+        s("swa_full", r"\bswa_full\s+=\s*(true|false|0|1)\b", "swa_full", lambda r: r in ("true", "1")),
+        s("output buffer size", rf"\S{{1,60}}_Host\s+output buffer size\s*=\s*{NUM} MiB", "output_buffer_host_mib",
+          lambda r: to_float(parse_decimal(r))),
+        s("output buffer size", rf"\bCPU\s+output buffer size\s*=\s*{NUM} MiB", "output_buffer_host_mib",
+          lambda r: to_float(parse_decimal(r))),
     ]
 
 
@@ -188,6 +253,11 @@ def _parts(run, variant):
     if type_v and type_k and type_v != type_k:
         notes.append(f"type_v = {type_v} (type_k = {type_k})")
     name = s.get("general_name") or (s.get("model_file") or "").replace("\\", "/").rsplit("/", 1)[-1] or None
+    hparams = {k.split(":", 1)[1]: v for k, v in s.items() if k.startswith("hp:")}
+    swa_flags = {int(k.split(":", 1)[1]): v for k, v in s.items() if k.startswith("swa_layer:")}
+    n_layer = hparams.get("n_layer")
+    if swa_flags and isinstance(n_layer, int) and sorted(swa_flags) == list(range(n_layer)):
+        hparams["swa_layers"] = [swa_flags[i] for i in range(n_layer)]
     if s.get("model_file"):
         notes.append(f"model file {s['model_file']}")
     return {
@@ -197,13 +267,16 @@ def _parts(run, variant):
         "flags": flags,
         "framework_version": s.get("build"),
         "framework_variant": variant,
-        "model": {"name_as_given": name, "weight_format": ftype},
+        "model": {"name_as_given": name, "weight_format": ftype, "hparams_printed": hparams or None},
         "gpu": {"name": names.pop() if len(names) == 1 else None, "count": len(devices) or None},
         "workload": {"context_len": s.get("n_ctx")},
         "precision": {"quantization": f"gguf:{ftype}" if ftype and ftype not in _FLOAT_FTYPES else None,
                       "kv_cache_dtype": type_k},
         "engine_settings": {k: s.get(k) for k in ("n_batch", "n_ubatch", "n_seq_max", "flash_attn", "n_gpu_layers",
-                                                  "n_layers_total", "model_type")},
+                                                  "n_layers_total", "model_type", "type_k", "type_v", "n_ctx_seq",
+                                                  "kv_unified", "swa_full", "kv_cells", "kv_layers", "kv_n_stream",
+                                                  "kv_cells_swa", "kv_layers_swa", "kv_seqs",
+                                                  "output_buffer_host_mib")},
         "kv_cache_mode": "growing",
     }
 

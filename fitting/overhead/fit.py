@@ -9,7 +9,7 @@ framework and returns a :class:`FrameworkFit`:
    deliberately wide residual scale (:data:`FALLBACK_RESIDUAL_SCALE`, log units, on
    :data:`FALLBACK_DF` degrees of freedom: a 90 % interval of about x/÷ 2). Ten profiles
    leave at least five residual degrees of freedom for the five-parameter specs, and
-   leave-one-model-out cross-validation needs at least two models to train on.
+   leave-one-architecture-out cross-validation needs at least two models to train on.
 2. **Identifiability** (:func:`identify`): the regressor of each parameter (the column
    ``spec.regressors(features)[name]``) is checked in the spec's order; a parameter whose
    regressor is zero in every profile, does not vary, or is a linear combination of the
@@ -59,7 +59,9 @@ from fitting.overhead.observations import (
     SIZE_CLASS_TARGETS_MAPE,
     Observations,
 )
+from fitting.overhead.prediction import ERROR_MODEL_KIND, ErrorModel, get_prediction
 from fitting.overhead.specs import SPECS, OverheadSpec, get_spec
+from fitting.stats.mixed import fit_random_intercept
 from fitting.stats.nls import NLSModel, Param
 
 __all__ = [
@@ -70,6 +72,8 @@ __all__ = [
     "predict_interval",
     "screen_outliers",
     "cross_validate",
+    "nested_cross_validate",
+    "coverage_band",
     "fit_framework",
     "fallback_fit",
     "MIN_PROFILES",
@@ -149,16 +153,33 @@ class SpecFit:
     converged: bool = False
     message: str = ""
     warnings: list = field(default_factory=list)
-    error_mode: str = ERROR_MODE
+    error_mode: str = ERROR_MODEL_KIND
     fitted_gib: np.ndarray | None = None
     outliers: list = field(default_factory=list)
     cv: dict | None = None
     data_ranges: dict | None = None
     results: object = None
+    #: standard deviation of the architecture effect (log units); None = not estimable / no groups
+    between_scale: float | None = None
+    #: "estimated" (REML), "conservative" (not estimable) or "none" (fitted without groups)
+    between_rule: str = "none"
+    conservative_scale: float | None = None
+    #: degrees of freedom for inference: architectures - parameters (rows - parameters without groups)
+    df: float = 0.0
+    n_groups: int = 0
+    variance_note: str = ""
 
     def param_dict(self) -> dict:
         """``{name: estimate}``."""
         return {n: float(v) for n, v in zip(self.param_names, self.estimate)}
+
+    @property
+    def error_model(self) -> ErrorModel:
+        """The error model the prediction path uses (:mod:`fitting.overhead.prediction`)."""
+        return ErrorModel(within_scale=float(self.residual_scale), between_scale=self.between_scale,
+                          df=float(self.df if self.df > 0 else max(self.df_resid, 1)), n_groups=int(self.n_groups),
+                          between_rule=self.between_rule, conservative_scale=self.conservative_scale,
+                          note=self.variance_note)
 
 
 @dataclass
@@ -176,6 +197,8 @@ class FrameworkFit:
     reason: str = ""
     dropped_outliers: list = field(default_factory=list)
     options: dict = field(default_factory=dict)
+    #: accuracy of the whole procedure (selection nested in the folds): what we report
+    nested_cv: dict | None = None
 
 
 # ------------------------------------------------------------------------ identifiability
@@ -237,7 +260,7 @@ def identify(spec: OverheadSpec, features: dict) -> dict:
 # ------------------------------------------------------------------------------- fitting
 def _model_func(spec):
     def func(x, p):
-        return spec.predict_response(x, p)
+        return spec.uncertain_part(x, p)
 
     def jac(x, p):
         return spec.jacobian(x, p)
@@ -245,16 +268,17 @@ def _model_func(spec):
     return func, jac
 
 
-def _linear_start(spec, x, y, p_template, free):
-    """Bounded linear LS in relative error for the linear parameters at ``p_template``."""
+def _linear_start(spec, x, u, p_template, free):
+    """Bounded linear LS in relative error of the uncertain part ``u`` for the linear
+    parameters at ``p_template``."""
     lin = np.array([name != "lambda" for name in spec.param_names]) & free
     p = p_template.copy()
     if not lin.any():
         return p
     J = np.asarray(spec.jacobian(x, p), dtype=float)
-    fixed_part = spec.predict_response(x, np.where(lin, 0.0, p))
-    A = J[:, lin] / y[:, None]
-    b = (y - fixed_part) / y
+    fixed_part = spec.uncertain_part(x, np.where(lin, 0.0, p))
+    A = J[:, lin] / u[:, None]
+    b = (u - fixed_part) / u
     lb = np.array([ps.lower for ps in spec.params])[lin]
     ub = np.array([ps.upper for ps in spec.params])[lin]
     try:
@@ -266,25 +290,52 @@ def _linear_start(spec, x, y, p_template, free):
 
 
 def _feasible(spec, x, p):
-    f = spec.predict_response(x, p)
-    return bool(np.all(np.isfinite(f)) and np.all(f > 0))
+    h = spec.uncertain_part(x, p)
+    return bool(np.all(np.isfinite(h)) and np.all(h > 0))
 
 
-def _nls(spec, x, y, p_start, free):
+def _params_of(spec, p_start, free):
+    return [Param(ps.name, float(v), min=ps.lower, max=ps.upper, unit=ps.unit,
+                  description=ps.description, vary=bool(fr))
+            for ps, v, fr in zip(spec.params, p_start, free)]
+
+
+def _nls(spec, x, u, p_start, free):
     func, jac = _model_func(spec)
-    params = [Param(ps.name, float(v), min=ps.lower, max=ps.upper, unit=ps.unit,
-                    description=ps.description, vary=bool(fr))
-              for ps, v, fr in zip(spec.params, p_start, free)]
-    model = NLSModel(func, params, jac=jac, name=spec.name)
+    model = NLSModel(func, _params_of(spec, p_start, free), jac=jac, name=spec.name)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        res = model.fit(x, y, error_mode=ERROR_MODE, tol=_TOL)
+        res = model.fit(x, u, error_mode=ERROR_MODE, tol=_TOL)
     return res, [str(w.message) for w in caught]
 
 
-def fit_spec(spec, features: dict, y, *, fixed: dict | None = None, check_identified: bool = True,
+def _random_intercept(spec, x, u, groups, p_start, free):
+    """GLS with a random intercept per architecture on log(u), REML variance components."""
+    model = NLSModel(lambda xx, q: spec.uncertain_part(xx, q), _params_of(spec, p_start, free), name=spec.name)
+
+    def log_h(xx, q):
+        return np.log(np.maximum(spec.uncertain_part(xx, q), 1e-300))
+
+    def log_jac(xx, q):
+        h = np.maximum(spec.uncertain_part(xx, q), 1e-300)
+        return np.asarray(spec.jacobian(xx, q), dtype=float) / h[:, None]
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rif = fit_random_intercept(model, x, np.log(u), groups, working_func=log_h, working_jac=log_jac,
+                                   p0=p_start, tol=_TOL)
+    return rif, [str(w.message) for w in caught]
+
+
+def fit_spec(spec, features: dict, y, *, groups=None, fixed: dict | None = None, check_identified: bool = True,
              alpha: float = 0.05, extra_starts=(), lambda_starts=_LAMBDA_STARTS) -> SpecFit:
-    """Fit one spec (log error mode) with identifiability checks.
+    """Fit one spec with identifiability checks, the error on the uncertain part only.
+
+    The response is ``y = E + U`` with ``E`` exact (weights + workload KV,
+    :meth:`OverheadSpec.exact_offset`) and ``U = h(theta; x)`` (activations + overhead, or
+    the whole term) fitted in log error mode. With ``groups`` (architecture per row) the
+    errors get a random intercept per architecture (:mod:`fitting.stats.mixed`, REML) and
+    inference uses ``n_architectures - k`` degrees of freedom; without, independent errors.
 
     Parameters
     ----------
@@ -292,7 +343,9 @@ def fit_spec(spec, features: dict, y, *, fixed: dict | None = None, check_identi
     features : dict of ndarray
         Features (GiB per GPU), one entry per observation.
     y : array_like
-        Observed response, GiB per GPU (> 0).
+        Observed response, GiB per GPU (> the exact part ``E``).
+    groups : array_like, optional
+        Architecture label per row (the fold key of :attr:`Observations.groups`).
     fixed : dict, optional
         ``{name: value}`` parameters held fixed (e.g. a null hypothesis); they count as
         not estimated but not as "not identified".
@@ -313,6 +366,7 @@ def fit_spec(spec, features: dict, y, *, fixed: dict | None = None, check_identi
     """
     spec = get_spec(spec) if isinstance(spec, str) else spec
     y = np.asarray(y, dtype=float)
+    u = y - np.asarray(spec.exact_offset(features), dtype=float)
     names = spec.param_names
     k = len(names)
     fixed = dict(fixed or {})
@@ -328,6 +382,9 @@ def fit_spec(spec, features: dict, y, *, fixed: dict | None = None, check_identi
     ub = np.array([ps.upper for ps in spec.params])
     if y.size <= int(free.sum()):
         return _failed(spec, reasons, fixed, f"too few observations ({y.size}) for {int(free.sum())} free parameters")
+    if np.any(~(u > 0)):
+        return _failed(spec, reasons, fixed, f"{int(np.sum(~(u > 0)))} observation(s) at or below the exact part "
+                                             "(weights + workload KV): the uncertain part must be positive")
 
     lam_i = names.index("lambda") if "lambda" in names else None
     lam_starts = (tuple(lambda_starts) if lam_i is not None and free[lam_i] else (None,))
@@ -336,7 +393,7 @@ def fit_spec(spec, features: dict, y, *, fixed: dict | None = None, check_identi
         p0 = p.copy()
         if lam is not None:
             p0[lam_i] = lam
-        p0 = _linear_start(spec, features, y, p0, free)
+        p0 = _linear_start(spec, features, u, p0, free)
         p0[free] = np.clip(p0[free], lb[free], ub[free])
         if not _feasible(spec, features, p0):
             p0 = p.copy() if lam is None else np.where(np.arange(k) == lam_i, lam, p)
@@ -349,7 +406,7 @@ def fit_spec(spec, features: dict, y, *, fixed: dict | None = None, check_identi
         if not _feasible(spec, features, p0):
             continue
         try:
-            res, msgs = _nls(spec, features, y, p0, free)
+            res, msgs = _nls(spec, features, u, p0, free)
         except (ValueError, np.linalg.LinAlgError, FloatingPointError) as exc:
             best_warn = [f"fit failed: {exc}"]
             continue
@@ -357,7 +414,33 @@ def fit_spec(spec, features: dict, y, *, fixed: dict | None = None, check_identi
             best, best_warn = res, msgs
     if best is None:
         return _failed(spec, reasons, fixed, "; ".join(best_warn) or "no feasible start values")
-    return _from_results(spec, best, reasons, fixed, best_warn, alpha)
+    if groups is None:
+        out = _from_results(spec, best, reasons, fixed, best_warn, alpha, df=best.df_resid)
+        out.between_rule, out.n_groups = "none", 0
+        out.variance_note = "independent errors (fitted without architecture groups)"
+        return out
+    groups = np.asarray(groups)
+    try:
+        rif, msgs = _random_intercept(spec, features, u, groups, best.params.to_numpy(dtype=float), free)
+    except (ValueError, np.linalg.LinAlgError, FloatingPointError) as exc:
+        return _failed(spec, reasons, fixed, f"random-intercept fit failed: {exc}")
+    vc = rif.components
+    res = rif.results
+    df = vc.df
+    out = _from_results(spec, res, reasons, fixed, best_warn + msgs, alpha, df=df,
+                        scale=vc.sigma2, fitted=spec.predict_response(features, res.params.to_numpy(dtype=float)))
+    out.n_groups = vc.n_groups
+    if vc.tau2 is None:
+        out.between_rule, out.between_scale = "conservative", None
+        out.conservative_scale = math.sqrt(best.scale) if best.df_resid > 0 else FALLBACK_RESIDUAL_SCALE
+        out.variance_note = (vc.note + f"; conservative rule: the independent-errors residual scale "
+                             f"{out.conservative_scale:.4g} stands in for it")
+    else:
+        out.between_rule, out.between_scale = "estimated", math.sqrt(vc.tau2)
+        out.variance_note = vc.note or f"REML over {vc.n_groups} architectures"
+    if not rif.converged:
+        out.warnings.append(f"variance components did not settle in {rif.iterations} GLS/REML iterations")
+    return out
 
 
 def _failed(spec, reasons, fixed, message):
@@ -372,7 +455,7 @@ def _failed(spec, reasons, fixed, message):
                    cov=np.zeros((k, k)), message=message)
 
 
-def _from_results(spec, res, reasons, fixed, msgs, alpha):
+def _from_results(spec, res, reasons, fixed, msgs, alpha, *, df, scale=None, fitted=None):
     names = spec.param_names
     est = res.params.to_numpy(dtype=float)
     ident_engine = res.identified.to_numpy(dtype=bool)
@@ -386,7 +469,7 @@ def _from_results(spec, res, reasons, fixed, msgs, alpha):
     cov = np.where(np.isfinite(cov), cov, 0.0)
     se = np.sqrt(np.diag(cov))
     se = np.where(identified & np.isfinite(res.bse.to_numpy(dtype=float)), se, math.nan)
-    t = stats.t.ppf(1 - alpha / 2, res.df_resid) if res.df_resid > 0 else math.nan
+    t = stats.t.ppf(1 - alpha / 2, df) if df > 0 else math.nan
     lb = np.array([ps.lower for ps in spec.params])
     ub = np.array([ps.upper for ps in spec.params])
     tol = 1e-9 * np.maximum(1.0, np.abs(est))
@@ -396,49 +479,36 @@ def _from_results(spec, res, reasons, fixed, msgs, alpha):
     at_bound = at_lb | at_ub
     lo = np.clip(est - t * se, lb, ub)
     hi = np.clip(est + t * se, lb, ub)
+    scale = res.scale if scale is None else scale
+    if fitted is None:
+        fitted = np.asarray(res.fittedvalues, dtype=float) + np.asarray(spec.exact_offset(res.x), dtype=float)
     return SpecFit(
         spec=spec.name, status="fitted" if res.converged else "not converged",
         param_names=names, estimate=est, se=se, ci_lower=lo, ci_upper=hi,
         lower_bound=lb, upper_bound=ub, identified=identified, at_bound=at_bound,
         not_identified_reason=why, cov=cov,
-        residual_scale=math.sqrt(res.scale) if res.df_resid > 0 else math.nan,
+        residual_scale=math.sqrt(scale) if res.df_resid > 0 else math.nan,
         df_resid=int(res.df_resid), nobs=int(res.nobs), rss=float(res.rss),
         aic=float(res.aic), bic=float(res.bic), loglike=float(res.loglike),
         converged=bool(res.converged), message=str(res.message), warnings=list(msgs),
-        fitted_gib=np.asarray(res.fittedvalues, dtype=float), results=res,
+        fitted_gib=np.asarray(fitted, dtype=float), results=res, df=float(df),
     )
 
 
 def predict_interval(spec, fit: SpecFit, features: dict, level: float = CV_INTERVAL_LEVEL):
-    """Prediction and ``level`` prediction interval of a new observation (log error mode).
+    """Prediction and ``level`` prediction interval of a new architecture's measurement.
 
-    Parameters
-    ----------
-    spec : OverheadSpec or str
-    fit : SpecFit
-    features : dict of ndarray
-    level : float
-        Coverage of the interval (0.90: the 5 % and 95 % quantiles).
+    A thin view of the one prediction path, :func:`fitting.overhead.prediction.get_prediction`.
 
     Returns
     -------
     (pred, lower, upper) : tuple of ndarray
-        GiB per GPU. On the log scale ``log f -/+ t sqrt(g C g' + s^2)`` with ``g`` the
-        gradient of ``log f`` over the identified parameters, ``C`` their covariance,
-        ``s`` the residual scale and ``t`` Student's t on ``df_resid``.
+        GiB per GPU.
     """
     spec = get_spec(spec) if isinstance(spec, str) else spec
-    f = np.asarray(spec.predict_response(features, fit.estimate), dtype=float)
-    idx = np.flatnonzero(fit.identified)
-    if idx.size:
-        g = np.asarray(spec.jacobian(features, fit.estimate), dtype=float)[:, idx] / f[:, None]
-        var_mean = np.einsum("ij,jk,ik->i", g, fit.cov[np.ix_(idx, idx)], g)
-    else:
-        var_mean = np.zeros_like(f)
-    df = fit.df_resid if fit.df_resid > 0 else 1
-    t = stats.t.ppf(0.5 + level / 2, df)
-    half = t * np.sqrt(var_mean + fit.residual_scale**2)
-    return f, f * np.exp(-half), f * np.exp(half)
+    pr = get_prediction(spec, fit.estimate, fit.cov, fit.error_model, features, identified=fit.identified)
+    lo, hi = pr.conf_int(1.0 - level, obs=True)
+    return pr.predicted, lo, hi
 
 
 # ------------------------------------------------------------------------------ outliers
@@ -457,8 +527,9 @@ def screen_outliers(spec, fit: SpecFit, features: dict, y, profile_ids) -> list:
     idx = np.flatnonzero(fit.identified)
     if fit.status != "fitted" or idx.size == 0 or fit.df_resid <= 0:
         return []
-    f = np.asarray(spec.predict_response(features, fit.estimate), dtype=float)
-    r = np.log(y) - np.log(f)
+    f = np.asarray(spec.uncertain_part(features, fit.estimate), dtype=float)
+    u = y - np.asarray(spec.exact_offset(features), dtype=float)
+    r = np.log(np.where(u > 0, u, np.nan)) - np.log(f)
     J = np.asarray(spec.jacobian(features, fit.estimate), dtype=float)[:, idx] / f[:, None]
     norms = np.linalg.norm(J, axis=0)
     J = J[:, norms > 0] / norms[norms > 0]
@@ -467,7 +538,7 @@ def screen_outliers(spec, fit: SpecFit, features: dict, y, profile_ids) -> list:
     u, s, _ = np.linalg.svd(J, full_matrices=False)
     u = u[:, s > 1e-12 * s[0]]
     h = np.clip(np.sum(u**2, axis=1), 0.0, 1.0 - 1e-12)
-    s2 = fit.residual_scale**2
+    s2 = fit.residual_scale**2 + (fit.between_scale or 0.0) ** 2  # a row's total residual variance
     t = r / np.sqrt(s2 * (1.0 - h))
     d = t**2 * h / (u.shape[1] * (1.0 - h))
     flag = (np.abs(t) > OUTLIER_T) | (d > 4.0 / n)
@@ -477,57 +548,58 @@ def screen_outliers(spec, fit: SpecFit, features: dict, y, profile_ids) -> list:
 
 
 # ------------------------------------------------------------------------------------ CV
+def coverage_band(n: int, level: float = CV_INTERVAL_LEVEL, conf: float = 0.95):
+    """The central ``conf`` binomial acceptance band of the observed coverage of ``n``
+    intervals at nominal ``level``: ``(lower, upper)`` fractions (None for n = 0)."""
+    if n <= 0:
+        return None
+    lo = stats.binom.ppf((1 - conf) / 2, n, level) / n
+    hi = stats.binom.isf((1 - conf) / 2, n, level) / n
+    return float(lo), float(hi)
+
+
 def _metrics(ape, covered, sizes=None):
     ape = np.asarray(ape, dtype=float)
     ok = np.isfinite(ape)
     if not ok.any():
         return {"n": 0, "mape": None, "median_ape": None, "coverage_90": None}
+    cov = float(np.mean(np.asarray(covered)[ok]))
+    band = coverage_band(int(ok.sum()))
     out = {"n": int(ok.sum()), "mape": float(np.mean(ape[ok])),
-           "median_ape": float(np.median(ape[ok])),
-           "coverage_90": float(np.mean(np.asarray(covered)[ok]))}
+           "median_ape": float(np.median(ape[ok])), "p90_ape": float(np.percentile(ape[ok], 90)),
+           "coverage_90": cov, "coverage_band_95": list(band),
+           "coverage_within_band": bool(band[0] <= cov <= band[1])}
     if sizes is not None:
         out["n_models"] = int(len(set(np.asarray(sizes)[ok])))
     return out
 
 
-def cross_validate(spec, obs: Observations) -> dict:
-    """Leave-one-model-out cross-validation of one spec.
-
-    Returns
-    -------
-    dict
-        ``scheme, n_folds, n_failed_folds, mape, median_ape, coverage_90, n, n_models`` and
-        ``by_size_class`` (same metrics per class with ``target_mape`` and
-        ``meets_target`` where the seed plan set a target). Fractions, not percent. Also
-        ``predictions`` (per row ``pred_gib``, ``lower_gib``, ``upper_gib``; not written to
-        coefficient files).
-    """
-    spec = get_spec(spec) if isinstance(spec, str) else spec
+def _fold_predictions(spec, obs: Observations, folds):
+    """Leave-one-architecture-out predictions of one spec: (pred, lower, upper, failed folds)."""
     groups = obs.groups
-    models = sorted(set(groups))
     y = obs.y
     n = y.size
-    base = {"scheme": "leave-one-model-out", "interval_level": CV_INTERVAL_LEVEL}
-    if len(models) < 3:
-        return {**base, "status": f"not run: {len(models)} distinct model(s), needs >= 3",
-                "mape": None, "median_ape": None, "coverage_90": None, "by_size_class": {}}
-    pred = np.full(n, math.nan)
-    lo = np.full(n, math.nan)
-    hi = np.full(n, math.nan)
+    pred, lo, hi = (np.full(n, math.nan) for _ in range(3))
     failed = []
-    for m in models:
+    for m in folds:
         test = groups == m
         train = ~test
         tf = {k: v[train] for k, v in obs.features.items()}
-        fit = fit_spec(spec, tf, y[train])
+        fit = fit_spec(spec, tf, y[train], groups=groups[train])
         if fit.status != "fitted":
             failed.append(str(m))
             continue
         xf = {k: v[test] for k, v in obs.features.items()}
         pred[test], lo[test], hi[test] = predict_interval(spec, fit, xf)
+    return pred, lo, hi, failed
+
+
+def _cv_summary(obs, pred, lo, hi, failed, base):
+    y = obs.y
+    groups = obs.groups
     ape = np.abs(pred - y) / y
     covered = (y >= lo) & (y <= hi)
-    out = {**base, "status": "ok", "n_folds": len(models), "n_failed_folds": len(failed),
+    out = {**base, "status": "ok", "n_folds": len(set(groups)), "n_failed_folds": len(failed),
            "failed_folds": failed, **_metrics(ape, covered, groups)}
     by = {}
     classes = obs.table["size_class"].to_numpy()
@@ -541,6 +613,88 @@ def cross_validate(spec, obs: Observations) -> dict:
         by[c] = met
     out["by_size_class"] = by
     out["predictions"] = {"pred_gib": pred, "lower_gib": lo, "upper_gib": hi}
+    return out
+
+
+def cross_validate(spec, obs: Observations) -> dict:
+    """Leave-one-architecture-out cross-validation of one spec.
+
+    Folds are :attr:`Observations.groups`: profiles whose architectures are identical
+    (every memory-relevant ``Architecture`` field equal) form one fold, so that e.g.
+    Llama-3-8B and Llama-3.1-8B are held out together. Each fold is fitted with the
+    random-intercept error model and predicted with the one prediction path (a new
+    architecture's interval).
+
+    Returns
+    -------
+    dict
+        ``scheme, n_folds, n_failed_folds, mape, median_ape, p90_ape, coverage_90,
+        coverage_band_95, coverage_within_band, n, n_models`` and ``by_size_class`` (same
+        metrics per class with ``target_mape`` and ``meets_target``). Fractions, not percent.
+        Also ``predictions`` (per row ``pred_gib``, ``lower_gib``, ``upper_gib``; not written
+        to coefficient files).
+    """
+    spec = get_spec(spec) if isinstance(spec, str) else spec
+    folds = sorted(set(obs.groups))
+    base = {"scheme": "leave-one-architecture-out", "interval_level": CV_INTERVAL_LEVEL}
+    if len(folds) < 3:
+        return {**base, "status": f"not run: {len(folds)} distinct architecture(s), needs >= 3",
+                "mape": None, "median_ape": None, "coverage_90": None, "by_size_class": {}}
+    pred, lo, hi, failed = _fold_predictions(spec, obs, folds)
+    return _cv_summary(obs, pred, lo, hi, failed, base)
+
+
+def _inner_mape(spec, obs):
+    folds = sorted(set(obs.groups))
+    if len(folds) < 3:
+        return math.nan
+    pred, *_ = _fold_predictions(spec, obs, folds)
+    ape = np.abs(pred - obs.y) / obs.y
+    return float(np.nanmean(ape)) if np.isfinite(ape).any() else math.nan
+
+
+def nested_cross_validate(obs: Observations, specs=CANDIDATE_SPECS) -> dict:
+    """Leave-one-architecture-out accuracy of the whole procedure, spec selection included.
+
+    In each outer fold the spec is chosen by an inner leave-one-architecture-out MAPE on
+    the training architectures only (ties within :data:`CV_TIE_TOL` to the simpler spec,
+    in ``specs`` order), fitted on them and used to predict the held-out architecture. The
+    reported accuracy is therefore never the criterion that chose the spec.
+
+    Returns
+    -------
+    dict
+        As :func:`cross_validate`, plus ``chosen`` (``{architecture: spec}``).
+    """
+    folds = sorted(set(obs.groups))
+    base = {"scheme": "nested leave-one-architecture-out (selection inside the folds)",
+            "interval_level": CV_INTERVAL_LEVEL}
+    if len(folds) < 4:
+        return {**base, "status": f"not run: {len(folds)} distinct architecture(s), needs >= 4",
+                "mape": None, "median_ape": None, "coverage_90": None, "by_size_class": {}}
+    y = obs.y
+    n = y.size
+    pred, lo, hi = (np.full(n, math.nan) for _ in range(3))
+    failed, chosen = [], {}
+    for m in folds:
+        test = obs.groups == m
+        train = obs.subset(~test)
+        inner = {s: _inner_mape(s, train) for s in specs}
+        finite = {s: v for s, v in inner.items() if math.isfinite(v)}
+        if not finite:
+            failed.append(str(m))
+            continue
+        best = min(finite.values())
+        pick = next(s for s in specs if s in finite and finite[s] <= best + CV_TIE_TOL)
+        chosen[str(m)] = pick
+        fit = fit_spec(pick, train.features, train.y, groups=train.groups)
+        if fit.status != "fitted":
+            failed.append(str(m))
+            continue
+        xf = {k: v[test] for k, v in obs.features.items()}
+        pred[test], lo[test], hi[test] = predict_interval(pick, fit, xf)
+    out = _cv_summary(obs, pred, lo, hi, failed, base)
+    out["chosen"] = chosen
     return out
 
 
@@ -594,7 +748,7 @@ def _select(specs: dict) -> tuple[str, dict]:
         best = min(have_cv.values())
         tied = sorted((n for n, v in have_cv.items() if v <= best + CV_TIE_TOL),
                       key=lambda n: (ok[n].aic, ok[n].bic, n))
-        rule = (f"lowest leave-one-model-out MAPE; specs within {CV_TIE_TOL:.3f} of the best "
+        rule = (f"lowest leave-one-architecture-out MAPE; specs within {CV_TIE_TOL:.3f} of the best "
                 f"({', '.join(tied)}) tied and decided by AIC, then BIC")
         winner = tied[0]
     else:
@@ -616,7 +770,8 @@ def fit_framework(obs: Observations, *, specs=CANDIDATE_SPECS, cv: bool = True,
     specs : sequence of str
         Candidate specs (``seed`` is always included).
     cv : bool
-        Run leave-one-model-out cross-validation (needed for CV-based selection).
+        Run leave-one-architecture-out cross-validation (needed for CV-based selection) and
+        the nested cross-validation whose accuracy is reported (:func:`nested_cross_validate`).
     drop_outliers : bool
         Refit without the profiles the screening of the ``seed`` and selected fits flags.
     min_profiles, min_models : int
@@ -658,14 +813,17 @@ def fit_framework(obs: Observations, *, specs=CANDIDATE_SPECS, cv: bool = True,
     cg_obs = cuda_graph_obs if obs.framework == "vllm" else None
     if (cg_obs is not None and cg_obs.n_used >= min_profiles
             and len(set(cg_obs.groups)) >= min_models):
-        cg = fit_spec("cuda_graph", cg_obs.features, cg_obs.y)
+        cg = fit_spec("cuda_graph", cg_obs.features, cg_obs.y, groups=cg_obs.groups)
         cg.outliers = screen_outliers("cuda_graph", cg, cg_obs.features, cg_obs.y,
                                       cg_obs.table["profile_id"].to_numpy())
         cg.data_ranges = _data_ranges(cg_obs)
         cg.cv = cross_validate("cuda_graph", cg_obs) if cv else None
+    # selection inside the folds among the specs that fit the whole data
+    nested = (nested_cross_validate(obs, tuple(s for s in specs if s in CANDIDATE_SPECS and fits[s].status == "fitted"))
+              if cv else None)
     return FrameworkFit(framework=obs.framework, status="fitted", observations=obs, specs=fits,
                         selected_spec=selected, selection=selection, cuda_graph=cg,
-                        dropped_outliers=dropped, options=options)
+                        dropped_outliers=dropped, options=options, nested_cv=nested)
 
 
 def _fit_all(obs, specs, cv):
@@ -673,7 +831,7 @@ def _fit_all(obs, specs, cv):
     ranges = _data_ranges(obs)
     ids = obs.table["profile_id"].to_numpy()
     for name in specs:
-        f = fit_spec(name, obs.features, obs.y)
+        f = fit_spec(name, obs.features, obs.y, groups=obs.groups)
         f.data_ranges = ranges
         if f.status == "fitted":
             f.outliers = screen_outliers(name, f, obs.features, obs.y, ids)

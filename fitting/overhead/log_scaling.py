@@ -288,7 +288,7 @@ def simulate_lambda0_rejections(true_lambda: float = 0.0, *, n_obs: int = 40, n_
     """Rejection rate of the LR test of ``lambda = 0`` on SIMULATED data.
 
     Data are generated from ``boxcox`` with ``lambda = true_lambda`` and log-normal errors
-    (``sigma_log``) on one simulated design (drawn once with ``seed``); each replicate
+    (``sigma_log``) on the uncertain part (the fitted error model) on one simulated design (drawn once with ``seed``); each replicate
     fits ``seed`` and ``boxcox`` and tests ``lambda = 0`` at ``alpha``.
 
     Returns
@@ -299,9 +299,10 @@ def simulate_lambda0_rejections(true_lambda: float = 0.0, *, n_obs: int = 40, n_
     rng = np.random.default_rng(seed)
     x = _simulated_design(n_obs, rng)
     p_true = np.array(list(true_params) + [true_lambda], dtype=float)
-    mean = BOXCOX.predict_response(x, p_true)
+    exact = BOXCOX.exact_offset(x)
+    h = BOXCOX.uncertain_part(x, p_true)
     eps = rng.normal(0.0, sigma_log, (n_reps, n_obs))
-    ys = mean[None, :] * np.exp(eps)
+    ys = exact[None, :] + h[None, :] * np.exp(eps)
     rejections, valid = 0, 0
     crit = stats.chi2.ppf(1 - alpha, 1)
     for y in ys:

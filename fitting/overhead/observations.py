@@ -93,6 +93,8 @@ Dense models by total parameters (billions): ``<1B`` [0, 0.9), ``1-2B`` [0.9, 3)
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import math
 from dataclasses import dataclass, field, replace
 
@@ -151,10 +153,25 @@ _OPTIONAL_COMPONENTS = {("trtllm", "engine"): ("other",)}
 _MAX_CPU_WEIGHT_SHARE = 0.10
 
 _TABLE_COLUMNS = (
-    "profile_id", "model_id", "model_key", "params_b", "is_moe", "size_class", "y_gib",
+    "profile_id", "model_id", "model_key", "arch_key", "params_b", "is_moe", "size_class", "y_gib",
     "response_form", "weights_measured", "batch_defaulted", "mnbt_defaulted", "dtype_defaulted",
     "tp", "pp", "series", "cuda_graph_gib",
 )
+
+
+#: Architecture fields that do not change memory, left out of the fold key.
+_NOT_IN_ARCH_KEY = ("torch_dtype", "extra")
+
+
+def architecture_key(arch) -> str:
+    """The fold key of an architecture: a short hash of every memory-relevant
+    :class:`fitting.physics.Architecture` field (all but ``torch_dtype`` and ``extra``,
+    which holds e.g. ``max_position_embeddings`` and RoPE scaling). Identical keys =
+    identical architectures (Meta-Llama-3-8B and Llama-3.1-8B, huggyllama/llama-7b and
+    Llama-2-7b-hf), which are held out together and share one random intercept."""
+    values = tuple((f.name, getattr(arch, f.name)) for f in dataclasses.fields(arch) if f.name not in _NOT_IN_ARCH_KEY)
+    digest = hashlib.sha256(repr(values).encode()).hexdigest()[:10]
+    return f"{arch.model_type}-{arch.num_layers}L-{arch.hidden_size}h-{digest}"
 
 
 def size_class(params_b, is_moe):
@@ -218,7 +235,15 @@ class Observations:
 
     @property
     def groups(self) -> np.ndarray:
-        """Model label per row (leave-one-model-out groups)."""
+        """Architecture label per row: the fold key of cross-validation and the group of the
+        random intercept (see :func:`architecture_key`); the model label for a table built
+        without architecture keys."""
+        col = "arch_key" if "arch_key" in self.table.columns else "model_key"
+        return self.table[col].to_numpy()
+
+    @property
+    def models(self) -> np.ndarray:
+        """Model label per row (the registry's base model)."""
         return self.table["model_key"].to_numpy()
 
     @property
@@ -463,6 +488,7 @@ def build_observations(frame: pd.DataFrame, framework: str, *, response: str = "
     params_b = np.full(n_total, np.nan)
     is_moe = np.zeros(n_total, dtype=bool)
     canon = np.array([None] * n_total, dtype=object)
+    arch_keys = np.array([None] * n_total, dtype=object)
     group = np.array([None] * n_total, dtype=object)
     dtype_def = np.zeros(n_total, dtype=bool)
     w_used_meas = np.isfinite(w_meas)
@@ -496,11 +522,19 @@ def build_observations(frame: pd.DataFrame, framework: str, *, response: str = "
         params_b[rows] = _params_b(entry)
         is_moe[rows] = bool(getattr(arch, "is_moe", False))
         canon[rows] = getattr(entry, "id", mid) or mid
+        arch_keys[rows] = architecture_key(arch)
         group[rows] = getattr(entry, "alias_of", None) or canon[rows[0]]
     feats["model_mem_gib"] = feats["weights_gib"] + feats["kv_gib"] + feats["activations_gib"]
     finite = np.all(np.column_stack([np.isfinite(feats[k]) for k in FEATURE_NAMES]), axis=1)
     _exclude(~finite, lambda i: "physics failed: non-finite features ("
              + ", ".join(k for k in FEATURE_NAMES if not np.isfinite(feats[k][i])) + ")")
+    if response == "main":
+        # the error model puts the error on the uncertain part y - (weights + workload KV):
+        # a measurement at or below the exact part is a unit or scope mismatch, not overhead
+        exact = feats["weights_gib"] + feats["kv_gib"]
+        _exclude(finite & (y - exact <= 0), lambda i: (
+            f"measured {y[i]:.3f} GiB is at or below the exact weights + workload KV "
+            f"{exact[i]:.3f} GiB per GPU (unit, scope or KV-accounting mismatch)"))
 
     keep = np.array([r is None for r in reason])
     for i in np.flatnonzero(~keep):
@@ -512,6 +546,7 @@ def build_observations(frame: pd.DataFrame, framework: str, *, response: str = "
         "profile_id": pid[order].astype(str),
         "model_id": canon[order],
         "model_key": group[order],
+        "arch_key": arch_keys[order],
         "params_b": params_b[order],
         "is_moe": is_moe[order],
         "size_class": [size_class(p, m) for p, m in zip(params_b[order], is_moe[order])],

@@ -88,12 +88,35 @@ class OverheadSpec:
     def param_names(self) -> tuple:
         return tuple(p.name for p in self.params)
 
+    def uncertain_part(self, features, p):
+        """The part of the response that carries error, GiB: activations + overhead
+        (``response == "overhead"``; the exact weights and workload KV are
+        :func:`exact_offset_gib`), or the term itself. Its derivative over ``p`` is
+        :attr:`jacobian`."""
+        if self.response == "term":
+            return np.asarray(self.evaluate(features, p), dtype=float)
+        return np.asarray(features["activations_gib"], float) + self.evaluate(features, p)
+
+    def exact_offset(self, features):
+        """The error-free part of the response, GiB: :func:`exact_offset_gib`, or 0 for a term."""
+        if self.response == "term":
+            return np.zeros(np.shape(features["weights_gib"]))
+        return exact_offset_gib(features)
+
     def predict_response(self, features, p):
         """Full response in GiB: weights + kv + activations + overhead (``response ==
         "overhead"``), or the term alone (``response == "term"``)."""
         if self.response == "term":
             return np.asarray(self.evaluate(features, p), dtype=float)
         return response_offset_gib(features) + self.evaluate(features, p)
+
+
+def exact_offset_gib(features):
+    """The exact part of the response, which carries no error: W/n + workload KV (GiB per GPU).
+
+    The first-order activation estimate ``A`` is physics too, but not exact: it joins the
+    fitted overhead in the uncertain part (:meth:`OverheadSpec.uncertain_part`)."""
+    return np.asarray(features["weights_gib"], float) + np.asarray(features["kv_gib"], float)
 
 
 def response_offset_gib(features):

@@ -165,7 +165,7 @@ def compare(rows, frameworks: dict) -> dict:
         and ``ours_in_sample`` are the estimator's own numbers on those rows. Baselines
         have no intervals: coverage None.
     """
-    methods = [{"name": "ours_lomo", "label": "ours (leave-one-model-out)",
+    methods = [{"name": "ours_lomo", "label": "ours (leave-one-architecture-out)",
                 "description": "fitted overhead, each model predicted by a fit without it"},
                {"name": "ours_in_sample", "label": "ours (in-sample)",
                 "description": "the coefficient file's fit"}]

@@ -3,7 +3,7 @@
 The only module that imports matplotlib, lazily and with the Agg backend. Plot functions
 take ``ax=None`` and return the axes; nothing is shown. Sections: status and data,
 spec selection, coefficient tables with 95 % intervals, predicted vs measured, residuals
-against model size and batch size with the fitted batch curve, leave-one-model-out
+against model size and batch size with the fitted batch curve, leave-one-architecture-out
 accuracy by size class against the seed plan's targets, the log-scaling verdict, flagged
 outliers, excluded and skipped profiles, and the change from the previous version (the
 coefficients that moved by more than their standard error).
@@ -66,7 +66,7 @@ def _selected(fw_fit):
 
 
 def plot_predicted_vs_measured(fw_fit, ax=None):
-    """Fitted (selected spec) and leave-one-model-out predictions against measured (GiB)."""
+    """Fitted (selected spec) and leave-one-architecture-out predictions against measured (GiB)."""
     plt = _plt()
     ax = ax or plt.subplots(figsize=(5, 5))[1]
     obs = fw_fit.observations
@@ -289,7 +289,7 @@ def render_markdown(fw_fit, doc: dict, previous: dict | None, figures: dict, *, 
         for key, rel in figures.items():
             lines += [f"![{key.replace('_', ' ')}]({rel})", ""]
     if doc["status"] == "fitted":
-        lines += ["## Accuracy on unseen models (leave-one-model-out)", ""]
+        lines += ["## Accuracy on unseen models (leave-one-architecture-out)", ""]
         for name in doc["specs"]:
             lines += [f"### {name}", "", *_cv_table(doc["specs"][name].get("cv")), ""]
     lines += _hypothesis_section(hypothesis if hypothesis is not None else doc.get("hypothesis"))

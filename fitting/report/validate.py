@@ -25,7 +25,7 @@ Two schemes:
 Two views of every prediction (each scheme): the **estimator** view (the primary one) uses
 the physics weights, as a user's query does; the **measured-weights** view uses the
 measured weights where the profile has them, exactly the offset the fit used (its
-leave-one-model-out MAPE is the ``cv.mape`` of the coefficient file). Their difference is
+leave-one-architecture-out MAPE is the ``cv.mape`` of the coefficient file). Their difference is
 the error of the weight physics.
 
 For vLLM also: the KV bytes per token (``kv_cache_gib / kv_cache_tokens`` against
@@ -96,9 +96,9 @@ SCHEMES = {
     "in_sample_measured_weights": ("fit_ape", "fit_covered"),
     "lomo_measured_weights": ("lomo_fit_ape", "lomo_fit_covered"),
 }
-_SCHEME_LABEL = {"in_sample": "in-sample", "lomo": "leave-one-model-out",
+_SCHEME_LABEL = {"in_sample": "in-sample", "lomo": "leave-one-architecture-out",
                  "in_sample_measured_weights": "in-sample, measured weights",
-                 "lomo_measured_weights": "leave-one-model-out, measured weights"}
+                 "lomo_measured_weights": "leave-one-architecture-out, measured weights"}
 #: vLLM's default KV block size (tokens); the pool is a whole number of blocks.
 _VLLM_BLOCK = 16
 
@@ -112,7 +112,7 @@ class ValidationResult:
     rows : pandas.DataFrame
         One row per profile used by a fit (all frameworks): identifiers, ``measured_gib``
         (the observed response, GiB per GPU), ``pred_gib, lower_gib, upper_gib, ape,
-        covered`` (in-sample, estimator view), ``lomo_*`` (leave-one-model-out), ``fit_*``
+        covered`` (in-sample, estimator view), ``lomo_*`` (leave-one-architecture-out), ``fit_*``
         and ``lomo_fit_*`` (measured-weights view), ``kv_bpt_*`` (bytes per token per GPU),
         ``kv_pool_tokens_*`` (tokens per engine), ``baseline_<name>_gib/_ape``.
     frameworks : dict
@@ -224,7 +224,7 @@ def apply_gate(rows, frameworks: dict, max_error_pct: float, *, scheme: str = "l
     max_error_pct : float
         Largest acceptable MAPE, percent.
     scheme : str
-        One of :data:`SCHEMES` (default leave-one-model-out, the estimator view).
+        One of :data:`SCHEMES` (default leave-one-architecture-out, the estimator view).
     include_unfitted : bool
         Also gate frameworks whose coefficient file is ``unfitted`` (seed-plan fallback).
     classes : sequence of str
@@ -286,7 +286,7 @@ def validate(profiles_dir, params_dir, *, alpha: float = 0.10, lomo: bool = True
     alpha : float
         ``1 - alpha`` prediction intervals (0.10: 90 %).
     lomo : bool
-        Run leave-one-model-out (refits; a few seconds).
+        Run leave-one-architecture-out (refits; a few seconds).
     frameworks : sequence of str, optional
         Restrict to these frameworks.
 
@@ -431,18 +431,21 @@ def _predict_file(est, feats, alpha):
 
 
 def _lomo(obs, spec_name, feats_phys, alpha):
-    """Leave-one-model-out predictions in both views (NaN where a fold failed)."""
+    """Leave-one-architecture-out predictions in both views (NaN where a fold failed): folds
+    are :attr:`Observations.groups` (identical architectures held out together), each fitted
+    with the random-intercept error model and predicted by the one prediction path."""
 
     n = obs.n_used
     out = {k: np.full(n, np.nan) for k in ("pred", "lo", "hi", "fpred", "flo", "fhi")}
     groups = obs.groups
     models = sorted(set(groups))
     if len(models) < 3:
-        return out, f"leave-one-model-out not run: {len(models)} model(s), needs >= 3"
+        return out, f"leave-one-architecture-out not run: {len(models)} architecture(s), needs >= 3"
     failed = []
     for m in models:
         test = groups == m
-        fit = fit_spec(spec_name, {k: v[~test] for k, v in obs.features.items()}, obs.y[~test])
+        fit = fit_spec(spec_name, {k: v[~test] for k, v in obs.features.items()}, obs.y[~test],
+                       groups=groups[~test])
         if fit.status != "fitted":
             failed.append(str(m))
             continue
@@ -451,7 +454,7 @@ def _lomo(obs, spec_name, feats_phys, alpha):
         xp = {k: v[test] for k, v in feats_phys.items()}
         with np.errstate(invalid="ignore"):
             out["pred"][test], out["lo"][test], out["hi"][test] = predict_interval(spec_name, fit, xp, 1 - alpha)
-    return out, (f"leave-one-model-out: {len(failed)} fold(s) failed ({', '.join(failed)})" if failed else None)
+    return out, (f"leave-one-architecture-out: {len(failed)} fold(s) failed ({', '.join(failed)})" if failed else None)
 
 
 def _framework_rows(obs, est, frame, alpha, lomo):
@@ -469,11 +472,11 @@ def _framework_rows(obs, est, frame, alpha, lomo):
             notes.append(note)
     elif est.status == "fitted":
         lo_out = {k: np.full(len(y), np.nan) for k in ("pred", "lo", "hi", "fpred", "flo", "fhi")}
-        notes.append("leave-one-model-out not run (--no-lomo)")
+        notes.append("leave-one-architecture-out not run (--no-lomo)")
     else:
         lo_out = {"pred": pred, "lo": lo, "hi": hi, "fpred": fpred, "flo": flo, "fhi": fhi}
         notes.append("unfitted: predictions are the seed plan's fallback constants, fitted to no profile, so "
-                     "the leave-one-model-out columns equal the in-sample ones")
+                     "the leave-one-architecture-out columns equal the in-sample ones")
     rows = pd.DataFrame({
         "framework": obs.framework,
         "status": est.status,
@@ -612,7 +615,7 @@ def _parser():
         description="Accuracy of the fitted estimator on the profiles: per-profile prediction, "
                     "interval and absolute percentage error of the quantity each framework "
                     "measures; MAPE, median and p90 APE and interval coverage by size class, "
-                    "in-sample and leave-one-model-out, next to today's rules of thumb. With "
+                    "in-sample and leave-one-architecture-out, next to today's rules of thumb. With "
                     "--max-error, exit 1 when a size class exceeds it (the CI gate).")
     p.add_argument("--profiles", default="profiles", help="profile folder, searched recursively (default: profiles/)")
     p.add_argument("--params", default="fitted_params",
@@ -620,13 +623,13 @@ def _parser():
     p.add_argument("--max-error", type=float, default=None, metavar="PCT",
                    help="largest acceptable MAPE of any gated size class, percent (e.g. 10); exit 1 above it")
     p.add_argument("--scheme", choices=sorted(SCHEMES), default="lomo",
-                   help="which predictions the gate checks (default: lomo, leave-one-model-out, estimator view)")
+                   help="which predictions the gate checks (default: lomo, leave-one-architecture-out, estimator view)")
     p.add_argument("--include-unfitted", action="store_true",
                    help="also gate frameworks without a fit (their seed-plan fallback constants)")
     p.add_argument("--alpha", type=float, default=0.10,
                    help="prediction intervals at 1 - alpha (default 0.10: 90%%)")
     p.add_argument("--framework", action="append", help="validate only this framework (repeatable)")
-    p.add_argument("--no-lomo", action="store_true", help="skip leave-one-model-out (no refits)")
+    p.add_argument("--no-lomo", action="store_true", help="skip leave-one-architecture-out (no refits)")
     p.add_argument("--json", action="store_true", help="print the full result as JSON (rows included)")
     p.add_argument("--out", metavar="FILE", help="also write the JSON result to FILE (atomically)")
     return p
@@ -646,7 +649,7 @@ def main(argv=None) -> int:
         print(f"error: --max-error must be a positive percentage, got {args.max_error}", file=sys.stderr)
         return 2
     if args.max_error is not None and args.no_lomo and args.scheme.startswith("lomo"):
-        print(f"error: the gate's scheme {args.scheme} needs leave-one-model-out: drop --no-lomo or choose "
+        print(f"error: the gate's scheme {args.scheme} needs leave-one-architecture-out: drop --no-lomo or choose "
               "--scheme in_sample", file=sys.stderr)
         return 2
 

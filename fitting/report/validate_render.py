@@ -111,7 +111,7 @@ def render(doc: dict) -> str:
         lines.append(f"KV bytes per token (measured pool / tokens vs physics): n {b.get('n', 0)}, "
                      f"MAPE {pct(b.get('mape'), 2)}, max {pct(b.get('max_ape'), 2)}.")
         lines.append(f"vLLM KV pool in tokens (u x G - non-KV): n {q.get('n', 0)}; in-sample MAPE {pct(q.get('mape'))}, "
-                     f"coverage {pct(q.get('coverage'))}; leave-one-model-out MAPE {pct(p.get('mape'))}, "
+                     f"coverage {pct(q.get('coverage'))}; leave-one-architecture-out MAPE {pct(p.get('mape'))}, "
                      f"coverage {pct(p.get('coverage'))}.")
         lines.append("")
     if doc.get("seed_plan"):
