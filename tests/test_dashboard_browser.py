@@ -36,7 +36,7 @@ def test_page_is_self_contained(dashboard):
     assert not re.search(r"""<(?:script|img|link|iframe)[^>]*\s(?:src|href)\s*=""", html, re.I)
     assert not re.search(r"url\(\s*['\"]?(?:https?:|//)", html, re.I)
     assert "@import" not in html
-    assert html.count('<svg class="fig"') == 3
+    assert html.count('<svg class="fig"') == 4  # accuracy, error by batch, predicted vs measured, calibration
     assert html.count("<tr class=\"validated\"") == len(doc["rows"])
     assert html.count("<tr class=\"excluded\"") == len(doc["excluded"])
     assert build_html(doc, {}) .startswith("<!DOCTYPE html>")
@@ -132,7 +132,7 @@ def test_figures_are_visible(page, tmp_path):
         s.scrollIntoView(); const b = s.getBoundingClientRect(); const st = getComputedStyle(s);
         return {w: b.width, h: b.height, display: st.display, vis: st.visibility,
                 marks: s.querySelectorAll('.mark').length, title: s.querySelector('title').textContent}; })""")
-    assert len(figs) == 3
+    assert len(figs) == 4
     for f in figs:
         assert f["w"] > 300 and f["h"] > 250, f
         assert f["display"] != "none" and f["vis"] == "visible", f

@@ -99,3 +99,43 @@ def test_batch_term_tests_match_their_definitions():
     assert h["batch_term"]["lr_test"]["statistic"] == pytest.approx(lr, rel=1e-8)
     assert h["batch_term"]["pvalue_boundary"] == pytest.approx(h["batch_term"]["lr_test"]["pvalue"] / 2)
     assert np.isfinite(h["lambda"]["lr_lambda0"]["statistic"])
+
+
+@pytest.mark.slow
+def test_clustered_bootstrap_keeps_the_size_where_the_naive_lr_test_does_not():
+    """SIMULATED clustered null data (no batch term, a large architecture effect, batch sizes
+    that differ between architectures): the boundary-corrected chi2 p-value of the LR test
+    rejects far too often, the clustered parametric bootstrap does not."""
+    import math as _m
+
+    from fitting.overhead.fit import fit_spec
+    from fitting.overhead.log_scaling import _clustered_bootstrap_lr
+    from fitting.overhead.specs import SEED
+    from scipy import stats as _st
+
+    rng = np.random.default_rng(3)
+    n_arch, runs = 8, 6
+    arch = np.repeat(np.arange(n_arch), runs)
+    w_total = np.repeat(rng.uniform(2.0, 60.0, n_arch), runs)
+    b = np.repeat(2.0 ** rng.integers(0, 9, n_arch), runs) * 2.0 ** rng.integers(0, 2, arch.size)
+    x = {"weights_gib": w_total, "weights_total_gib": w_total, "kv_gib": np.zeros(arch.size),
+         "activations_gib": 0.05 * w_total, "model_mem_gib": 1.05 * w_total, "n_gpus": np.ones(arch.size),
+         "tp": np.ones(arch.size), "batch_size": b, "vocab_size": np.full(arch.size, 32000.0)}
+    p0 = np.array([0.8, 0.03, 0.0, 0.0])
+    h = SEED.uncertain_part(x, p0)
+    naive = boot = valid = 0
+    for _ in range(24):
+        y = SEED.exact_offset(x) + h * np.exp(rng.normal(0, 0.3, n_arch)[arch] + rng.normal(0, 0.03, arch.size))
+        full, null = fit_spec(SEED, x, y), fit_spec(SEED, x, y, fixed={"batch_scaling": 0.0})
+        grp = fit_spec(SEED, x, y, fixed={"batch_scaling": 0.0}, groups=arch)
+        if full.status != "fitted" or null.status != "fitted" or grp.status != "fitted":
+            continue
+        lr = 2.0 * (full.loglike - null.loglike)
+        valid += 1
+        naive += int(0.5 * _st.chi2.sf(max(lr, 0.0), 1) < 0.05)
+        p = _clustered_bootstrap_lr(grp, x, arch, lr, n_boot=29, seed=0,
+                                    fit_null=lambda yy: fit_spec(SEED, x, yy, fixed={"batch_scaling": 0.0}),
+                                    fit_full=lambda yy: fit_spec(SEED, x, yy))
+        boot += int(p is not None and p < 0.05)
+    assert valid >= 20
+    assert naive / valid >= 0.3 and boot / valid <= 0.15 and not _m.isnan(boot)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from fitting.physics.vllm import VLLM_NEWEST_VERIFIED, default_engine, parse_version
+
 FRAMEWORKS = ("vllm", "sglang", "trtllm", "tgi", "llamacpp", "transformers", "pytorch")
 
 
@@ -126,6 +128,153 @@ def vllm_default_max_num_seqs(gpu_memory_gib=None, gpu_name=None, engine=None, v
     if big and "a100" not in str(gpu_name or "").lower():
         return 1024
     return 256
+
+
+#: Newest vLLM release whose defaults :func:`vllm_defaults` was checked against (its source).
+VLLM_NEWEST_KNOWN = ".".join(str(x) for x in VLLM_NEWEST_VERIFIED)
+
+_ENTRY_POINTS = {"serve": "serve", "openai": "serve", "api_server": "serve", "server": "serve",
+                 "llm": "llm", "llm_class": "llm", "offline": "llm"}
+
+
+def _gpu_tier(version, gpu_name, gpu_memory_gib) -> tuple[str, str]:
+    """(tier, why) of vLLM V1's batch defaults: ``"h100_name"``, ``"big"``, ``"huge"``, ``"small"``, ``"unknown"``."""
+    v = parse_version(version)
+    name = str(gpu_name or "").lower()
+    try:
+        mem = float(gpu_memory_gib) if gpu_memory_gib is not None else None
+    except (TypeError, ValueError):
+        mem = None
+    if v is not None and v < (0, 8, 5):
+        # 0.8.0-0.8.4: larger token budget only for GPUs named H100/H200
+        if not name:
+            return "unknown", "GPU name unknown"
+        big = "h100" in name or "h200" in name
+        return ("h100_name" if big else "small"), "GPU name contains h100/h200" if big else "GPU not H100/H200"
+    if mem is None:
+        return "unknown", "GPU memory unknown"
+    if mem >= 160 and (v is None or v >= (0, 28, 0)):
+        return "huge", f"{mem:g} GiB >= 160 GiB (0.28+)"
+    if mem >= 70:
+        if "a100" in name and (v is None or v >= (0, 9, 0)):
+            return "small", "A100 excluded from the >= 70 GiB defaults (0.9+)"
+        if ("gb10" in name or "spark" in name) and (v is None or v >= (0, 33, 0)):
+            return "small", "GB10 excluded from the >= 70 GiB defaults (0.33+)"
+        return "big", f"{mem:g} GiB >= 70 GiB"
+    return "small", f"{mem:g} GiB < 70 GiB"
+
+
+def vllm_defaults(version=None, *, engine: str | None = None, gpu_name: str | None = None,
+                  gpu_memory_gib: float | None = None, entry_point: str = "serve", max_model_len: int | None = None,
+                  multimodal: bool = False, enable_chunked_prefill: bool | None = None,
+                  sliding_window: bool = False) -> dict:
+    """vLLM's own defaults for a start-up that set none of them, by version, engine, GPU and entry point.
+
+    Parameters
+    ----------
+    version : str, optional
+        vLLM version as printed; None = the newest known rules (:data:`VLLM_NEWEST_KNOWN`).
+    engine : {"v0", "v1"}, optional
+        Default: V1 from 0.8.0 (:func:`fitting.physics.vllm.default_engine`).
+    gpu_name : str, optional
+        As printed / as in the GPU table (``"NVIDIA H100 80GB HBM3"``).
+    gpu_memory_gib : float, optional
+        Total memory of one GPU (GiB, as the driver reports it).
+    entry_point : {"serve", "llm"}, default "serve"
+        ``vllm serve`` / OpenAI API server or the offline ``LLM`` class (UsageContext).
+    max_model_len : int, optional
+        Needed by V0's token budget without chunked prefill and by the caps below.
+    multimodal : bool
+        V0: the token budget is at least 5120 (``_MULTIMODAL_MODEL_MAX_NUM_BATCHED_TOKENS``).
+    enable_chunked_prefill : bool, optional
+        V0: default off, on for ``max_model_len > 32768`` (0.5.5+, CUDA, no sliding window,
+        text-only); V1: always on for generative models.
+    sliding_window : bool
+        V0: a sliding-window model keeps chunked prefill off.
+
+    Returns
+    -------
+    dict
+        ``max_num_seqs``, ``max_num_batched_tokens`` (None when ``max_model_len`` is needed
+        and missing), ``gpu_memory_utilization`` (0.9), ``block_size`` (16),
+        ``enable_chunked_prefill``, ``engine``, ``rule`` (which rule applied, for printing).
+
+    Notes
+    -----
+    Read in ``vllm/engine/arg_utils.py`` (``EngineArgs._set_default_args*``,
+    ``get_batch_defaults``) and ``SchedulerConfig`` (``vllm/config.py``,
+    ``vllm/config/scheduler.py``):
+
+    * V0: ``max_num_seqs`` 256; token budget with chunked prefill 512 (up to 0.6.4) / 2048
+      (0.6.5+), without it ``max(max_model_len, 2048)``; multimodal at least 5120.
+    * V1 0.8.0-0.8.4: ``max_num_seqs`` 1024 on every GPU; budget 16384 (LLM) / 8192 (serve)
+      on GPUs named H100/H200, else 8192 / 2048.
+    * V1 0.8.5: by memory: >= 70 GiB -> 1024 and 16384 / 8192, else 256 and 8192 / 2048.
+    * V1 0.9.0+: the same with A100s excluded from the >= 70 GiB tier; 0.28+: >= 160 GiB ->
+      1024 and 16384 for both entry points; 0.33+: GB10 excluded.
+    * V1 0.12+ (``_set_default_max_num_seqs_and_batched_tokens_args``), when the defaults
+      apply: budget ``min(max_num_seqs * max_model_len, budget)``, then ``max_num_seqs =
+      min(max_num_seqs, budget)`` (the first cap is in ``SchedulerConfig`` from 0.10.2).
+    * ``--performance-mode throughput`` (0.17+) doubles both; not modelled.
+
+    Examples
+    --------
+    >>> d = vllm_defaults("0.19.0", gpu_name="NVIDIA H100 80GB HBM3", gpu_memory_gib=79.19)
+    >>> d["max_num_seqs"], d["max_num_batched_tokens"]
+    (1024, 8192)
+    >>> d = vllm_defaults("0.19.0", gpu_name="NVIDIA L4", gpu_memory_gib=22.0)
+    >>> d["max_num_seqs"], d["max_num_batched_tokens"]
+    (256, 2048)
+    """
+    v = parse_version(version)
+    eng = engine or default_engine(v) or "v1"
+    eng = "v0" if str(eng).lower() == "v0" else "v1"
+    ep = _ENTRY_POINTS.get(str(entry_point).lower().replace("-", "_"))
+    if ep is None:
+        raise ValueError(f"entry_point: expected 'serve' or 'llm', got {entry_point!r}")
+    vs = ".".join(map(str, v)) if v else f"unknown (newest known {VLLM_NEWEST_KNOWN})"
+    out = {"gpu_memory_utilization": 0.9, "block_size": 16, "engine": eng}
+    if eng == "v0":
+        chunked = enable_chunked_prefill
+        why_chunk = "set"
+        if chunked is None:
+            long_ctx = max_model_len is not None and int(max_model_len) > 32768
+            chunked = bool(long_ctx and (v is None or v >= (0, 5, 5)) and not sliding_window and not multimodal)
+            why_chunk = "on: max_model_len > 32768" if chunked else "off (V0 default)"
+        if chunked:
+            mbt = 512 if (v is not None and v < (0, 6, 5)) else 2048
+        else:
+            mbt = max(int(max_model_len), 2048) if max_model_len is not None else None
+        if multimodal and mbt is not None:
+            mbt = max(mbt, 5120)
+        out.update(max_num_seqs=256, max_num_batched_tokens=mbt, enable_chunked_prefill=chunked,
+                   rule=f"vLLM {vs} V0: max_num_seqs 256; chunked prefill {why_chunk}; "
+                        + (f"max_num_batched_tokens {mbt}" if mbt is not None
+                           else "max_num_batched_tokens = max(max_model_len, 2048) needs max_model_len"))
+        return out
+    tier, why = _gpu_tier(v, gpu_name, gpu_memory_gib)
+    if v is not None and v < (0, 8, 5):
+        seqs = 1024
+        mbt = {"llm": 16384, "serve": 8192}[ep] if tier == "h100_name" else {"llm": 8192, "serve": 2048}[ep]
+        if tier == "unknown":
+            mbt = {"llm": 8192, "serve": 2048}[ep]
+    elif tier == "huge":
+        seqs, mbt = 1024, 16384
+    elif tier == "big":
+        seqs, mbt = 1024, {"llm": 16384, "serve": 8192}[ep]
+    else:
+        seqs, mbt = 256, {"llm": 8192, "serve": 2048}[ep]
+    chunked = True if enable_chunked_prefill is None else bool(enable_chunked_prefill)
+    if not chunked and max_model_len is not None:
+        mbt = max(int(max_model_len), mbt)
+    if max_model_len is not None and (v is None or v >= (0, 10, 2)):
+        mbt = min(seqs * int(max_model_len), mbt)
+    if v is None or v >= (0, 12, 0):
+        seqs = min(seqs, mbt)
+    out.update(max_num_seqs=seqs, max_num_batched_tokens=mbt, enable_chunked_prefill=chunked,
+               rule=f"vLLM {vs} V1, {'vllm serve' if ep == 'serve' else 'LLM class'}, GPU tier {tier} ({why}): "
+                    f"max_num_seqs {seqs}, max_num_batched_tokens {mbt}")
+    return out
 
 
 #: Serving engines whose ``dtype="auto"`` casts float32 checkpoints to float16 (vLLM's

@@ -54,6 +54,37 @@ MIN_DISTINCT_BATCH = 3
 BATCH_STUDY = ("the batch-scaling study (a GPU profiling study under studies/ that runs one model "
                "at fixed settings over batch sizes 1, 2, 4, ..., 256)")
 _LAMBDA_GRID = np.round(np.arange(-2.0, 3.0001, 0.2), 10)
+#: Parametric bootstrap replicates calibrating the LR tests.
+N_BOOT = 199
+#: ... of the lambda = 0 test (each replicate refits boxcox from two lambda starts).
+N_BOOT_LAMBDA = 99
+
+
+def _clustered_bootstrap_lr(null_fit, x, groups, observed, *, n_boot, seed, fit_null, fit_full):
+    """p-value of an LR statistic by a parametric bootstrap under the null fit that keeps the
+    clustering: each replicate draws one effect per architecture (``tau``, or the
+    conservative stand-in) and one per row (``sigma``) on the log scale of the uncertain
+    part, refits null and full with independent errors and recomputes the statistic.
+    ``(1 + #{LR* >= LR}) / (1 + valid replicates)``; None where the null fit failed."""
+    if null_fit.status != "fitted" or not math.isfinite(observed):
+        return None
+    spec = SEED
+    em = null_fit.error_model
+    tau, sigma = math.sqrt(em.between_variance), float(em.within_scale)
+    exact = spec.exact_offset(x)
+    log_h = np.log(spec.uncertain_part(x, null_fit.estimate))
+    codes = np.unique(np.asarray(groups), return_inverse=True)[1]
+    rng = np.random.default_rng(seed)
+    exceed, valid = 0, 0
+    for _ in range(int(n_boot)):
+        z = log_h + rng.normal(0.0, tau, codes.max() + 1)[codes] + rng.normal(0.0, sigma, log_h.size)
+        yy = exact + np.exp(z)
+        r, f = _quiet(lambda: (fit_null(yy), fit_full(yy)))[0]
+        if r.status != "fitted" or f.status != "fitted":
+            continue
+        valid += 1
+        exceed += int(2.0 * (f.loglike - r.loglike) >= observed - 1e-9)
+    return (1 + exceed) / (1 + valid) if valid else None
 
 
 def _test_dict(res):
@@ -139,6 +170,10 @@ def _stated_batch_sizes(obs: Observations):
     return sorted({float(v) for v in b[stated]}), sorted({float(v) for v in b})
 
 
+def _fmt_num(v):
+    return "?" if v is None else f"{v:.4g}"
+
+
 def _fmt_p(p):
     if p is None or not math.isfinite(p):
         return "n/a"
@@ -180,29 +215,57 @@ def log_scaling_test(obs: Observations, *, seed_fit: SpecFit | None = None,
     if not obs.n_used:
         return not_testable(obs, "no usable profiles", alpha)
     stated, all_b = _stated_batch_sizes(obs)
+    # rows whose batch size was defaulted leave the batch tests (their batch is a guess)
+    n_def = int(obs.table["batch_defaulted"].sum()) if "batch_defaulted" in obs.table else 0
+    if n_def:
+        obs = obs.subset(~obs.table["batch_defaulted"].to_numpy(dtype=bool))
+        seed_fit = boxcox_fit = None
     x, y = obs.features, obs.y
-    if seed_fit is None:
-        seed_fit = fit_spec(SEED, x, y)
-    ident = dict(zip(seed_fit.param_names, seed_fit.identified))
-    if len(stated) < MIN_DISTINCT_BATCH or not ident.get("batch_scaling", False):
-        why = (f"batch size takes {len(stated)} distinct stated value(s) "
-               f"({', '.join(f'{v:g}' for v in stated) or 'none'}); the tests need >= {MIN_DISTINCT_BATCH}"
-               if len(stated) < MIN_DISTINCT_BATCH else
-               "the batch term is not identified in these profiles")
-        return not_testable(obs, why, alpha)
+    if len(stated) < MIN_DISTINCT_BATCH:
+        return not_testable(obs, f"batch size takes {len(stated)} distinct stated value(s) "
+                                 f"({', '.join(f'{v:g}' for v in stated) or 'none'}); the tests need >= "
+                                 f"{MIN_DISTINCT_BATCH}", alpha)
+    if seed_fit is None or seed_fit.between_rule == "none":
+        seed_fit = fit_spec(SEED, x, y, groups=obs.groups)
+    names = list(seed_fit.param_names)
+    bi = names.index("batch_scaling")
+    if seed_fit.status != "fitted" or not seed_fit.identified[bi]:
+        return not_testable(obs, "the batch term is not identified in these profiles", alpha)
     out = {"alpha": alpha, "n": obs.n_used, "distinct_batch_sizes": stated,
            "distinct_batch_sizes_incl_defaulted": all_b, "testable": True,
+           "batch_defaulted_rows": (f"{n_def} row(s) with a defaulted batch size left out of the batch tests"
+                                    if n_def else "none"),
+           "n_architectures": int(len(set(obs.groups))),
            "batch_term": None, "lambda": None, "study_needed": None, "warnings": [], "reason": None}
 
-    # 1. no batch term vs seed
+    # 1. no batch term vs seed: the LR statistic of independent-errors fits, calibrated by a
+    #    parametric bootstrap under the null that keeps the architecture clustering
+    seed_ind = fit_spec(SEED, x, y)
     restricted = fit_spec(SEED, x, y, fixed={"batch_scaling": 0.0})
-    (ft, lt), w1 = _quiet(lambda: (f_test(restricted.results, seed_fit.results),
-                                    lr_test(restricted.results, seed_fit.results)))
+    (ft, lt), w1 = _quiet(lambda: (f_test(restricted.results, seed_ind.results),
+                                    lr_test(restricted.results, seed_ind.results)))
+    null_grp = fit_spec(SEED, x, y, fixed={"batch_scaling": 0.0}, groups=obs.groups)
+    p_boot = _clustered_bootstrap_lr(
+        null_grp, x, obs.groups, lt.statistic, n_boot=N_BOOT, seed=0,
+        fit_null=lambda yy: fit_spec(SEED, x, yy, fixed={"batch_scaling": 0.0}),
+        fit_full=lambda yy: fit_spec(SEED, x, yy))
+    lo_ci = float(seed_fit.ci_lower[bi]) if math.isfinite(seed_fit.ci_lower[bi]) else None
     bt = {"null": "batch_scaling = 0 (no batch term)", "full": "seed (log2 batch term)",
           "f_test": _test_dict(ft), "lr_test": _test_dict(lt),
           "pvalue_boundary": (None if not math.isfinite(lt.pvalue) else float(0.5 * lt.pvalue)),
-          "batch_scaling": float(seed_fit.estimate[list(seed_fit.param_names).index("batch_scaling")])}
+          "pvalue_bootstrap": p_boot, "n_boot": N_BOOT,
+          "batch_scaling": float(seed_fit.estimate[bi]),
+          "batch_scaling_ci": [lo_ci, float(seed_fit.ci_upper[bi]) if math.isfinite(seed_fit.ci_upper[bi]) else None],
+          "ci_note": (f"95% CI with the random intercept per architecture, Student t on {seed_fit.df:.1f} df"),
+          "detected": bool(lo_ci is not None and lo_ci > 0)}
     out["batch_term"] = bt
+    if not bt["detected"]:
+        out["lambda"] = {"estimate": None, "identified": False, "lr_lambda0": None, "lr_lambda1": None,
+                         "note": "batch term not detected (its 95% CI reaches 0): lambda has no meaning"}
+        out["warnings"] += sorted(set(w1))
+        out["verdict"] = _verdict(bt, out["lambda"], alpha)
+        return out
+    seed_grouped, seed_fit = seed_fit, seed_ind
 
     # 2. boxcox: lambda = 0 (seed) and lambda = 1
     lam1 = fit_spec(BOXCOX, x, y, fixed={"lambda": 1.0})
@@ -220,6 +283,10 @@ def log_scaling_test(obs: Observations, *, seed_fit: SpecFit | None = None,
                                           lr_test(lam1.results, boxcox_fit.results)
                                           if lam1.status == "fitted" else None))
         lam_info["lr_lambda0"] = _test_dict(lr0)
+        lam_info["lr_lambda0"]["pvalue_bootstrap"] = _clustered_bootstrap_lr(
+            seed_grouped, x, obs.groups, lr0.statistic, n_boot=N_BOOT_LAMBDA, seed=1,
+            fit_null=lambda yy: fit_spec(SEED, x, yy),
+            fit_full=lambda yy: fit_spec(BOXCOX, x, yy, lambda_starts=(0.0, 1.0)))
         lam_info["lr_lambda1"] = _test_dict(lr1) if lr1 is not None else None
         if profile_ci:
             lam_info["profile_ci"] = profile_lambda(x, y, lambda_hat=lam_info["estimate"],
@@ -236,13 +303,22 @@ def log_scaling_test(obs: Observations, *, seed_fit: SpecFit | None = None,
 
 
 def _verdict(bt, lam, alpha):
-    p_b = bt["lr_test"]["pvalue"]
+    p_b = bt.get("pvalue_bootstrap")
+    if p_b is None:
+        p_b = bt.get("pvalue_boundary")
     pf = bt["f_test"]["pvalue"]
     parts = []
+    if not bt.get("detected", True):
+        ci = bt.get("batch_scaling_ci") or [None, None]
+        return ("batch term not detected: the shape of batch scaling is not identifiable from these profiles "
+                f"(batch_scaling {bt['batch_scaling']:.4g}, 95% CI [{_fmt_num(ci[0])}, {_fmt_num(ci[1])}] reaches 0; "
+                f"LR p {_fmt_p(p_b)} by a clustered parametric bootstrap).")
     if lam.get("lr_lambda0") is not None:
-        p0 = lam["lr_lambda0"]["pvalue"]
+        p0 = lam["lr_lambda0"].get("pvalue_bootstrap")
+        if p0 is None:
+            p0 = lam["lr_lambda0"]["pvalue"]
         parts.append(("log scaling rejected" if p0 is not None and p0 < alpha else "log scaling not rejected")
-                     + f" (LR test of lambda = 0, p {_fmt_p(p0)})")
+                     + f" (LR test of lambda = 0, p {_fmt_p(p0)}, clustered parametric bootstrap)")
         if lam.get("lr_lambda1") is not None:
             p1 = lam["lr_lambda1"]["pvalue"]
             parts.append(("linear rejected" if p1 is not None and p1 < alpha else "linear not rejected")
@@ -260,9 +336,10 @@ def _verdict(bt, lam, alpha):
             parts.append(f"lambda = {lam['estimate']:.2f}")
     else:
         parts.append(lam.get("note", "lambda not estimable"))
-    needed = pf is not None and pf < alpha
+    needed = p_b is not None and p_b < alpha
     parts.append(("a batch term is needed" if needed else "no evidence for a batch term")
-                 + f" (F test p {_fmt_p(pf)}, LR p {_fmt_p(p_b)})")
+                 + f" (LR p {_fmt_p(p_b)}, clustered parametric bootstrap; boundary-corrected "
+                 f"chi2 p {_fmt_p(bt.get('pvalue_boundary'))}; F p {_fmt_p(pf)})")
     if not needed:
         parts.append("with no detectable batch effect the shape of the batch curve is not "
                      "determined by these profiles")

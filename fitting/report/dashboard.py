@@ -249,14 +249,30 @@ def _figures(doc) -> str:
                         ylabel="predicted, leave-one-architecture-out (GiB per GPU)", diagonal=True,
                         desc="Each profile's measured quantity against its leave-one-architecture-out prediction with the "
                              "prediction interval; dashed: predicted = measured.")
+    pts_c = []
+    for fw, info in sorted(doc["frameworks"].items()):
+        cal = info.get("calibration") or {}
+        if cal.get("status") != "ok":
+            continue
+        for lv, c, lo, hi in zip(cal["levels"], cal["coverage"], cal["band_lower"], cal["band_upper"]):
+            pts_c.append({"x": lv, "y": c, "lo": lo, "hi": hi, "group": fw,
+                          "tip": f"{fw}: nominal {_pct(lv, 0)}, observed {_pct(c)} of {cal['n']} "
+                                 f"(binomial 95% band {_pct(lo)}-{_pct(hi)})"})
+    fig4 = _svg.scatter(pts_c, title="Calibration (leave-one-architecture-out)", xlabel="nominal interval level",
+                        ylabel="observed coverage", xlog=False, ylog=False, diagonal=True,
+                        desc="Reliability curve: each fitted framework's observed coverage of its 50/80/90/95% "
+                             "prediction intervals for held-out architectures, with the binomial 95% band around "
+                             "the nominal level; dashed: perfect calibration.")
     caps = ["Bars: MAPE per size class; dashed red: the seed plan's target. Bars taller than the axis are cut and "
             "labelled with their value.",
             "Each point is one profile (hover for its id); errors below 0.1% are drawn at 0.1%. vLLM's batch is "
             "max_num_seqs, the capacity it sizes buffers for.",
             f"Vertical lines: {_pct(doc['interval_level'], 0)} prediction intervals. Unfitted frameworks show their "
-            "seed-plan fallback."]
+            "seed-plan fallback.",
+            "Vertical lines: the binomial 95% band of the coverage for that many profiles at the nominal level; a "
+            "point outside its band is miscalibrated (python -m fitting.validate --calibration prints the table)."]
     out = ['<section class="figs" id="figures">']
-    for i, (fig, cap) in enumerate(zip((fig1, fig2, fig3), caps)):
+    for i, (fig, cap) in enumerate(zip((fig1, fig2, fig3, fig4), caps)):
         out.append(f'<figure id="fig-{i + 1}">{fig}<figcaption>{_e(cap)}</figcaption></figure>')
     out.append("</section>")
     return "\n".join(out)

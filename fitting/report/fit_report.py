@@ -202,9 +202,13 @@ def _param_table(spec: dict) -> list:
 def _cv_table(cv: dict | None) -> list:
     if not cv or cv.get("mape") is None:
         return [f"Cross-validation: {(cv or {}).get('status', 'not run')}."]
-    lines = [f"Leave-one-model-out over {cv.get('n_folds')} models ({cv.get('n')} profiles; "
-             f"{cv.get('n_failed_folds', 0)} folds failed): MAPE {_pct(cv['mape'])}, median APE "
-             f"{_pct(cv['median_ape'])}, 90% interval coverage {_pct(cv['coverage_90'])}.", "",
+    band = cv.get("coverage_band_95")
+    band_txt = (f" (binomial 95% band [{_pct(band[0])}, {_pct(band[1])}]: "
+                f"{'inside' if cv.get('coverage_within_band') else 'OUTSIDE'})" if band else "")
+    lines = [f"{str(cv.get('scheme', 'leave-one-architecture-out')).capitalize()} over {cv.get('n_folds')} "
+             f"architectures ({cv.get('n')} profiles; {cv.get('n_failed_folds', 0)} folds failed): MAPE "
+             f"{_pct(cv['mape'])}, median APE {_pct(cv['median_ape'])}, p90 APE {_pct(cv.get('p90_ape'))}, "
+             f"90% interval coverage {_pct(cv['coverage_90'])}{band_txt}.", "",
              "| size class | profiles | models | MAPE | median APE | 90% coverage | target MAPE | meets |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for c, m in cv["by_size_class"].items():
@@ -219,9 +223,16 @@ def _spec_section(name, spec, selected) -> list:
     mark = " (selected)" if name == selected else ""
     lines = [f"### {name}{mark}", "", f"`{spec['formula']}`", "", f"Status: {spec['status']}."]
     if spec["status"] == "fitted" or spec["status"] == "unfitted":
+        em = spec.get("error_model") or {}
+        between = (f"between-architecture scale tau {_fmt(em.get('between_scale'))}" if em.get("between_rule") == "estimated"
+                   else f"between-architecture scale not estimable: conservative stand-in "
+                        f"{_fmt(em.get('conservative_scale'))}" if em.get("between_rule") == "conservative"
+                   else "independent errors")
         lines += ["", *_param_table(spec), "",
-                  f"Residual scale {_fmt(spec['residual_scale'])} ({spec.get('residual_scale_mode', 'log')} units), "
-                  f"df {spec['df_resid']}, n {spec['nobs']}, AIC {_fmt(spec['aic'], 6)}, BIC {_fmt(spec['bic'], 6)}."]
+                  f"Error model (log units of activations + overhead; weights and KV are exact): within-architecture "
+                  f"scale sigma {_fmt(spec['residual_scale'])}, {between}; {em.get('n_groups', '-')} architectures, "
+                  f"t on {_fmt(em.get('df'))} df. n {spec['nobs']}, AIC {_fmt(spec['aic'], 6)}, "
+                  f"BIC {_fmt(spec['bic'], 6)}."]
     else:
         lines.append(f"{spec.get('message', '')}")
     return lines + [""]
@@ -239,13 +250,16 @@ def _hypothesis_section(h: dict | None) -> list:
                   f"| F: no batch term vs seed | {_fmt(bt['f_test']['statistic'])} | "
                   f"{bt['f_test']['df_num']}, {bt['f_test']['df_denom']} | {_fmt(bt['f_test']['pvalue'])} |",
                   f"| LR: no batch term vs seed | {_fmt(bt['lr_test']['statistic'])} | {bt['lr_test']['df']} | "
-                  f"{_fmt(bt['lr_test']['pvalue'])} (boundary-corrected {_fmt(bt['pvalue_boundary'])}) |"]
+                  f"{_fmt(bt['lr_test']['pvalue'])} (boundary-corrected {_fmt(bt['pvalue_boundary'])}; clustered "
+                  f"parametric bootstrap {_fmt(bt.get('pvalue_bootstrap'))}) |"]
         for key, label in (("lr_lambda0", "LR: lambda = 0 (log)"), ("lr_lambda1", "LR: lambda = 1 (linear)")):
             t = lam.get(key)
             if t:
-                lines.append(f"| {label} | {_fmt(t['statistic'])} | {t['df']} | {_fmt(t['pvalue'])} |")
+                lines.append(f"| {label} | {_fmt(t['statistic'])} | {t['df']} | {_fmt(t['pvalue'])}"
+                             f"{' (bootstrap ' + _fmt(t['pvalue_bootstrap']) + ')' if t.get('pvalue_bootstrap') is not None else ''} |")
         lines.append("")
-        lines.append(f"Distinct stated batch sizes: {', '.join(f'{b:g}' for b in h['distinct_batch_sizes'])}.")
+        lines.append(f"Distinct stated batch sizes: {', '.join(f'{b:g}' for b in h['distinct_batch_sizes'])}; "
+                     f"rows with a defaulted batch size: {h.get('batch_defaulted_rows', 'none')}.")
     lines.append("")
     return lines
 
@@ -290,6 +304,11 @@ def render_markdown(fw_fit, doc: dict, previous: dict | None, figures: dict, *, 
             lines += [f"![{key.replace('_', ' ')}]({rel})", ""]
     if doc["status"] == "fitted":
         lines += ["## Accuracy on unseen models (leave-one-architecture-out)", ""]
+        if doc.get("nested_cv"):
+            lines += ["### The whole procedure (spec selection nested in the folds): the accuracy we report", "",
+                      *_cv_table(doc["nested_cv"]), "",
+                      "Spec chosen per held-out architecture: " + ", ".join(
+                          f"{k}: {v}" for k, v in sorted((doc["nested_cv"].get("chosen") or {}).items())) + ".", ""]
         for name in doc["specs"]:
             lines += [f"### {name}", "", *_cv_table(doc["specs"][name].get("cv")), ""]
     lines += _hypothesis_section(hypothesis if hypothesis is not None else doc.get("hypothesis"))

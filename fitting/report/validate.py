@@ -67,9 +67,10 @@ from fitting.overhead.observations import (
     SIZE_CLASS_TARGETS_MAPE,
     build_observations,
 )
-from fitting.overhead.specs import build_features
+from fitting.overhead.prediction import get_prediction
+from fitting.overhead.specs import build_features, get_spec
 from fitting.report import baselines as bl
-from fitting.report.metrics import accuracy_metrics, ape, covered
+from fitting.report.metrics import accuracy_metrics, ape, coverage_band, covered
 from fitting.report.validate_render import render, render_gate
 from fitting.report.validate_seed import explain_seed_plan
 
@@ -363,6 +364,8 @@ def validate_frame(frame, estimators: dict, *, alpha: float = 0.10, lomo: bool =
                              "estimator (see cannot_predict in --json)")
             fws[fw]["n_predicted"] = n_pred
             fws[fw]["notes"] = notes
+            if lomo and est.status == "fitted":
+                fws[fw]["calibration"] = calibration_curve(obs, est.selected_spec)
             parts.append(part)
         else:
             fws[fw]["n_predicted"] = 0
@@ -428,6 +431,45 @@ def _predict_file(est, feats, alpha):
     d = est.term.distribution(feats)
     return (np.asarray(d.median, float), np.asarray(d.quantile(alpha / 2), float),
             np.asarray(d.quantile(1 - alpha / 2), float))
+
+
+#: Nominal levels of the reliability curve (``--calibration``).
+CALIBRATION_LEVELS = (0.50, 0.80, 0.90, 0.95)
+
+
+def calibration_curve(obs, spec_name, levels=CALIBRATION_LEVELS) -> dict:
+    """Reliability of the prediction intervals: nominal level against observed coverage,
+    leave-one-architecture-out, on the measured-weights view (the one prediction path).
+
+    Returns
+    -------
+    dict
+        ``levels``, ``coverage`` (fractions), ``n`` (profiles predicted), ``band_lower`` /
+        ``band_upper`` (the binomial 95 % band of each level for ``n`` intervals) and
+        ``within_band``; ``status`` says why when it could not run.
+    """
+    groups = obs.groups
+    folds = sorted(set(groups))
+    if len(folds) < 3:
+        return {"status": f"not run: {len(folds)} architecture(s), needs >= 3", "levels": list(levels)}
+    spec = get_spec(spec_name)
+    hits = {lv: np.full(obs.n_used, np.nan) for lv in levels}
+    for m in folds:
+        test = groups == m
+        fit = fit_spec(spec_name, {k: v[~test] for k, v in obs.features.items()}, obs.y[~test], groups=groups[~test])
+        if fit.status != "fitted":
+            continue
+        pr = get_prediction(spec, fit.estimate, fit.cov, fit.error_model,
+                            {k: v[test] for k, v in obs.features.items()}, identified=fit.identified)
+        for lv in levels:
+            lo, hi = pr.conf_int(1.0 - lv)
+            hits[lv][test] = covered(obs.y[test], lo, hi)
+    n = int(np.isfinite(hits[levels[0]]).sum())
+    cov = [float(np.nanmean(hits[lv])) if n else None for lv in levels]
+    bands = [coverage_band(n, lv) for lv in levels]
+    return {"status": "ok", "levels": list(levels), "coverage": cov, "n": n,
+            "band_lower": [b[0] if b else None for b in bands], "band_upper": [b[1] if b else None for b in bands],
+            "within_band": [bool(b and c is not None and b[0] <= c <= b[1]) for b, c in zip(bands, cov)]}
 
 
 def _lomo(obs, spec_name, feats_phys, alpha):
@@ -609,6 +651,24 @@ def render_text(doc: dict) -> str:
 
 
 # ----------------------------------------------------------------------------------- CLI
+def render_calibration(doc: dict) -> str:
+    """Text of the reliability curves (``--calibration``)."""
+    lines = ["", "Calibration (leave-one-architecture-out, measured-weights view): nominal level -> observed "
+                 "coverage [binomial 95% band]"]
+    for fw, info in sorted(doc["frameworks"].items()):
+        cal = info.get("calibration")
+        if not cal:
+            continue
+        if cal.get("status") != "ok":
+            lines.append(f"  {fw}: {cal.get('status')}")
+            continue
+        cells = [f"{lv:.0%} -> {c:.1%} [{lo:.1%}, {hi:.1%}]{'' if ok else ' OUTSIDE'}"
+                 for lv, c, lo, hi, ok in zip(cal["levels"], cal["coverage"], cal["band_lower"], cal["band_upper"],
+                                               cal["within_band"])]
+        lines.append(f"  {fw} (n {cal['n']}): " + "; ".join(cells))
+    return "\n".join(lines) + "\n"
+
+
 def _parser():
     p = argparse.ArgumentParser(
         prog="python -m fitting.validate",
@@ -631,6 +691,9 @@ def _parser():
     p.add_argument("--framework", action="append", help="validate only this framework (repeatable)")
     p.add_argument("--no-lomo", action="store_true", help="skip leave-one-architecture-out (no refits)")
     p.add_argument("--json", action="store_true", help="print the full result as JSON (rows included)")
+    p.add_argument("--calibration", action="store_true",
+                   help="also print the reliability curve: nominal level (50/80/90/95%%) against observed "
+                        "leave-one-architecture-out coverage per fitted framework, with the binomial 95%% band")
     p.add_argument("--out", metavar="FILE", help="also write the JSON result to FILE (atomically)")
     return p
 
@@ -667,6 +730,8 @@ def main(argv=None) -> int:
         sys.stdout.write("\n")
     else:
         sys.stdout.write(render_text(doc))
+        if args.calibration:
+            sys.stdout.write(render_calibration(doc))
     gate = doc.get("gate")
     if gate is not None and not gate["passed"]:
         if args.json:  # the text report already names them
