@@ -46,8 +46,18 @@ def _parser() -> argparse.ArgumentParser:
                                     "./fitted_params/<framework>/ if present, else the repository's)")
     p.add_argument("--tp", type=int, default=1, help="tensor-parallel degree (default 1)")
     p.add_argument("--pp", type=int, default=1, help="pipeline-parallel degree (default 1)")
-    p.add_argument("--batch-size", type=int, help="concurrent sequences; for vLLM max_num_seqs "
-                                                  "(default: vLLM 256, others 1)")
+    p.add_argument("--batch-size", type=int, help="concurrent sequences of the workload (frameworks whose KV "
+                                                  "cache grows: transformers, llama.cpp; default 1); for vLLM the "
+                                                  "same as --max-num-seqs")
+    p.add_argument("--max-num-seqs", type=int, help="vLLM engine setting max_num_seqs: it sizes the sampler and the "
+                                                    "CUDA graphs, not the workload (default: vLLM's own for the "
+                                                    "version and GPU, reported)")
+    p.add_argument("--concurrency", type=int, help="KV-pool engines (vLLM): concurrent requests of the workload, "
+                                                   "each --input-len + --output-len tokens (default 1: one "
+                                                   "max_model_len sequence, the engine-start check)")
+    p.add_argument("--vllm-version", help="vLLM version whose defaults and mechanics apply (default: the newest "
+                                          "these facts cover)")
+    p.add_argument("--enforce-eager", action="store_true", help="vLLM --enforce-eager: no CUDA graphs")
     p.add_argument("--input-len", type=int, help="prompt tokens per sequence")
     p.add_argument("--output-len", type=int, help="generated tokens per sequence")
     p.add_argument("--max-model-len", type=int, help="context limit in tokens; with no --input-len/--output-len "
@@ -110,6 +120,49 @@ def _overhead_label(r: dict, fitted: bool) -> str:
     return "overhead (fitted)"
 
 
+def _kv_label(r: dict) -> str:
+    s = r["settings"]
+    if s.get("concurrency") is not None and "engine_start_probability" in r or (
+            r.get("framework") in ("vllm", "sglang", "trtllm", "tgi") and s.get("concurrency") is not None):
+        return f"KV ({s['concurrency']} x {s['input_len'] + s['output_len']:,} tok)"
+    return "KV cache (workload)"
+
+
+def _pool_lines(r: dict) -> list:
+    """The answers a user of a preallocating engine needs (vLLM)."""
+    gpu = f"{r['gpu']} " if r.get("gpu") else ""
+    conf = r["confidence"]
+    p = r.get("engine_start_probability")
+    starts = ("uncalibrated (seed-plan constants, not fitted)" if p is None
+              else f"{'yes' if p >= conf else 'NO'} (P = {p:.3f})")
+    mml = r["max_model_len"]
+    w = r["workload"]
+    lines = ["", f"on {gpu}{r['gpu_memory_gib']:g} GiB, gpu_memory_utilization {r['gpu_memory_utilization']:g}, "
+                 f"confidence {conf:g}:",
+             f"  {'engine starts':32s}{starts}   (non-KV fits in {r['gpu_memory_utilization']:g} x "
+             f"{r['gpu_memory_gib']:g} GiB and the pool holds one {mml:,}-token sequence)",
+             f"  {'KV pool (GPU KV cache size)':32s}{r['kv_pool_tokens']:>12,d}   tokens "
+             f"[{r['kv_pool_tokens_lower']:,d}, {r['kv_pool_tokens_upper']:,d}]",
+             f"  {'max concurrency @ ' + format(mml, ',') + ' tok':32s}"
+             f"{format(r['max_concurrency_at_max_model_len'], '.2f') + 'x':>12s}   "
+             f"[{r['max_concurrency_at_max_model_len_lower']:.2f}x, {r['max_concurrency_at_max_model_len_upper']:.2f}x]"
+             " (vLLM's 'Maximum concurrency')",
+             f"  {'largest max_model_len to start':32s}{r['max_model_len_that_starts']:>12,d}   tokens"
+             + (f" (memory allows {r['max_model_len_memory_allows']:,d})"
+                if r["max_model_len_memory_allows"] > r["max_model_len_that_starts"] else ""),
+             f"  {'min utilization to start':32s}"
+             f"{'none <= 1' if r['min_gpu_memory_utilization_to_start'] is None else format(r['min_gpu_memory_utilization_to_start'], '.3f'):>12s}"]
+    if w["concurrency"] != 1 or w["tokens_per_request"] != mml:
+        fp = w["fits_in_pool_probability"]
+        lines += [f"  {'workload':32s}{w['concurrency']:,d} x {w['tokens_per_request']:,d} tokens: "
+                  + ("uncalibrated" if fp is None else f"fits in the pool with P = {fp:.3f}"),
+                  f"  {'max concurrency @ workload':32s}{r['max_batch_size']:>12,d}   requests of "
+                  f"{w['tokens_per_request']:,d} tokens",
+                  f"  {'min utilization for workload':32s}"
+                  f"{'none <= 1' if r['min_gpu_memory_utilization'] is None else format(r['min_gpu_memory_utilization'], '.3f'):>12s}"]
+    return lines
+
+
 def format_table(r: dict) -> str:
     """Readable text of a :meth:`Estimator.query` result."""
     pct = f"{100 * (1 - r['alpha']):g}%"
@@ -131,7 +184,7 @@ def format_table(r: dict) -> str:
             (_overhead_label(r, fitted), r["overhead_gib"], r["overhead_lower_gib"], r["overhead_upper_gib"]),
             ("non-KV = W + A + overhead", r["non_kv_gib"], r["non_kv_lower_gib"], r["non_kv_upper_gib"]),
             ("CUDA graphs", r["cuda_graph_gib"], r["cuda_graph_lower_gib"], r["cuda_graph_upper_gib"]),
-            ("KV cache (workload)", r["kv_cache_gib"], None, None),
+            (_kv_label(r), r["kv_cache_gib"], None, None),
             ("total", r["total_gib"], r["total_lower_gib"], r["total_upper_gib"])]
     for name, v, lo, hi in rows:
         if name == "CUDA graphs" and v is None:
@@ -141,7 +194,9 @@ def format_table(r: dict) -> str:
     lines.append(f"  {'total, all ' + str(r['n_gpus']) + ' GPUs':32s}{_fmt(r['total_all_gpus_gib']):>12s}   "
                  f"{_interval(r['total_all_gpus_lower_gib'], r['total_all_gpus_upper_gib'])}")
     lines.append(f"  KV bytes per token per GPU: {r['kv_bytes_per_token']:,.0f}")
-    if "fit_probability" in r:
+    if "engine_start_probability" in r:
+        lines += _pool_lines(r)
+    elif "fit_probability" in r:
         gpu = f"{r['gpu']} " if r.get("gpu") else ""
         util = f", gpu_memory_utilization {r['gpu_memory_utilization']:g}" if "gpu_memory_utilization" in r else ""
         lines += ["", f"on {gpu}{r['gpu_memory_gib']:g} GiB{util}, confidence {r['confidence']:g}:",
@@ -170,7 +225,8 @@ def main(argv=None) -> int:
         model = args.config or args.model
         if not model:
             raise ValueError("give --model (registry id or alias) or --config (config.json path)")
-        for flag in ("input_len", "output_len", "max_model_len", "max_num_batched_tokens", "batch_size"):
+        for flag in ("input_len", "output_len", "max_model_len", "max_num_batched_tokens", "batch_size",
+                 "max_num_seqs", "concurrency"):
             v = getattr(args, flag)
             if v is not None and v < 0:
                 raise ValueError(f"--{flag.replace('_', '-')} must not be negative, got {v}")
@@ -179,8 +235,21 @@ def main(argv=None) -> int:
         est = Estimator.load(location)
         if framework and est.framework != framework:
             raise ValueError(f"--framework {framework} but {est.path} holds coefficients for {est.framework}")
+        pool = est.kv_cache_mode == "pool"
+        if args.max_num_seqs is not None and args.batch_size is not None and args.max_num_seqs != args.batch_size:
+            raise ValueError("give --max-num-seqs or --batch-size, not both (for vLLM they are the same setting)")
+        if (args.max_num_seqs is not None or args.concurrency is not None) and not pool:
+            raise ValueError(f"--max-num-seqs and --concurrency apply to engines with a KV pool; for "
+                             f"{est.framework} give --batch-size")
+        if (args.vllm_version or args.enforce_eager) and est.framework != "vllm":
+            raise ValueError(f"--vllm-version and --enforce-eager apply to vLLM, not {est.framework}")
+        extra = {}
+        if pool:
+            extra = dict(concurrency=args.concurrency, enforce_eager=args.enforce_eager or None,
+                         framework_version=args.vllm_version)
         result = est.query(
-            model, tp=args.tp, pp=args.pp, batch_size=args.batch_size, input_len=args.input_len,
+            model, tp=args.tp, pp=args.pp, batch_size=args.max_num_seqs if args.max_num_seqs is not None
+            else args.batch_size, input_len=args.input_len, **extra,
             output_len=args.output_len, max_model_len=args.max_model_len,
             max_num_batched_tokens=args.max_num_batched_tokens, dtype=args.dtype, quantization=args.quantization,
             kv_cache_dtype=args.kv_cache_dtype, gpu=args.gpu, gpu_memory_gib=args.gpu_memory_gib,

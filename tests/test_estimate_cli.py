@@ -87,7 +87,11 @@ def test_json_keys_and_units(params_file, capsys):
     assert r["weights_gib"] * GIB == pytest.approx(physics.weight_bytes_per_gpu(arch, dtype="bfloat16", tp=2), rel=1e-12)
     assert r["kv_bytes_per_token"] == physics.kv_bytes_per_token(arch, dtype="bfloat16", tp=2)
     block = 16 if fw == "vllm" else None
-    kv_bytes = physics.kv_cache_bytes(arch, num_tokens=1200, num_seqs=4, dtype="bfloat16", tp=2, block_size=block)
+    # KV-pool engines: --batch-size is the engine's max_num_seqs, the workload is one sequence
+    # unless --concurrency says otherwise; growing frameworks: 4 sequences
+    seqs = r["settings"]["concurrency"] if r["kv_cache_mode"] == "pool" else 4
+    assert seqs == (1 if r["kv_cache_mode"] == "pool" else 4)
+    kv_bytes = physics.kv_cache_bytes(arch, num_tokens=1200, num_seqs=seqs, dtype="bfloat16", tp=2, block_size=block)
     assert r["kv_cache_gib"] * GIB == pytest.approx(kv_bytes, rel=1e-12)
     assert r["non_kv_gib"] == pytest.approx(r["weights_gib"] + r["activations_gib"] + r["overhead_gib"], rel=1e-12)
     cg = r["cuda_graph_gib"] or 0.0
@@ -121,9 +125,10 @@ def test_table_by_default_states_defaults(sim_dir, capsys):
     assert rc == 0
     # vLLM V1's own max_num_seqs default on a >= 70 GiB non-A100 GPU is 1024
     for text in ("meta-llama/Llama-3.1-8B on vllm", "defaults:",
-                 "batch_size=1024 (vLLM V1 max_num_seqs default on a 79.19 GiB H100-80GB)",
+                 "batch_size=1024 (vLLM's max_num_seqs default on this GPU)",
                  "max_num_batched_tokens=8192", "gpu_memory_utilization=0.9", "non-KV", "total", "KV pool",
-                 "min gpu_memory_utilization", "probability it fits", "H100-80GB"):
+                 "engine starts", "max concurrency @", "largest max_model_len to start", "min utilization to start",
+                 "H100-80GB"):
         assert text in out, text
 
 

@@ -167,7 +167,8 @@ def test_reproduces_fitted_values_pool(vllm, vllm_sim):
     """vLLM: the fitted response is non-KV; the CUDA-graph term its own fit."""
     for i, r in enumerate(vllm_sim.rows[:25]):
         p = vllm.predict(r["model"], tp=r["tp"], batch_size=r["batch_size"], input_len=r["input_len"],
-                         output_len=r["output_len"], dtype="bfloat16")
+                         output_len=r["output_len"], dtype="bfloat16",
+                         max_num_batched_tokens=8192)  # the simulated profiles' budget
         assert p.non_kv_gib == pytest.approx(vllm_sim.fitted_gib[i], rel=REPRO_RTOL)
         assert p.cuda_graph_gib == pytest.approx(vllm_sim.cg_fitted_gib[i], rel=REPRO_RTOL)
 
@@ -176,7 +177,8 @@ def test_reproduces_fitted_values_growing(tf, tf_sim):
     """transformers: the fitted response is the peak = total (no CUDA-graph term)."""
     for i, r in enumerate(tf_sim.rows[:25]):
         p = tf.predict(r["model"], tp=r["tp"], batch_size=r["batch_size"], input_len=r["input_len"],
-                       output_len=r["output_len"], dtype="bfloat16")
+                       output_len=r["output_len"], dtype="bfloat16",
+                         max_num_batched_tokens=8192)  # the simulated profiles' budget
         assert p.total_gib == pytest.approx(tf_sim.fitted_gib[i], rel=REPRO_RTOL)
         assert p.cuda_graph_gib is None
 
@@ -204,10 +206,11 @@ def test_tp2_halves_weights_up_to_replicated_norms(vllm, model):
 
 
 def test_kv_cache_is_exact_workload_kv(vllm, tf):
-    """KV per GPU = sequences x tokens (vLLM rounded up to 16-token blocks) x bytes per token."""
+    """KV per GPU = sequences x tokens (vLLM rounded up to 16-token blocks) x bytes per token;
+    for vLLM the sequences are the workload's concurrency, not max_num_seqs."""
     arch = resolve_model("meta-llama/Llama-3.1-8B").architecture
     per_token = 2 * arch.num_layers * arch.num_kv_heads * arch.head_dim * 2 / 2  # K+V, bf16, tp=2
-    p = vllm.predict("meta-llama/Llama-3.1-8B", tp=2, batch_size=3, input_len=1000, output_len=1)
+    p = vllm.predict("meta-llama/Llama-3.1-8B", tp=2, batch_size=256, concurrency=3, input_len=1000, output_len=1)
     assert p.kv_bytes_per_token == per_token
     assert p.kv_cache_gib * GIB == 3 * 1008 * per_token  # 1001 tokens -> 63 blocks of 16
     q = tf.predict("meta-llama/Llama-3.1-8B", tp=2, batch_size=3, input_len=1000, output_len=1)
@@ -255,8 +258,9 @@ def test_max_batch_fits_and_one_more_does_not(vllm, tf, which, confidence):
     G = 40.0
     b = est.max_batch_size("meta-llama/Llama-3.1-8B", gpu_memory_gib=G, confidence=confidence, **WORK)
     assert b >= 1
-    p_b = est.fit_probability("meta-llama/Llama-3.1-8B", gpu_memory_gib=G, batch_size=b, **WORK)
-    p_b1 = est.fit_probability("meta-llama/Llama-3.1-8B", gpu_memory_gib=G, batch_size=b + 1, **WORK)
+    key = "concurrency" if which == "vllm" else "batch_size"  # vLLM: the workload's, not max_num_seqs
+    p_b = est.fit_probability("meta-llama/Llama-3.1-8B", gpu_memory_gib=G, **{key: b}, **WORK)
+    p_b1 = est.fit_probability("meta-llama/Llama-3.1-8B", gpu_memory_gib=G, **{key: b + 1}, **WORK)
     assert p_b >= confidence > p_b1
 
 
@@ -340,7 +344,9 @@ def test_bad_input_raises_clear_errors(vllm):
 
 def test_defaults_are_the_frameworks_and_stated(vllm):
     p = vllm.predict("meta-llama/Llama-3.1-8B")
-    assert p.settings["batch_size"] == 256 and p.settings["max_num_batched_tokens"] == 8192
+    # vLLM's own defaults where the GPU is not known (V1, vllm serve, below the 70 GiB tier)
+    assert p.settings["batch_size"] == 256 and p.settings["max_num_batched_tokens"] == 2048
+    assert p.settings["concurrency"] == 1 and p.settings["framework_version"]
     assert p.settings["input_len"] == resolve_model("meta-llama/Llama-3.1-8B").architecture.max_position_embeddings
     assert {"batch_size", "max_num_batched_tokens", "max_model_len", "dtype"} <= set(p.defaults_applied)
 

@@ -13,7 +13,7 @@ import pytest
 from scipy import optimize, special
 
 from fitting.stats import intervals
-from fitting.stats.intervals import Predictive, predictive, t_cdf, t_ppf
+from fitting.stats.intervals import ERROR_MODES, Predictive, delta_variance, t_cdf, t_ppf
 from fitting.overhead.specs import PHYSICAL, SEED, response_offset_gib
 
 CDF_RTOL = 1e-9          # relative to min(p, 1-p)
@@ -96,6 +96,44 @@ def _fit(spec, x, y, mode, p0):
     J = jac(res.x)
     cov = s2 * np.linalg.inv(J.T @ J)
     return res.x, cov, math.sqrt(s2), dof
+
+
+def predictive(center, jac, cov, *, residual_scale, df_resid, error_mode):  # the pre-v2 form, kept as a test oracle of Predictive
+    """Predictive distribution of a new observation at fitted values ``center``.
+
+    Parameters
+    ----------
+    center : array_like
+        Fitted response ``f`` (GiB).
+    jac : ndarray, shape (n, p)
+        ``d f / d theta`` at the estimates.
+    cov : ndarray, shape (p, p)
+        Parameter covariance from the coefficient file.
+    residual_scale : float
+        ``s``, the residual standard deviation on the error-mode scale.
+    df_resid : float
+        Residual degrees of freedom (Student t).
+    error_mode : {"absolute", "log", "relative"}
+
+    Returns
+    -------
+    Predictive
+    """
+    if error_mode not in ERROR_MODES:
+        raise ValueError(f"unknown error mode {error_mode!r}; expected one of {ERROR_MODES}")
+    f = np.asarray(center, dtype=float)
+    var_mean = delta_variance(jac, cov).reshape(f.shape) if np.size(jac) else np.zeros(f.shape)
+    s2 = float(residual_scale) ** 2 if residual_scale is not None else math.nan
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if error_mode == "absolute":
+            d2 = var_mean + s2
+            rse = np.sqrt(var_mean) / np.abs(f)
+        else:
+            rel = var_mean / (f * f)
+            d2 = np.log1p(rel) + s2
+            rse = np.sqrt(rel)
+    df = float(df_resid) if df_resid is not None and float(df_resid) > 0 else math.inf
+    return Predictive(f, np.sqrt(d2), df, error_mode, 0.0, rse)
 
 
 def _predictive(spec, theta, cov, s, dof, mode, x):

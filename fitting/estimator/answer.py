@@ -3,7 +3,9 @@ GPU, assembled into one JSON-ready dict with units and the defaults that were ap
 
 from __future__ import annotations
 
-from fitting.data.frameworks import vllm_default_max_num_seqs
+import math
+
+from fitting.data.frameworks import VLLM_NEWEST_KNOWN, vllm_defaults
 from fitting.data.gpus import gpu_info
 from fitting.estimator.inputs import (
     check_gpu_memory,
@@ -30,21 +32,28 @@ def answer(est, model, *, gpu=None, gpu_memory_gib=None, gpu_memory_utilization=
     (tokens per engine) and ``min_gpu_memory_utilization``; plus ``settings``,
     ``defaults_applied``, ``units`` and the overhead/CUDA-graph interval bounds.
     """
-    gpu_default_note = None
-    if (est.framework == "vllm" and workload.get("batch_size") is None
-            and (gpu is not None or gpu_memory_gib is not None)):
-        # vLLM's own max_num_seqs default depends on the GPU (1024 on >= 70 GiB non-A100)
+    gpu_default_note = {}
+    has_gpu = gpu is not None or gpu_memory_gib is not None
+    if est.framework == "vllm" and has_gpu and (workload.get("batch_size") is None
+                                                or workload.get("max_num_batched_tokens") is None):
+        # vLLM's own defaults depend on the GPU's memory tier: apply the GPU's and say so
         g_name = gpu_info(gpu).name if gpu is not None else None
         g_mem = gpu_memory_gib if gpu_memory_gib is not None else gpu_info(gpu).usable_gib
-        workload = dict(workload, batch_size=vllm_default_max_num_seqs(g_mem, g_name, "v1"))
-        gpu_default_note = (f"{workload['batch_size']} (vLLM V1 max_num_seqs default on a "
-                            f"{g_mem:g} GiB {g_name or 'GPU'})")
+        arch = resolve_model_arg(model)[0]
+        d = vllm_defaults(workload.get("framework_version") or VLLM_NEWEST_KNOWN, gpu_name=g_name, gpu_memory_gib=g_mem,
+                          max_model_len=workload.get("max_model_len") or arch.max_position_embeddings)
+        if workload.get("batch_size") is None:
+            workload = dict(workload, batch_size=d["max_num_seqs"])
+            gpu_default_note["batch_size"] = f"{d['max_num_seqs']} (vLLM's max_num_seqs default on this GPU)"
+        if workload.get("max_num_batched_tokens") is None and d["max_num_batched_tokens"] is not None:
+            workload = dict(workload, max_num_batched_tokens=d["max_num_batched_tokens"])
+            gpu_default_note["max_num_batched_tokens"] = f"{d['max_num_batched_tokens']} ({d['rule']})"
     pred = est.predict(model, alpha=alpha, **workload_kwargs(workload))
     out = pred.to_dict()
-    if gpu_default_note is not None:
-        out["defaults_applied"]["batch_size"] = gpu_default_note
+    out["defaults_applied"].update(gpu_default_note)
     out.pop("fit_probability")
     out["confidence"] = confidence
+    out["kv_cache_mode"] = est.kv_cache_mode  # "pool": preallocated (vLLM & co.), "growing": allocated per request
     warnings = list(out["warnings"])
     if gpu_memory_utilization is not None and est.framework != "vllm":
         warnings.append(f"gpu_memory_utilization applies to vLLM only; ignored for {est.framework}")
@@ -84,13 +93,14 @@ def answer(est, model, *, gpu=None, gpu_memory_gib=None, gpu_memory_utilization=
         if out["max_batch_size"] >= MAX_BATCH_SEARCH:
             warnings.append(f"max_batch_size reached the search limit {MAX_BATCH_SEARCH}")
         mpe = resolve_model_arg(model)[0].max_position_embeddings
-        if mpe and out["max_context_len"] > mpe:
+        if mpe and out["max_context_len"] > mpe and est.framework != "vllm":
             warnings.append(f"memory allows {out['max_context_len']} tokens per sequence, more than the model's "
                             f"max_position_embeddings {mpe}")
         if est.framework == "vllm":
             t, tl, tu = est.kv_pool_tokens(model, gpu_memory_gib=gpu_memory_gib, gpu_memory_utilization=u,
                                             alpha=alpha, **q)
             out["kv_pool_tokens"], out["kv_pool_tokens_lower"], out["kv_pool_tokens_upper"] = t, tl, tu
+            out.update(_engine_start(est, model, out, q, gpu_memory_gib, u, confidence))
             umin = est.min_gpu_memory_utilization(model, gpu_memory_gib=gpu_memory_gib,
                                                    confidence=confidence, **q)
             out["min_gpu_memory_utilization"] = umin
@@ -101,7 +111,41 @@ def answer(est, model, *, gpu=None, gpu_memory_gib=None, gpu_memory_utilization=
                 warnings.append("at min_gpu_memory_utilization the CUDA graphs may not fit in the rest of the GPU")
     out["warnings"] = warnings
     out["units"] = {"*_gib": "GiB (2**30 bytes) per GPU", "total_all_gpus_*": "GiB summed over tp x pp GPUs",
+                    "max_concurrency*": "requests (sequences) at once",
+                    "max_model_len_that_starts": "tokens per sequence",
                     "kv_bytes_per_token": "bytes per token per GPU",
                     "kv_pool_tokens*": "tokens per engine (vLLM 'GPU KV cache size')",
                     "fit_probability": "probability (null where uncalibrated: see fit_probability_status)", "max_context_len": "tokens per sequence"}
     return out
+
+
+def _engine_start(est, model, out, q, gpu_memory_gib, u, confidence) -> dict:
+    """The questions a user of a preallocating engine asks: does it start (non-KV within
+    ``u G`` and one ``max_model_len`` sequence in the pool), how many requests of
+    ``max_model_len`` tokens the pool holds (vLLM's own "Maximum concurrency"), the largest
+    ``max_model_len`` that starts and the smallest ``gpu_memory_utilization`` that starts."""
+    max_len = q.get("max_model_len") or resolve_model_arg(model)[0].max_position_embeddings
+    start = dict(q, concurrency=1, input_len=max_len, output_len=0, max_model_len=max_len)
+    fitted = est.status == "fitted"
+    p_start = est.fit_probability(model, gpu_memory_gib=gpu_memory_gib, gpu_memory_utilization=u, **start)
+    ans = {"max_model_len": int(max_len),
+           "engine_start_probability": float(p_start) if fitted else None,
+           "engine_starts": (bool(p_start >= confidence) if fitted else None)}
+    block = float(est.info.defaults.get("block_size", 1))
+    per_req = math.ceil(max_len / block) * block
+    # vLLM prints "Maximum concurrency for N tokens per request: X.XXx" = pool tokens / N
+    for suffix in ("", "_lower", "_upper"):
+        ans[f"max_concurrency_at_max_model_len{suffix}"] = round(out[f"kv_pool_tokens{suffix}"] / per_req, 2)
+    one = dict(q, concurrency=1, input_len=None, output_len=None, max_model_len=None)
+    allowed = int(est.max_context_len(model, gpu_memory_gib=gpu_memory_gib, confidence=confidence,
+                                      gpu_memory_utilization=u, **one))
+    mpe = resolve_model_arg(model)[0].max_position_embeddings
+    # vLLM refuses a max_model_len above the model's own limit (without VLLM_ALLOW_LONG_MAX_MODEL_LEN)
+    ans["max_model_len_that_starts"] = min(allowed, int(mpe)) if mpe else allowed
+    ans["max_model_len_memory_allows"] = allowed
+    ans["min_gpu_memory_utilization_to_start"] = est.min_gpu_memory_utilization(
+        model, gpu_memory_gib=gpu_memory_gib, confidence=confidence, **start)
+    per_seq = (q.get("input_len") or 0) + (q.get("output_len") or 0)
+    ans["workload"] = {"concurrency": int(q.get("concurrency") or 1), "tokens_per_request": int(per_seq),
+                       "fits_in_pool_probability": float(out["fit_probability"]) if fitted else None}
+    return ans

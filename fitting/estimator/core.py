@@ -38,6 +38,7 @@ import math
 import numpy as np
 
 from fitting.data.frameworks import default_dtype, framework_info
+from fitting.data.frameworks import VLLM_NEWEST_KNOWN, vllm_defaults
 from fitting.estimator import queries
 from fitting.estimator.answer import answer
 from fitting.estimator.coefficient_file import (
@@ -150,14 +151,45 @@ class Estimator:
         return d
 
     def resolve_workload(self, model, *, tp, pp, batch_size, input_len, output_len, max_model_len,
-                  max_num_batched_tokens, dtype, quantization, kv_cache_dtype):
-        """Resolve the model and fill defaults; returns (arch, entry, name, settings, defaults)."""
+                         max_num_batched_tokens, dtype, quantization, kv_cache_dtype, concurrency=None,
+                         enforce_eager=None, framework_version=None):
+        """Resolve the model and fill defaults; returns (arch, entry, name, settings, defaults).
+
+        For a framework with a KV *pool* ``batch_size`` is the engine's ``max_num_seqs`` (it
+        sizes the sampler and the CUDA graphs) and ``concurrency`` the workload's concurrent
+        sequences (it sizes the KV the pool must hold; default 1: one sequence, the start-up
+        check). For the others the two are the same number."""
         arch, entry, name = resolve_model_arg(model)
         applied = {}
+        pool = self.kv_cache_mode == "pool"
+        if self.framework == "vllm" and (batch_size is None or max_num_batched_tokens is None):
+            # vLLM's own defaults by version, engine and GPU tier; here the GPU is not known
+            # (the CLI answer passes the GPU's defaults explicitly)
+            d = vllm_defaults(framework_version or VLLM_NEWEST_KNOWN,
+                              max_model_len=max_model_len or arch.max_position_embeddings)
+            if batch_size is None:
+                batch_size = d["max_num_seqs"]
+                applied["batch_size"] = (f"{batch_size} (vLLM max_num_seqs default where the GPU is not known; "
+                                         "1024 on >= 70 GiB non-A100 GPUs: give the GPU or max_num_seqs)")
+            if max_num_batched_tokens is None and d["max_num_batched_tokens"] is not None:
+                max_num_batched_tokens = d["max_num_batched_tokens"]
+                applied["max_num_batched_tokens"] = f"{max_num_batched_tokens} ({d['rule']})"
         if batch_size is None:
             batch_size = self.defaults["batch_size"]
-            applied["batch_size"] = (f"{batch_size} (vLLM max_num_seqs default)" if self.framework == "vllm"
-                                     else f"{batch_size}")
+            applied["batch_size"] = f"{batch_size}"
+        if concurrency is None:
+            if pool:
+                concurrency = 1
+                applied["concurrency"] = "1 (one sequence: the engine-start check; give the workload's concurrency)"
+            else:
+                concurrency = batch_size
+        elif not pool and np.any(np.asarray(concurrency) != np.asarray(batch_size)):
+            raise ValueError(f"concurrency applies to frameworks with a KV pool; for {self.framework} give batch_size")
+        if enforce_eager is None:
+            enforce_eager = False
+        if framework_version is None and self.framework == "vllm":
+            framework_version = VLLM_NEWEST_KNOWN
+            applied["framework_version"] = f"{framework_version} (the newest vLLM these facts cover)"
         if input_len is None and output_len is None:
             if max_model_len is None:
                 max_model_len = arch.max_position_embeddings
@@ -183,9 +215,11 @@ class Estimator:
             applied["quantization"] = f"{quantization} (the checkpoint's native format; --quantization none to override)"
         if kv_cache_dtype is None:
             kv_cache_dtype = "auto"
-        settings = dict(tp=tp, pp=pp, batch_size=batch_size, input_len=input_len, output_len=output_len,
-                        max_model_len=max_model_len, max_num_batched_tokens=max_num_batched_tokens,
-                        dtype=dtype, quantization=quantization, kv_cache_dtype=kv_cache_dtype)
+        settings = dict(tp=tp, pp=pp, batch_size=batch_size, concurrency=concurrency, input_len=input_len,
+                        output_len=output_len, max_model_len=max_model_len,
+                        max_num_batched_tokens=max_num_batched_tokens, dtype=dtype, quantization=quantization,
+                        kv_cache_dtype=kv_cache_dtype, enforce_eager=bool(enforce_eager),
+                        framework_version=framework_version)
         self._check(arch, settings)
         return arch, entry, name, settings, applied
 
@@ -193,7 +227,7 @@ class Estimator:
         def arr(key):
             return np.asarray(s[key], dtype=float)
 
-        for key in ("tp", "pp", "batch_size"):
+        for key in ("tp", "pp", "batch_size", "concurrency"):
             v = arr(key)
             if np.any(~np.isfinite(v)) or np.any(v < 1) or np.any(v != np.round(v)):
                 raise ValueError(f"{key} must be a positive integer, got {show_value(s[key])}")
@@ -237,7 +271,7 @@ class Estimator:
         if self.kv_cache_mode == "pool":
             seq = np.asarray(s["input_len"], float) + np.asarray(s["output_len"], float)
             kv = np.asarray(physics.kv_cache_bytes(
-                arch, num_tokens=seq, num_seqs=np.asarray(s["batch_size"], float),
+                arch, num_tokens=seq, num_seqs=np.asarray(s["concurrency"], float),
                 kv_cache_dtype=s["kv_cache_dtype"], dtype=s["dtype"], tp=s["tp"], pp=s["pp"],
                 block_size=self.info.defaults.get("block_size")), dtype=float) / _GIB
         else:
@@ -247,7 +281,7 @@ class Estimator:
     def _physics(self, arch, s):
         """:meth:`_physics_one` over arrays: the physics is evaluated once per distinct
         (tp, pp) pair (weights depend only on those) and scattered back."""
-        keys = ("tp", "pp", "batch_size", "input_len", "output_len", "max_num_batched_tokens")
+        keys = ("tp", "pp", "batch_size", "concurrency", "input_len", "output_len", "max_num_batched_tokens")
         arrays = {k: np.asarray(s[k]) for k in keys if s[k] is not None}
         shape = np.broadcast(*arrays.values()).shape
         if np.ndim(s["tp"]) == 0 and np.ndim(s["pp"]) == 0:
@@ -284,7 +318,9 @@ class Estimator:
             non_kv = y.shifted(-kv)
             needed = y
         kv = np.broadcast_to(kv, y.center.shape)
-        cg = self.cuda_graph.distribution(feats) if self.cuda_graph is not None else None
+        # enforce_eager: no CUDA graphs are captured
+        cg = (self.cuda_graph.distribution(feats) if self.cuda_graph is not None and not s.get("enforce_eager")
+              else None)
         total = needed.plus(cg) if cg is not None else needed
         return dict(features=feats, y=y, overhead=overhead, kv=kv, kvbpt=np.broadcast_to(kvbpt, y.center.shape),
                     non_kv=non_kv, needed=needed, cg=cg, total=total)
@@ -348,7 +384,7 @@ class Estimator:
     def predict(self, model=None, *, tp=1, pp=1, batch_size=None, input_len=None, output_len=None,
                 max_model_len=None, max_num_batched_tokens=None, dtype=None, quantization=None,
                 kv_cache_dtype=None, alpha=0.10, gpu_memory_gib=None, gpu_memory_utilization=None,
-                as_frame=None):
+                as_frame=None, concurrency=None, enforce_eager=None, framework_version=None):
         """Memory of one configuration, or of many at once.
 
         Parameters
@@ -360,8 +396,15 @@ class Estimator:
         tp, pp : int or array of int
             Tensor / pipeline parallel degree; GPUs = tp x pp.
         batch_size : int or array, optional
-            Concurrent sequences (vLLM: ``max_num_seqs``). Default: the framework's own
-            (vLLM 256), else 1.
+            Concurrent sequences; for a framework with a KV pool (vLLM) the engine's
+            ``max_num_seqs``. Default: the framework's own (vLLM 256), else 1.
+        concurrency : int or array, optional
+            KV-pool frameworks: the workload's concurrent sequences, whose KV the pool must
+            hold (default 1: one sequence, the engine-start check).
+        enforce_eager : bool, optional
+            vLLM ``--enforce-eager``: no CUDA graphs.
+        framework_version : str, optional
+            The framework's version (vLLM: default the newest these facts cover).
         input_len, output_len : int or array, optional
             Tokens per sequence (prompt, generated). If both are omitted every sequence
             fills ``max_model_len``.
@@ -394,10 +437,12 @@ class Estimator:
         check_alpha(alpha)
         kw = dict(tp=tp, pp=pp, batch_size=batch_size, input_len=input_len, output_len=output_len,
                   max_model_len=max_model_len, max_num_batched_tokens=max_num_batched_tokens, dtype=dtype,
-                  quantization=quantization, kv_cache_dtype=kv_cache_dtype)
+                  quantization=quantization, kv_cache_dtype=kv_cache_dtype, concurrency=concurrency,
+                  enforce_eager=enforce_eager, framework_version=framework_version)
         if is_frame(model):
             return predict_frame(self, model, kw, alpha, gpu_memory_gib, gpu_memory_utilization, as_frame)
-        vector = any(np.ndim(v) > 0 for k, v in kw.items() if k not in ("dtype", "quantization", "kv_cache_dtype"))
+        vector = any(np.ndim(v) > 0 for k, v in kw.items()
+                     if k not in ("dtype", "quantization", "kv_cache_dtype", "framework_version"))
         out, msgs, s, applied, name, c = self.predict_arrays(model, kw, alpha, gpu_memory_gib,
                                                              gpu_memory_utilization)
         if not vector and not as_frame:

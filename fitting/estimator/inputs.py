@@ -54,8 +54,10 @@ def params_billions(arch, entry):
         return count_parameters(arch).total / 1e9
 
 
-NUMERIC_KEYS = ("tp", "pp", "batch_size", "input_len", "output_len", "max_model_len", "max_num_batched_tokens")
-WORKLOAD_KEYS = ("tp", "pp", "batch_size", "input_len", "output_len", "max_model_len",
+NUMERIC_KEYS = ("tp", "pp", "batch_size", "input_len", "output_len", "max_model_len", "max_num_batched_tokens",
+                "concurrency")
+WORKLOAD_KEYS = ("tp", "pp", "batch_size", "concurrency", "enforce_eager", "framework_version", "input_len",
+                 "output_len", "max_model_len",
                   "max_num_batched_tokens", "dtype", "quantization", "kv_cache_dtype")
 
 

@@ -63,7 +63,8 @@ def _max_search(est, model, vary, gpu_memory_gib, confidence, gpu_memory_utiliza
     base = workload_kwargs(workload)
     arch, entry, name, s, _ = est.resolve_workload(model, **base)
 
-    shape = np.broadcast(*[np.asarray(s[k]) for k in ("tp", "pp", "batch_size", "input_len", "output_len")],
+    shape = np.broadcast(*[np.asarray(s[k]) for k in ("tp", "pp", "batch_size", "concurrency", "input_len",
+                                                      "output_len")],
                          np.asarray(gpu_memory_gib), np.asarray(u)).shape
     G = np.asarray(gpu_memory_gib, float)[..., None]
     uu = np.asarray(u, float)[..., None]
@@ -73,8 +74,8 @@ def _max_search(est, model, vary, gpu_memory_gib, confidence, gpu_memory_utiliza
     def fits(cand):
         """(shape + (K,)) booleans: does candidate value k fit in row i?"""
         ss = dict(base_s)
-        if vary == "batch_size":
-            ss["batch_size"] = cand
+        if vary in ("batch_size", "concurrency"):
+            ss[vary] = cand
         else:
             ss["input_len"], ss["output_len"], ss["max_model_len"] = cand, np.zeros_like(cand), None
         p = est.fit_probability_of(est.components(arch, ss), G, uu)
@@ -110,12 +111,15 @@ def _max_search(est, model, vary, gpu_memory_gib, confidence, gpu_memory_utiliza
 def max_batch_size(est, model, *, gpu_memory_gib, confidence=0.95, gpu_memory_utilization=None, **workload):
     """Largest batch size (concurrent sequences) that fits with probability >= ``confidence``.
 
+    For a framework with a KV pool this is the largest workload *concurrency* whose KV the
+    pool holds (the engine's ``max_num_seqs`` stays as given: it sizes buffers, not the pool).
     Returns 0 when not even one sequence fits and :data:`MAX_BATCH_SEARCH` when the
     search limit still fits. ``batch + 1`` then fits with probability < ``confidence``.
     Other settings as :meth:`fit_probability`.
     """
-    return _max_search(est, model, "batch_size", gpu_memory_gib, confidence, gpu_memory_utilization,
-                            workload, MAX_BATCH_SEARCH)
+    vary = "concurrency" if est.kv_cache_mode == "pool" else "batch_size"
+    return _max_search(est, model, vary, gpu_memory_gib, confidence, gpu_memory_utilization,
+                       workload, MAX_BATCH_SEARCH)
 
 def max_context_len(est, model, *, gpu_memory_gib, confidence=0.95, gpu_memory_utilization=None, **workload):
     """Longest context (tokens per sequence, input + output) that fits at ``confidence``

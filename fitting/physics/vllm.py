@@ -43,13 +43,33 @@ from .memory import VOCAB_PADDING
 from .parameters import mlp_is_gated
 
 __all__ = [
-    "VLLM_NEWEST_VERIFIED", "SamplerRegime", "SAMPLER_REGIMES", "ACCOUNTING_REGIMES",
-    "FORWARD_HIDDEN_COPIES", "FORWARD_MLP_COPIES", "TRITON_SAMPLER_MIN_ROWS", "DEFAULT_NUM_SMS",
-    "FUSED_MOE_CHUNK_TOKENS", "ActivationParts", "moe_workspace_bytes", "moe_workspace_persistent",
-    "parse_version", "default_engine", "sampler_regime", "sampler_fp32_copies",
-    "padded_vocab_size", "sampler_peak_bytes", "profile_run_num_seqs", "sampler_leftover_bytes",
-    "forward_activation_bytes", "activation_peak_parts", "activation_peak_bytes", "accounting_regime",
-    "custom_allreduce_enabled", "cuda_graph_capture_sizes", "cuda_graph_mode",
+    "ACCOUNTING_REGIMES",
+    "DEFAULT_NUM_SMS",
+    "FORWARD_HIDDEN_COPIES",
+    "FORWARD_MLP_COPIES",
+    "FUSED_MOE_CHUNK_TOKENS",
+    "SAMPLER_REGIMES",
+    "TRITON_SAMPLER_MIN_ROWS",
+    "VLLM_NEWEST_VERIFIED",
+    "ActivationParts",
+    "SamplerRegime",
+    "accounting_regime",
+    "activation_peak_bytes",
+    "activation_peak_parts",
+    "cuda_graph_capture_sizes",
+    "cuda_graph_mode",
+    "custom_allreduce_enabled",
+    "default_engine",
+    "forward_activation_bytes",
+    "moe_workspace_bytes",
+    "moe_workspace_persistent",
+    "padded_vocab_size",
+    "parse_version",
+    "profile_run_num_seqs",
+    "sampler_fp32_copies",
+    "sampler_leftover_bytes",
+    "sampler_peak_bytes",
+    "sampler_regime",
 ]
 
 #: Newest vLLM release whose source these rules were checked against.
@@ -486,9 +506,7 @@ def moe_workspace_persistent(arch: Architecture, version=None, *, engine=None, q
     if str(eng).lower() == "v0" or (v is not None and v < (0, 13, 0)):
         return False
     q = str(quantization or "").lower()
-    if "mxfp4" in q or arch.text_model_type == "gpt_oss":
-        return False
-    return True
+    return not ("mxfp4" in q or arch.text_model_type == "gpt_oss")
 
 
 def moe_workspace_bytes(arch: Architecture, num_tokens, *, tp=1, dtype_bytes=2):
@@ -498,7 +516,7 @@ def moe_workspace_bytes(arch: Architecture, num_tokens, *, tp=1, dtype_bytes=2):
     ``workspace1 = (M, k, max(I/tp, h))`` (shared with the ``(M, h)`` output),
     ``workspace2 = (M, k, max(2 I/tp, h))``, ``M = min(T, 16384)``, in the activation dtype:
 
-    .. math:: W = M k ig(\max(I/tp, h) + \max(2I/tp, h)ig) b
+    .. math:: W = M k \big(\max(I/tp, h) + \max(2I/tp, h)\big) b
     """
     if not arch.is_moe:
         return 0.0
@@ -717,9 +735,7 @@ def custom_allreduce_enabled(tp: int, *, version=None, interconnect: str | None 
         return bool(mnnvl and v is not None and v >= (0, 27, 0))
     if tp > 2 and str(interconnect or "nvlink").lower() != "nvlink":
         return False
-    if p2p is False:
-        return False
-    return True
+    return p2p is not False
 
 
 # ----------------------------------------------------------------------------- CUDA graphs

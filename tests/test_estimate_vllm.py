@@ -1,0 +1,99 @@
+"""The answers a vLLM user needs, on the committed coefficient files and a real start-up log.
+
+Checked against what vLLM itself printed: llm-d-planner's v0.19.0 accuracy report tabulates a
+Llama-3.1-8B-Instruct start on an H100 (79.19 GiB) at gpu_memory_utilization 0.95,
+max_model_len 8192, max_num_batched_tokens 8192: "GPU KV cache size: 476,000 tokens"
+(profiles/public/vllm, source
+https://github.com/llm-d-incubation/llm-d-planner/blob/main/docs/accuracy/vllm-v0.19.0-accuracy-report.md).
+"""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from fitting import estimate
+from fitting.estimator import Estimator
+
+ROOT = Path(__file__).resolve().parents[1]
+LOGGED_POOL_TOKENS = 476_000
+POOL_RTOL = 0.05
+
+
+@pytest.fixture(scope="module")
+def vllm():
+    return Estimator.from_file(ROOT / "fitted_params" / "vllm")
+
+
+def test_llama_8b_with_defaults_starts_on_one_h100(vllm):
+    r = vllm.query("meta-llama/Llama-3.1-8B-Instruct", gpu="H100")
+    assert r["settings"]["max_model_len"] == 131072 and r["settings"]["concurrency"] == 1
+    assert r["settings"]["batch_size"] == 1024  # vLLM's max_num_seqs default on a >= 70 GiB GPU
+    assert r["engine_start_probability"] >= 0.99 and r["engine_starts"]
+    # one 131072-token sequence is 16 GiB of KV: the answer charges one sequence, not max_num_seqs of them
+    assert r["kv_cache_gib"] == pytest.approx(16.0, rel=1e-9)
+    assert r["max_model_len_that_starts"] == 131072
+    assert r["max_concurrency_at_max_model_len"] == pytest.approx(r["kv_pool_tokens"] / 131072, abs=0.01)
+    assert 0 < r["min_gpu_memory_utilization_to_start"] < 0.9
+
+
+def test_pool_matches_what_vllm_logged(vllm):
+    r = vllm.query("meta-llama/Llama-3.1-8B-Instruct", gpu="H100", gpu_memory_gib=79.19,
+                   gpu_memory_utilization=0.95, max_model_len=8192, max_num_batched_tokens=8192,
+                   framework_version="0.19.0")
+    assert r["kv_pool_tokens"] == pytest.approx(LOGGED_POOL_TOKENS, rel=POOL_RTOL)
+    assert r["kv_pool_tokens_lower"] <= LOGGED_POOL_TOKENS <= r["kv_pool_tokens_upper"]
+
+
+@pytest.mark.parametrize("model, quantization, starts_at", [
+    ("Qwen/Qwen3-0.6B", None, (1, 2, 4)),
+    ("meta-llama/Llama-3.1-70B-Instruct", "fp8", (2, 4)),
+])
+def test_small_and_large_models_over_tp(vllm, model, quantization, starts_at):
+    """A 0.6B model starts on one H100 at every tp; a 70B FP8 model (68 GiB of weights)
+    does not start at tp 1 with its 131072-token context, and does at tp 2 and 4."""
+    for tp in (1, 2, 4):
+        r = vllm.query(model, gpu="H100", tp=tp, quantization=quantization)
+        assert r["engine_starts"] == (tp in starts_at), (tp, r["engine_start_probability"])
+        if tp > 1:
+            assert r["weights_gib"] == pytest.approx(prev["weights_gib"] / 2, rel=0.02)
+            assert r["kv_pool_tokens"] > prev["kv_pool_tokens"]
+        prev = r
+
+
+def test_workload_is_separate_from_max_num_seqs(vllm):
+    base = vllm.query("meta-llama/Llama-3.1-8B-Instruct", gpu="H100", input_len=2000, output_len=500)
+    busy = vllm.query("meta-llama/Llama-3.1-8B-Instruct", gpu="H100", input_len=2000, output_len=500,
+                      concurrency=64)
+    assert busy["kv_cache_gib"] == pytest.approx(64 * base["kv_cache_gib"], rel=0.01)
+    assert busy["non_kv_gib"] == base["non_kv_gib"]  # max_num_seqs, not the workload, sizes the engine
+    assert busy["workload"]["concurrency"] == 64 and busy["workload"]["tokens_per_request"] == 2500
+    assert busy["max_batch_size"] >= 64  # the pool holds at least the stated workload
+
+
+def test_enforce_eager_has_no_cuda_graphs(vllm):
+    r = vllm.query("meta-llama/Llama-3.1-8B-Instruct", gpu="H100", enforce_eager=True)
+    assert r["cuda_graph_gib"] is None
+    with_graphs = vllm.query("meta-llama/Llama-3.1-8B-Instruct", gpu="H100")
+    assert with_graphs["cuda_graph_gib"] > 0
+
+
+def test_defaults_are_stated_with_and_without_a_gpu(vllm):
+    bare = vllm.predict("meta-llama/Llama-3.1-8B-Instruct")
+    assert "GPU is not known" in bare.defaults_applied["batch_size"]
+    on_h100 = vllm.query("meta-llama/Llama-3.1-8B-Instruct", gpu="H100")
+    assert "default on this GPU" in on_h100["defaults_applied"]["batch_size"]
+
+
+def test_cli_flags(capsys):
+    rc = estimate.main(["--framework", "vllm", "--model", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "H100",
+                        "--max-num-seqs", "256", "--concurrency", "8", "--input-len", "4000", "--output-len", "1000",
+                        "--vllm-version", "0.11.0", "--enforce-eager", "--json"])
+    r = json.loads(capsys.readouterr().out)
+    assert rc == 0
+    assert r["settings"]["batch_size"] == 256 and r["settings"]["concurrency"] == 8
+    assert r["settings"]["framework_version"] == "0.11.0" and r["settings"]["enforce_eager"] is True
+    rc = estimate.main(["--framework", "transformers", "--model", "meta-llama/Llama-3.1-8B", "--concurrency", "4",
+                        "--input-len", "10"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "KV pool" in err
