@@ -1,0 +1,58 @@
+"""python -m fitting.plan: GPU x tp candidates with probabilities, ranked by GPUs used, then headroom."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fitting import plan as P
+from fitting.estimator import Estimator
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def vllm():
+    return Estimator.from_file(ROOT / "fitted_params" / "vllm")
+
+
+def test_ranking_and_qualification(vllm):
+    rows = P.plan(vllm, "meta-llama/Llama-3.1-70B-Instruct", gpus=["H100-80GB", "L40S", "MI300X"], context=32768,
+                  concurrency=16)
+    assert rows and rows[0]["qualifies"]
+    quals = [r for r in rows if r["qualifies"]]
+    # qualifying candidates first, then by GPUs used, then by headroom
+    assert rows[: len(quals)] == quals
+    keys = [(r["n_gpus"], -r["headroom_gib"]) for r in quals]
+    assert keys == sorted(keys)
+    for r in quals:
+        assert r["starts_probability"] >= 0.95 and r["workload_fit_probability"] >= 0.95
+        assert r["max_concurrency_at_workload"] >= 16
+        assert r["total_gib"] == pytest.approx(r["per_gpu_gib"] * r["n_gpus"])
+    # a 70B model in bf16 does not start on one 48 GiB card
+    one_l40s = next(r for r in rows if r["gpu"] == "L40S" and r["tp"] == 1)
+    assert not one_l40s["qualifies"] and one_l40s["starts_probability"] < 0.05
+
+
+def test_tp_that_does_not_divide_the_heads_is_skipped(vllm):
+    rows = P.plan(vllm, "Qwen/Qwen2.5-7B-Instruct", gpus=["H100-80GB"], tps=(1, 2, 3, 4))
+    assert sorted(r["tp"] for r in rows) == [1, 2, 4]  # 28 heads: tp 3 is not possible
+
+
+def test_growing_frameworks_are_refused():
+    est = Estimator.from_file(ROOT / "fitted_params" / "transformers")
+    with pytest.raises(ValueError, match="KV pool"):
+        P.plan(est, "meta-llama/Llama-3.1-8B", gpus=["H100-80GB"])
+
+
+def test_cli_json_and_help(capsys):
+    assert P.main(["--model", "Qwen/Qwen3-8B", "--gpus", "H100-80GB", "L4", "--concurrency", "4", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["framework"] == "vllm" and {c["gpu"] for c in doc["candidates"]} == {"H100-80GB", "L4"}
+    assert P.main(["--model", "Qwen/Qwen3-8B", "--gpus", "H100-80GB"]) == 0
+    assert "P(start)" in capsys.readouterr().out
+    assert P.main(["--model", "Qwen/Qwen3-8B", "--gpus", "NoSuchGPU"]) == 2
+    out = subprocess.run([sys.executable, "-m", "fitting.plan", "--help"], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0 and "--concurrency" in out.stdout
