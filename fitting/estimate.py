@@ -79,7 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _params_location(args) -> tuple[str, Path]:
+def params_location(args) -> tuple[str, Path]:
     if args.params:
         return args.framework, Path(args.params)
     fw = args.framework or "vllm"
@@ -90,15 +90,15 @@ def _params_location(args) -> tuple[str, Path]:
                             "(run python -m fitting.refit, or pass --params)")
 
 
-def _json_safe(obj):
+def json_safe(obj):
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     if isinstance(obj, dict):
-        return {k: _json_safe(v) for k, v in obj.items()}
+        return {k: json_safe(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
+        return [json_safe(v) for v in obj]
     if hasattr(obj, "item") and callable(obj.item):
-        return _json_safe(obj.item())
+        return json_safe(obj.item())
     return obj
 
 
@@ -231,7 +231,7 @@ def main(argv=None) -> int:
             if v is not None and v < 0:
                 raise ValueError(f"--{flag.replace('_', '-')} must not be negative, got {v}")
 
-        framework, location = _params_location(args)
+        framework, location = params_location(args)
         est = Estimator.load(location)
         if framework and est.framework != framework:
             raise ValueError(f"--framework {framework} but {est.path} holds coefficients for {est.framework}")
@@ -258,7 +258,7 @@ def main(argv=None) -> int:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
         print(f"error: {' '.join(str(msg).split())}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    result = _json_safe(result)
+    result = json_safe(result)
     if args.json:
         print(json.dumps(result, indent=2, allow_nan=False))
     else:

@@ -22,7 +22,7 @@ import json
 import sys
 
 from fitting.data.gpus import GPUS
-from fitting.estimate import _json_safe, _params_location
+from fitting.estimate import json_safe, params_location
 from fitting.estimator import CoefficientFileError, Estimator
 
 EXIT_BAD_INPUT = 2
@@ -163,7 +163,7 @@ def main(argv=None) -> int:
             raise ValueError(f"--concurrency must be at least 1, got {args.concurrency}")
         if not 0.0 < args.confidence < 1.0:
             raise ValueError(f"--confidence must lie in (0, 1), got {args.confidence}")
-        framework, location = _params_location(args)
+        framework, location = params_location(args)
         est = Estimator.from_file(location)
         rows = plan(est, args.model, gpus=args.gpus, tps=tuple(args.tp), context=args.context,
                     concurrency=args.concurrency, input_len=args.input_len, output_len=args.output_len,
@@ -175,7 +175,7 @@ def main(argv=None) -> int:
         print(f"error: {msg}", file=sys.stderr)
         return EXIT_BAD_INPUT
     if args.json:
-        json.dump(_json_safe({"model": args.model, "framework": est.framework, "candidates": rows}), sys.stdout,
+        json.dump(json_safe({"model": args.model, "framework": est.framework, "candidates": rows}), sys.stdout,
                   indent=1, allow_nan=False)
         sys.stdout.write("\n")
     else:

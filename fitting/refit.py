@@ -133,17 +133,20 @@ def _pct(v):
 
 
 def _summary(outcomes) -> str:
-    head = ("framework", "status", "used/total", "models", "spec", "CV MAPE", "log scaling", "file")
+    head = ("framework", "status", "used/total", "models", "spec", "nested LOAO MAPE", "log scaling", "file")
     rows = []
     for oc in outcomes:
         d = oc.document
         spec = d["specs"][d["selected_spec"]]
-        cv = (spec.get("cv") or {}).get("mape")
+        cv = (d.get("nested_cv") or spec.get("cv") or {}).get("mape")
         h = oc.hypothesis or {}
         if not h.get("testable"):
             verdict = "not testable"
+        elif not (h.get("batch_term") or {}).get("detected", True):
+            verdict = "no batch term"
         else:
-            p0 = ((h.get("lambda") or {}).get("lr_lambda0") or {}).get("pvalue")
+            lr0 = (h.get("lambda") or {}).get("lr_lambda0") or {}
+            p0 = lr0.get("pvalue_bootstrap", lr0.get("pvalue"))
             verdict = "n/a" if p0 is None else ("rejected" if p0 < h["alpha"] else "not rejected")
             verdict += f" (p={p0:.3g})" if p0 is not None else ""
         rows.append((oc.framework, d["status"], f"{d['profiles']['n_used']}/{d['profiles']['n_total']}",

@@ -68,8 +68,13 @@ def test_changing_a_profile_changes_every_baselines_error(vllm_copy):
     prof, params = vllm_copy
     rows0, methods0 = _baseline_apes(prof, params)
     names = [b.name for b in B.BASELINES]
+    def with_non_torch(pid):
+        rec = json.loads(next(prof.rglob(f"{pid}.json")).read_text())
+        return any(k in rec["measured"] for k in ("non_torch_gib", "non_torch_mib", "non_torch_gb"))
+
+    # a profile with a measured non-torch figure (not one whose non-KV is u x G - KV)
     pid = next(p for p, r in rows0.iterrows() if r["tp"] == 1 and np.isfinite(r["pred_gib"])
-               and all(np.isfinite(r[f"baseline_{n}_ape"]) for n in names))
+               and all(np.isfinite(r[f"baseline_{n}_ape"]) for n in names) and with_non_torch(p))
     path = next(prof.rglob(f"{pid}.json"))
     rec = json.loads(path.read_text())
     key = next(k for k in ("non_torch_gib", "non_torch_mib", "non_torch_gb") if k in rec["measured"])

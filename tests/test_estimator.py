@@ -288,7 +288,7 @@ def test_fit_probability_is_the_predictive_cdf(tf):
 
 def test_vllm_pool_and_min_utilization(vllm_sim):
     est = Estimator(simulate("vllm", seed=11, cuda_graph=False).doc)  # fit probability = pool question only
-    G, kw = 79.19, dict(batch_size=64, input_len=4000, output_len=1000)
+    G, kw = 79.19, dict(batch_size=64, concurrency=64, input_len=4000, output_len=1000)
     u = est.min_gpu_memory_utilization("meta-llama/Llama-3.1-8B", gpu_memory_gib=G, confidence=0.95, **kw)
     p_u = est.fit_probability("meta-llama/Llama-3.1-8B", gpu_memory_gib=G, gpu_memory_utilization=u, **kw)
     p_less = est.fit_probability("meta-llama/Llama-3.1-8B", gpu_memory_gib=G, gpu_memory_utilization=u - 0.001, **kw)
@@ -298,11 +298,13 @@ def test_vllm_pool_and_min_utilization(vllm_sim):
     expect = (0.9 * G - p.non_kv_gib) * GIB / p.kv_bytes_per_token
     assert lo < t < hi and t % 16 == 0 and expect - 16 < t <= expect
     # one sequence as long as the point pool (same batch size, so the same non-KV) fits with
-    # probability 1/2: the point is the median of the predictive distribution
+    # probability 1/2: the point is the median of the predictive distribution (the pool is
+    # rounded down to whole 16-token blocks: about 2 MiB, a few hundredths of the now narrow
+    # spread of the uncertain part)
     one = dict(batch_size=1, output_len=0)
     t1, _, _ = est.kv_pool_tokens("meta-llama/Llama-3.1-8B", gpu_memory_gib=G, input_len=100, **one)
     half = est.fit_probability("meta-llama/Llama-3.1-8B", gpu_memory_gib=G, input_len=t1, **one)
-    assert half == pytest.approx(0.5, abs=0.01)
+    assert half == pytest.approx(0.5, abs=0.03) and half >= 0.5
 
 
 def test_inverse_queries_only_where_they_apply(tf):

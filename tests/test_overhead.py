@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from _sim_profiles import TRUE_SEED, simulated_observations
-from fitting.overhead.fit import (MIN_MODELS, MIN_PROFILES, SEED_PLAN_CONSTANTS, cross_validate,
+from fitting.overhead.fit import (FRAMEWORK_SPECS, MIN_MODELS, MIN_PROFILES, SEED_PLAN_CONSTANTS, cross_validate,
                                    fit_framework, fit_spec, identify, predict_interval, screen_outliers)
 from fitting.overhead.specs import BOXCOX, CUDA_GRAPH, PHYSICAL, SEED, get_spec
 
@@ -181,7 +181,7 @@ def test_fit_framework_selects_the_generating_spec():
                                  seed=8, n_per_model=10)
     fit = fit_framework(obs)
     assert fit.status == "fitted" and fit.selected_spec == "physical"
-    assert set(fit.specs) == {"seed", "boxcox", "physical"}
+    assert set(fit.specs) == {"seed", "boxcox", "physical"} | set(FRAMEWORK_SPECS.get(fit.framework, ()))
 
 
 # ------------------------------------------------------------------ observation table

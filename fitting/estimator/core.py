@@ -265,7 +265,7 @@ class Estimator:
                                batch_size=s["batch_size"], input_len=s["input_len"],
                                output_len=s["output_len"], max_num_batched_tokens=s["max_num_batched_tokens"],
                                dtype=s["dtype"], quantization=s["quantization"],
-                               kv_cache_dtype=s["kv_cache_dtype"])
+                               kv_cache_dtype=s["kv_cache_dtype"], framework_version=s.get("framework_version"))
         kvbpt = physics.kv_bytes_per_token(arch, kv_cache_dtype=s["kv_cache_dtype"], dtype=s["dtype"],
                                            tp=s["tp"], pp=s["pp"])
         if self.kv_cache_mode == "pool":

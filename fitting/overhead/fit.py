@@ -79,6 +79,8 @@ __all__ = [
     "MIN_PROFILES",
     "MIN_MODELS",
     "CANDIDATE_SPECS",
+    "FRAMEWORK_SPECS",
+    "candidate_specs",
     "SEED_PLAN_CONSTANTS",
 ]
 
@@ -88,6 +90,13 @@ MIN_PROFILES = 10
 MIN_MODELS = 3
 #: Candidate overhead specs, in the order they are fitted and reported.
 CANDIDATE_SPECS = ("seed", "boxcox", "physical")
+#: Specs from one framework's own mechanics, candidates for that framework only.
+FRAMEWORK_SPECS = {"vllm": ("vllm",)}
+
+
+def candidate_specs(framework: str) -> tuple:
+    """The candidate specs of a framework: the generic ones and its own."""
+    return CANDIDATE_SPECS + FRAMEWORK_SPECS.get(framework, ())
 #: Error mode of every fit (see fitting.stats.nls).
 ERROR_MODE = "log"
 #: Specs whose CV MAPE is within this (fraction) of the best are tied; AIC decides.
@@ -739,7 +748,7 @@ def _fallback_info(framework):
 
 
 def _select(specs: dict) -> tuple[str, dict]:
-    ok = {n: f for n, f in specs.items() if f.status == "fitted" and n in CANDIDATE_SPECS}
+    ok = {n: f for n, f in specs.items() if f.status == "fitted" and n != "cuda_graph"}
     if not ok:
         return "seed", {"rule": "no candidate fitted; seed reported"}
     cv = {n: (f.cv or {}).get("mape") for n, f in ok.items()}
@@ -758,7 +767,7 @@ def _select(specs: dict) -> tuple[str, dict]:
     return winner, {"rule": rule, "candidates": table}
 
 
-def fit_framework(obs: Observations, *, specs=CANDIDATE_SPECS, cv: bool = True,
+def fit_framework(obs: Observations, *, specs=None, cv: bool = True,
                   drop_outliers: bool = False, min_profiles: int = MIN_PROFILES,
                   min_models: int = MIN_MODELS, cuda_graph_obs: Observations | None = None) -> FrameworkFit:
     """Fit every candidate spec of one framework, cross-validate and select.
@@ -786,7 +795,7 @@ def fit_framework(obs: Observations, *, specs=CANDIDATE_SPECS, cv: bool = True,
     -------
     FrameworkFit
     """
-    specs = tuple(dict.fromkeys(("seed",) + tuple(specs)))
+    specs = tuple(dict.fromkeys(("seed",) + tuple(candidate_specs(obs.framework) if specs is None else specs)))
     options = {"error_mode": ERROR_MODE, "cv": bool(cv), "drop_outliers": bool(drop_outliers),
                "min_profiles": int(min_profiles), "min_models": int(min_models), "specs": list(specs)}
     n_models = len(set(obs.groups)) if obs.n_used else 0
@@ -819,7 +828,7 @@ def fit_framework(obs: Observations, *, specs=CANDIDATE_SPECS, cv: bool = True,
         cg.data_ranges = _data_ranges(cg_obs)
         cg.cv = cross_validate("cuda_graph", cg_obs) if cv else None
     # selection inside the folds among the specs that fit the whole data
-    nested = (nested_cross_validate(obs, tuple(s for s in specs if s in CANDIDATE_SPECS and fits[s].status == "fitted"))
+    nested = (nested_cross_validate(obs, tuple(s for s in specs if fits[s].status == "fitted"))
               if cv else None)
     return FrameworkFit(framework=obs.framework, status="fitted", observations=obs, specs=fits,
                         selected_spec=selected, selection=selection, cuda_graph=cg,

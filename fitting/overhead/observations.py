@@ -49,7 +49,7 @@ Choices made where a profile is silent (each marked in a boolean column)
     The batch size ``b`` (concurrent sequences) is, for vLLM, ``max_num_seqs`` (the server's
     capacity, which sizes the sampler and CUDA-graph buffers the start-up profiling run
     allocates), else vLLM's own default for that engine, version and GPU
-    (:func:`fitting.data.frameworks.vllm_default_max_num_seqs`: 1024 on >= 70 GiB non-A100 GPUs
+    (:func:`fitting.data.frameworks.vllm_defaults`: 1024 on >= 70 GiB non-A100 GPUs
     in V1 >= 0.9, else 256; a benchmark's ``batch_size``/concurrency is *not*
     used: the non-KV footprint is fixed at start-up). Other pool frameworks:
     ``max_num_seqs``, else their default in :mod:`fitting.data.frameworks`, else 1. Growing
@@ -104,11 +104,14 @@ import pandas as pd
 from fitting.data.frameworks import (
     default_dtype,
     framework_info,
-    vllm_default_max_num_seqs,
+    vllm_defaults,
 )
 from fitting.data.registry import UnknownModelError, resolve_model
 from fitting.overhead.specs import FEATURE_NAMES, build_features, response_offset_gib
 from fitting.physics.parameters import count_parameters
+from fitting.physics.vllm import (
+    parse_version,
+)
 
 __all__ = [
     "Observations",
@@ -134,7 +137,7 @@ SIZE_CLASS_ORDER = tuple(c[0] for c in _DENSE_CLASSES) + ("MoE",)
 #: Response forms per framework: (form name, measured components summed), tried in order.
 RESPONSE_FORMS = {
     "vllm": (("split", ("weights", "non_torch", "activation_peak")),
-             ("peak_torch", ("peak_torch", "non_torch"))),
+             ("peak_torch", ("peak_torch", "non_torch"))),  # then "pool_difference": u x G - KV (_response)
     "sglang": (("non_kv_total", ("non_kv_total",)),
                ("split", ("weights", "non_torch", "activation_peak"))),
     "tgi": (("non_kv_total", ("non_kv_total",)),
@@ -305,6 +308,28 @@ def _response(frame, framework):
         for i in np.flatnonzero(~np.all(np.isfinite(vals), axis=1)):
             gone = [c for c, v in zip(comps, vals[i]) if not np.isfinite(v)]
             lacking[i].append(f"{' + '.join(comps)} lacks {', '.join(gone)}")
+    if framework == "vllm":
+        # the pool identity: vLLM sizes its KV pool as u x G minus the non-KV footprint (from
+        # 0.6.5: weights + torch peak increase + non-torch increase; from 0.20 the CUDA-graph
+        # estimate is subtracted as well), so where the log gives the total GPU memory, the
+        # utilization and the pool, non-KV = u G - KV (vllm/v1/worker/gpu_worker.py,
+        # determine_available_memory). Printed to 0.01 GiB: an error of about 0.01 GiB.
+        u = _num(frame, "gpu_memory_utilization")
+        G = _num(frame, "gpu_memory_gib")
+        kv = _num(frame, "kv_cache_gib")
+        cg = _num(frame, "cuda_graph_gib")
+        ver = _str(frame, "framework_version")
+        cg_counted = np.array([(parse_version(v) or (0, 0)) >= (0, 20) for v in ver])
+        diff = u * G - kv - np.where(cg_counted, cg, 0.0)
+        ok = np.isnan(y) & np.isfinite(diff) & (diff > 0)
+        y = np.where(ok, diff, y)
+        form = np.where(ok, "pool_difference", form)
+        for i in np.flatnonzero(np.isnan(y)):
+            gone = [n for n, v in (("gpu_memory_utilization", u[i]), ("gpu_memory_gib", G[i]),
+                                   ("kv_cache_gib", kv[i])) if not np.isfinite(v)]
+            if cg_counted[i] and not np.isfinite(cg[i]):
+                gone.append("cuda_graph_gib (0.20+ subtracts it before sizing the pool)")
+            lacking[i].append(f"u x G - KV lacks {', '.join(gone) or 'a positive difference'}")
     missing = np.array(["; ".join(m) for m in lacking], dtype=object)
     return y, _num(frame, "weights_gib"), form, missing
 
@@ -439,14 +464,16 @@ def build_observations(frame: pd.DataFrame, framework: str, *, response: str = "
         # concurrency of a later benchmark, so a benchmark batch_size is not used here
         b_src = seqs
         if framework == "vllm":
-            # vLLM's own default depends on the engine, version and GPU (1024 on >= 70 GiB
-            # non-A100 GPUs in V1 >= 0.9, else 256): see vllm_default_max_num_seqs
+            # vLLM's own defaults depend on the version, engine, GPU tier and max_model_len
+            # (fitting.data.frameworks.vllm_defaults, read from vLLM's arg_utils)
             gmem, gname = _num(fr, "gpu_memory_gib"), _str(fr, "gpu_name")
             eng, ver = _str(fr, "engine"), _str(fr, "framework_version")
-            default_b = np.array([
-                float(vllm_default_max_num_seqs(None if not np.isfinite(gmem[i]) else gmem[i],
-                                                gname[i], eng[i], ver[i]))
-                for i in range(n_total)])
+            mml = _num(fr, "max_model_len")
+            vd = [vllm_defaults(ver[i], engine=eng[i], gpu_name=gname[i],
+                                gpu_memory_gib=None if not np.isfinite(gmem[i]) else gmem[i],
+                                max_model_len=None if not np.isfinite(mml[i]) else int(mml[i]))
+                  for i in range(n_total)]
+            default_b = np.array([float(d["max_num_seqs"]) for d in vd])
         else:
             default_b = float(info.defaults.get("max_num_seqs", 1))
     else:
@@ -456,7 +483,12 @@ def build_observations(frame: pd.DataFrame, framework: str, *, response: str = "
     mnbt_default = info.defaults.get("max_num_batched_tokens", info.defaults.get("n_ubatch"))
     mnbt_raw = _num(fr, "max_num_batched_tokens")
     mnbt_def = ~np.isfinite(mnbt_raw)
-    mnbt = np.where(mnbt_def, np.nan if mnbt_default is None else float(mnbt_default), mnbt_raw)
+    if framework == "vllm":
+        mnbt_default = np.array([np.nan if d["max_num_batched_tokens"] is None else float(d["max_num_batched_tokens"])
+                                 for d in vd])
+        mnbt = np.where(mnbt_def, mnbt_default, mnbt_raw)
+    else:
+        mnbt = np.where(mnbt_def, np.nan if mnbt_default is None else float(mnbt_default), mnbt_raw)
 
     in_len = _num(fr, "input_len")
     out_len = _num(fr, "output_len")
@@ -493,9 +525,12 @@ def build_observations(frame: pd.DataFrame, framework: str, *, response: str = "
     dtype_def = np.zeros(n_total, dtype=bool)
     w_used_meas = np.isfinite(w_meas)
     groups: dict = {}
+    version = _str(fr, "framework_version")
+    engine = _str(fr, "engine")
     for i in np.flatnonzero(keep):
-        groups.setdefault((model_ids[i], dtype[i], quant[i], kv_dtype[i]), []).append(i)
-    for (mid, dt, qu, kvd), rows in sorted(groups.items(), key=lambda kv: str(kv[0])):
+        vkey = (version[i], engine[i]) if framework == "vllm" else (None, None)
+        groups.setdefault((model_ids[i], dtype[i], quant[i], kv_dtype[i]) + vkey, []).append(i)
+    for (mid, dt, qu, kvd, ver_g, eng_g), rows in sorted(groups.items(), key=lambda kv: str(kv[0])):
         rows = np.array(rows)
         entry = entries[mid][0]
         arch = entry.architecture
@@ -507,6 +542,10 @@ def build_observations(frame: pd.DataFrame, framework: str, *, response: str = "
                   max_num_batched_tokens=(None if np.any(np.isnan(mnbt[rows])) else mnbt[rows]),
                   dtype=dt_eff, kv_cache_dtype=kvd or "auto",
                   weights_bytes=w_meas[rows] * _GIB)
+        if framework == "vllm":
+            # the version selects the profile run's mechanics; a pipeline-parallel profile
+            # prints its first stage, which runs no sampler
+            kw.update(framework_version=ver_g, engine=eng_g, last_stage=pp[rows] <= 1)
         try:
             f = _features_for_group(arch, qu, np.all(np.isfinite(w_meas[rows])), kw)
         except Exception as exc:  # noqa: BLE001 - any physics failure excludes the group

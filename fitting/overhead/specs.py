@@ -31,6 +31,7 @@ from typing import Callable
 import numpy as np
 
 from fitting import physics
+from fitting.physics import vllm as vllm_physics
 from fitting.data.frameworks import framework_info
 
 LN2 = float(np.log(2.0))
@@ -39,7 +40,13 @@ _GIB = float(2**30)
 FEATURE_NAMES = (
     "weights_gib", "weights_total_gib", "kv_gib", "activations_gib", "model_mem_gib",
     "n_gpus", "batch_size", "vocab_size", "tp",
+    # vLLM's profile run (fitting.physics.vllm), 0 for other frameworks: its forward of
+    # max_num_batched_tokens, the dummy sampler's temporaries, what the forward leaves during
+    # sampling, and the sampler regime (SAMPLER_REGIME_CODES)
+    "forward_gib", "sampler_gib", "leftover_gib", "sampler_regime",
 )
+#: Codes of vLLM's sampler implementations in the ``sampler_regime`` feature.
+SAMPLER_REGIME_CODES = {"v0_sort": 0, "v1_sort": 0, "v1_triton": 1, "v1_flashinfer": 2, "v1_flashinfer_probs": 2}
 
 
 @dataclass(frozen=True)
@@ -278,7 +285,76 @@ PHYSICAL = OverheadSpec(
     evaluate=_physical_eval, jacobian=_physical_jac, regressors=_physical_regressors,
 )
 
-SPECS = {s.name: s for s in (SEED, BOXCOX, PHYSICAL)}
+
+# --- vllm: the profile run's mechanisms (fitting.physics.vllm), per-regime corrections ---------
+
+def _vllm_branches(x, p):
+    """(forward wins, sampler stage) at parameters p: the profile run's peak is
+    max(forward (1 + forward_excess), sampler (1 + sampler_excess[regime]) + leftover)."""
+    fwd = _f(x, "forward_gib") * (1.0 + p[2])
+    reg = _f(x, "sampler_regime")
+    scale = 1.0 + np.where(reg == 1, p[4], np.where(reg == 2, p[5], p[3]))
+    samp = _f(x, "sampler_gib") * scale + _f(x, "leftover_gib")
+    return fwd, samp
+
+
+#: Smoothing of max(F, S + L) in GiB: max(a, b) ~ (a + b + sqrt((a - b)^2 + eps^2)) / 2, so that
+#: the least-squares problem stays differentiable where the two stages are close.
+_VLLM_MAX_EPS_GIB = 0.02
+
+
+def _smooth_max(a, b):
+    d = np.sqrt((a - b) ** 2 + _VLLM_MAX_EPS_GIB**2)
+    return 0.5 * (a + b + d), 0.5 * (1.0 + (a - b) / d)
+
+
+def _vllm_eval(x, p):
+    fwd, samp = _vllm_branches(x, p)
+    n = _f(x, "tp") if "tp" in x else _f(x, "n_gpus")
+    peak, _ = _smooth_max(fwd, samp)
+    return p[0] + p[1] * (n > 1) + peak - _f(x, "activations_gib")
+
+
+def _vllm_jac(x, p):
+    fwd, samp = _vllm_branches(x, p)
+    n = _f(x, "tp") if "tp" in x else _f(x, "n_gpus")
+    reg = _f(x, "sampler_regime")
+    _, f_wins = _smooth_max(fwd, samp)
+    s_wins = 1.0 - f_wins
+    sg = _f(x, "sampler_gib")
+    one = np.ones(np.broadcast(fwd, samp).shape)
+    return np.column_stack([one, (n > 1) * one, _f(x, "forward_gib") * f_wins * one,
+                            sg * s_wins * (reg == 0), sg * s_wins * (reg == 1), sg * s_wins * (reg == 2)])
+
+
+def _vllm_regressors(x):
+    J = _vllm_jac(x, np.zeros(6))
+    return dict(zip(("baseline_gib", "multi_gpu_gib", "forward_excess", "sampler_sort_excess",
+                     "sampler_triton_excess", "sampler_flashinfer_excess"), J.T))
+
+
+VLLM = OverheadSpec(
+    name="vllm",
+    formula="overhead = baseline_gib + multi_gpu_gib*[tp>1] + max(F (1+forward_excess), "
+            "S (1+sampler_<regime>_excess) + L) - A",
+    description="vLLM's profile run from its own mechanics (fitting.physics.vllm): the activation peak is "
+                "the larger of the forward of max_num_batched_tokens (F) and the dummy sampler's temporaries "
+                "(S, by sampler implementation: sort-based top-k/top-p, Triton from 0.17, FlashInfer) plus what "
+                "the forward leaves (L); the fit estimates a correction of each stage's source-derived size "
+                "(0 = the source's figure; a regime absent from the data keeps 0), a constant non-torch "
+                "level and a step at tp > 1 (NCCL / custom all-reduce buffers).",
+    params=(
+        ParamSpec("baseline_gib", 0.3, 0.0, np.inf, "GiB", "non-torch memory per GPU (tp = 1)"),
+        ParamSpec("multi_gpu_gib", 0.5, 0.0, np.inf, "GiB", "extra non-torch memory per GPU when tp > 1"),
+        ParamSpec("forward_excess", 0.0, -0.9, np.inf, "1", "relative correction of the forward stage F"),
+        ParamSpec("sampler_sort_excess", 0.0, -0.9, np.inf, "1", "relative correction of S, sort-based sampler"),
+        ParamSpec("sampler_triton_excess", 0.0, -0.9, np.inf, "1", "relative correction of S, Triton sampler (0.17+)"),
+        ParamSpec("sampler_flashinfer_excess", 0.0, -0.9, np.inf, "1", "relative correction of S, FlashInfer sampler"),
+    ),
+    evaluate=_vllm_eval, jacobian=_vllm_jac, regressors=_vllm_regressors,
+)
+
+SPECS = {s.name: s for s in (SEED, BOXCOX, PHYSICAL, VLLM)}
 
 
 # --- cuda_graph: vLLM's CUDA-graph pool, a separately reported term -------------------------
@@ -338,7 +414,8 @@ def get_spec(name: str) -> OverheadSpec:
 
 def build_features(arch, *, framework, tp=1, pp=1, batch_size=1, input_len=0, output_len=0,
                    max_num_batched_tokens=None, dtype="bfloat16", quantization=None,
-                   kv_cache_dtype="auto", weights_bytes=None):
+                   kv_cache_dtype="auto", weights_bytes=None, framework_version=None, engine=None,
+                   last_stage=True):
     """Features of the overhead model for one architecture, broadcasting over workload arrays.
 
     Parameters
@@ -356,6 +433,12 @@ def build_features(arch, *, framework, tp=1, pp=1, batch_size=1, input_len=0, ou
     dtype, quantization, kv_cache_dtype : str
     weights_bytes : float or array, optional
         Measured per-GPU weights (bytes) to use instead of the physics value (fitting).
+    framework_version, engine : str, optional
+        vLLM: the version and engine whose profile-run mechanics apply
+        (:func:`fitting.physics.vllm.activation_peak_parts`); default the newest known.
+    last_stage : bool or array
+        vLLM with pipeline parallelism: whether the GPU is on the last stage (the only one
+        that runs the dummy sampler). The estimator predicts the last stage (the largest).
 
     Returns
     -------
@@ -378,8 +461,14 @@ def build_features(arch, *, framework, tp=1, pp=1, batch_size=1, input_len=0, ou
                                     dtype=dtype, tp=tp, pp=pp)
     else:
         kv = np.zeros(np.broadcast(b, seq).shape)
-    act = physics.activation_bytes(arch, framework=framework, batch_size=b, seq_len=np.maximum(seq, 1),
-                                   max_num_batched_tokens=max_num_batched_tokens, dtype=dtype, tp=tp)
+    if framework == "vllm":
+        parts = _vllm_parts(arch, tp=tp, b=b, mbt=max_num_batched_tokens, dtype=dtype, quantization=quantization,
+                            version=framework_version, engine=engine, last_stage=last_stage)
+        act = parts["activations"]
+    else:
+        act = physics.activation_bytes(arch, framework=framework, batch_size=b, seq_len=np.maximum(seq, 1),
+                                       max_num_batched_tokens=max_num_batched_tokens, dtype=dtype, tp=tp)
+        parts = None
     shape = np.broadcast(tp, pp, b, seq, np.asarray(w), np.asarray(kv), np.asarray(act)).shape
     feats = {
         "weights_gib": np.asarray(w, float) / _GIB,
@@ -391,6 +480,34 @@ def build_features(arch, *, framework, tp=1, pp=1, batch_size=1, input_len=0, ou
         "batch_size": b,
         "vocab_size": float(arch.vocab_size),
     }
+    for k in ("forward", "sampler", "leftover"):
+        feats[f"{k}_gib"] = (np.asarray(parts[k], float) / _GIB) if parts is not None else 0.0
+    feats["sampler_regime"] = parts["regime"] if parts is not None else 0.0
     feats = {k: np.broadcast_to(v, shape).astype(float) for k, v in feats.items()}
     feats["model_mem_gib"] = feats["weights_gib"] + feats["kv_gib"] + feats["activations_gib"]
     return feats
+
+
+_DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2}
+
+
+def _vllm_parts(arch, *, tp, b, mbt, dtype, quantization, version, engine, last_stage):
+    """vLLM's profile-run stages (bytes per GPU) over broadcast (tp, max_num_seqs, mbt,
+    last_stage): one physics call per distinct combination."""
+    mbt = np.asarray(8192.0 if mbt is None else mbt, dtype=float)
+    arrays = np.broadcast_arrays(np.asarray(tp, float), np.asarray(b, float), mbt, np.asarray(last_stage, bool))
+    shape = arrays[0].shape
+    flat = [a.reshape(-1) for a in arrays]
+    out = {k: np.empty(flat[0].size) for k in ("activations", "forward", "sampler", "leftover", "regime")}
+    cache = {}
+    for i, key in enumerate(zip(*(f.tolist() for f in flat))):
+        if key not in cache:
+            t_, b_, m_, last = key
+            pp_ = vllm_physics.activation_peak_parts(
+                arch, max_num_seqs=int(b_), max_num_batched_tokens=int(m_), version=version, engine=engine,
+                dtype_bytes=_DTYPE_BYTES.get(str(dtype), 2), tp=int(t_), last_stage=bool(last),
+                quantization=quantization)
+            cache[key] = (pp_.peak, pp_.forward, pp_.sampler, pp_.leftover, SAMPLER_REGIME_CODES.get(pp_.regime, 0))
+        for k, v in zip(("activations", "forward", "sampler", "leftover", "regime"), cache[key]):
+            out[k][i] = v
+    return {k: v.reshape(shape) for k, v in out.items()}
