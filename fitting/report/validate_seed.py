@@ -52,13 +52,20 @@ def _gpu_gib(row):
     return math.nan, None
 
 
-def _workload(row):
+def _workload(row, pool=False):
     kw = {}
     for key in ("tp", "pp", "batch_size", "input_len", "output_len", "max_num_batched_tokens"):
         v = _num(row.get(key))
         if math.isfinite(v) and v > 0:
             kw[key] = int(v)
-    if "batch_size" not in kw:
+    if pool and "batch_size" in kw:
+        # a stated batch of a preallocating engine is the workload's concurrency (its KV); the
+        # engine's max_num_seqs, where stated, sizes the buffers
+        kw["concurrency"] = kw.pop("batch_size")
+        v = _num(row.get("max_num_seqs"))
+        if math.isfinite(v) and v > 0:
+            kw["batch_size"] = int(v)
+    elif "batch_size" not in kw:
         v = _num(row.get("max_num_seqs"))
         if math.isfinite(v) and v > 0:
             kw["batch_size"] = int(v)
@@ -119,7 +126,7 @@ def explain_one(row, estimators: dict) -> dict:
     model = row.get("model_id")
     if est is not None and isinstance(model, str) and model:
         try:
-            pred = est.predict(model, alpha=0.10, **_workload(row))
+            pred = est.predict(model, alpha=0.10, **_workload(row, pool=est.kv_cache_mode == "pool"))
         except Exception as exc:  # noqa: BLE001 - explanation without the estimator
             out["estimator_error"] = f"{type(exc).__name__}: {exc}"
     cands = []
@@ -179,7 +186,8 @@ def explain_one(row, estimators: dict) -> dict:
                               "smaller workload or weights than assumed")
     applied = getattr(pred, "defaults_applied", {}) or {}
     if out["most_likely"] != "another checkpoint or not per GPU" and ("input_len" in applied or "batch_size" in applied):
-        out["explanation"] += (f" (assumed where not recorded: {pred.settings.get('batch_size')} sequence(s) of "
+        out["explanation"] += (f" (assumed where not recorded: "
+                               f"{pred.settings.get('concurrency') or pred.settings.get('batch_size')} sequence(s) of "
                                f"{pred.settings.get('input_len', 0) + pred.settings.get('output_len', 0)} tokens)")
     out["defaults_applied"] = dict(applied)
     return out
