@@ -24,6 +24,16 @@ name                          storage per quantized matrix (rows = out, cols = i
                               4 + 8/64 + 32/(64*256) = 4.127 bits
 ``bnb-int8``                  LLM.int8: 1 byte + fp32 scale per row
 ``int4-weight-only``          TensorRT-LLM INT4 weight-only: int4 + fp16 scale per row
+``w{4,8}a16-g{N}``            compressed-tensors pack-quantized integer weights: payload +
+                              a 16-bit scale per group (``-asym``: + packed zero point;
+                              ``-actorder``: + int32 ``g_idx`` per input column); 16 bytes
+                              of ``weight_shape`` per matrix; ``w4a16-channel``: per row
+``int4wo-g{N}``               torchao int4 weight-only: int4 + bf16 scale and zero per group
+``exl2-b{B}-h{H}`` / ``exl3-...``  ExLlamaV2/V3 at the stated average bits per weight ``B``
+                              (scales included); the LM head at ``H`` bits
+``<format>@mlp``              the format on MLP matrices only (dense, expert and shared),
+                              attention kept in the model dtype; ``<format>@experts``: routed
+                              experts only
 ``gguf:<TYPE>``               every matrix (embedding and output included) at the GGUF
                               type's true bits per weight; vectors F32
 ``gguf:<MIX>``                llama.cpp file types (Q4_K_M, ...): per-tensor types (see
@@ -37,6 +47,12 @@ text that does not (EXL3, "NVFP4 (ModelOpt mixed)", "gguf" without a type, unslo
 dynamic "UD-" files, "bitsandbytes (config not seen)", compressed-tensors WNA16 without the
 bit width...) raises ``ValueError``. FP8 texts without a scale layout map to per-tensor
 scales: the layouts differ by less than 0.1% of the weights.
+
+A checkpoint's own ``quantization_config`` (AWQ, GPTQ, bitsandbytes, compressed-tensors,
+FP8, ModelOpt, MXFP4, AutoRound, EXL2/EXL3, torchao, FBGEMM FP8, EETQ) is turned into one of
+these names by :func:`quantization_from_config`, which also states what it assumed;
+:func:`checkpoint_weight_bytes` sizes the whole checkpoint (no TP, no vocabulary padding)
+for comparison with its safetensors metadata.
 
 Unless a format says otherwise it converts linear layers only: embeddings, the LM head,
 routers, norms and biases stay in the model dtype (what AWQ/GPTQ/bitsandbytes/compressed-
@@ -55,16 +71,20 @@ matrix refinements and user overrides are ignored; a real GGUF file's
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
+from typing import Any, Mapping
 
 import numpy as np
 
-from .parameters import GGUF_FUSED_QKV
+from .parameters import GGUF_FUSED_QKV, tensor_inventory
 
 __all__ = [
     "DTYPE_BYTES", "KV_CACHE_DTYPE_BITS", "GGUF_TYPE_BITS", "WeightFormat", "GGUFFormat",
     "dtype_bytes", "normalize_dtype", "kv_cache_bytes_per_element", "weight_format", "WEIGHT_FORMATS",
+    "QuantizationInfo", "UnsupportedQuantizationError", "quantization_from_config", "checkpoint_weight_bytes",
+    "SAFETENSORS_DTYPE_BYTES",
 ]
 
 #: bytes per element of unquantized storage dtypes.
@@ -227,6 +247,9 @@ class WeightFormat:
     col_bytes : float
         Bytes per input column (GPTQ ``g_idx``).
     description : str
+    head_bits : float
+        Bits per weight of the LM head when the format quantizes it (EXL2/EXL3); 0 = the LM
+        head stays in the model dtype. Pass ``role="lm_head"`` to :meth:`matrix_bytes`.
     """
 
     name: str
@@ -240,19 +263,29 @@ class WeightFormat:
     block_bytes: float = 0.0
     col_bytes: float = 0.0
     description: str = ""
+    head_bits: float = 0.0
 
     def applies_to(self, spec) -> bool:
         """Does this format convert the tensor ``spec`` (a :class:`~fitting.physics.parameters.TensorSpec`)?"""
+        if self.head_bits and spec.role == "lm_head":
+            return True
         if self.scope == "experts":
             return spec.quantizable and spec.kind == "expert"
+        if self.scope == "mlp":
+            return spec.quantizable and spec.role in _MLP_ROLES
         if self.scope == "all_matrices":
             return spec.is_matrix and spec.role in ("embedding", "lm_head") or spec.quantizable
         return spec.quantizable
 
-    def matrix_bytes(self, rows, cols):
-        """Bytes of one quantized ``rows x cols`` matrix incl. metadata (numpy-broadcastable)."""
+    def matrix_bytes(self, rows, cols, role: str | None = None):
+        """Bytes of one quantized ``rows x cols`` matrix incl. metadata (numpy-broadcastable).
+
+        ``role="lm_head"`` sizes the LM head of formats with :attr:`head_bits`.
+        """
         rows = np.asarray(rows, dtype=float)
         cols = np.asarray(cols, dtype=float)
+        if role == "lm_head" and self.head_bits:
+            return rows * cols * self.head_bits / 8.0
         out = rows * cols * self.bits / 8.0
         if self.group_size > 0:
             out = out + rows * np.ceil(cols / self.group_size) * self.group_bits / 8.0
@@ -271,6 +304,9 @@ class WeightFormat:
         return float(self.matrix_bytes(4096, 4096)) * 8.0 / 4096**2
 
 
+_MLP_ROLES = frozenset({"mlp_gate", "mlp_up", "mlp_down"})
+
+
 def _awq(bits: int, group: int) -> WeightFormat:
     return WeightFormat(f"awq-int{bits}-g{group}", bits, group_size=group, group_bits=16 + bits,
                         description=f"AWQ int{bits}, fp16 scale + packed int{bits} zero per {group} inputs")
@@ -279,6 +315,31 @@ def _awq(bits: int, group: int) -> WeightFormat:
 def _gptq(bits: int, group: int) -> WeightFormat:
     return WeightFormat(f"gptq-int{bits}-g{group}", bits, group_size=group, group_bits=16 + bits, col_bytes=4,
                         description=f"GPTQ int{bits}, fp16 scale + packed zero per {group} inputs, int32 g_idx")
+
+
+def _wna16(bits: int, group: str, asym: bool, actorder: bool) -> WeightFormat:
+    """compressed-tensors ``pack-quantized`` integer weights (llm-compressor W4A16 / W8A16)."""
+    name = f"w{bits}a16-{group}" + ("-asym" if asym else "") + ("-actorder" if actorder else "")
+    zero = bits if asym else 0
+    if group == "channel":
+        return WeightFormat(name, bits, row_bytes=(16 + zero) / 8, tensor_bytes=16,
+                            description=f"compressed-tensors int{bits}, 16-bit scale per output row")
+    size = int(group[1:])
+    return WeightFormat(name, bits, group_size=size, group_bits=16 + zero, tensor_bytes=16,
+                        col_bytes=4 if actorder else 0,
+                        description=f"compressed-tensors int{bits}, 16-bit scale{' + zero' if asym else ''} per "
+                                    f"{size} inputs{', int32 g_idx' if actorder else ''}, int64 weight_shape")
+
+
+def _exl(kind: str, bits: float, head: float) -> WeightFormat:
+    return WeightFormat(f"{kind}-b{bits:g}-h{head:g}", bits, head_bits=head,
+                        description=f"{kind.upper()} at {bits:g} bits per weight on average (scales included), "
+                                    f"LM head at {head:g} bits")
+
+
+def _int4wo(group: int) -> WeightFormat:
+    return WeightFormat(f"int4wo-g{group}", 4, group_size=group, group_bits=32,
+                        description=f"torchao int4 weight-only, bf16 scale and zero per {group} inputs")
 
 
 _BNB_DQ_BITS = 4 + 8 / 64 + 32 / (64 * 256)
@@ -322,7 +383,12 @@ _ALIASES = {
     "bnb-4bit": "bnb-nf4", "nf4": "bnb-nf4", "bitsandbytes-nf4": "bnb-nf4", "bnb-8bit": "bnb-int8",
     "llm.int8": "bnb-int8", "int4_awq": "awq", "modelopt": "fp8-per-tensor",
 }
-_PARAM_RE = re.compile(r"^(awq|gptq)-int(4|8)-g(-?\d+)$")
+_PARAM_RE = re.compile(r"^(awq|gptq)-int(2|3|4|8)-g(-?\d+)$")
+_WNA16_RE = re.compile(r"^w(4|8)a16-(g\d+|channel)(-asym)?(-actorder)?$")
+_EXL_RE = re.compile(r"^(exl2|exl3)-b(\d+(?:\.\d+)?)-h(\d+(?:\.\d+)?)$")
+_INT4WO_RE = re.compile(r"^int4wo-g(\d+)$")
+#: ``<format>@<scope>`` restricts a format to part of the model.
+_SCOPES = ("mlp", "experts")
 
 
 @dataclass(frozen=True)
@@ -536,6 +602,13 @@ def weight_format(name: str | None) -> WeightFormat | GGUFFormat | None:
         if gname in GGUF_TYPE_BITS:
             return GGUFFormat(gname, gname, mix=False)
         raise ValueError(f"unknown GGUF type {gname!r}; expected one of {sorted(set(_GGUF_MIX_BASE) | set(GGUF_TYPE_BITS))}")
+    if "@" in low:
+        base, _, scope = low.rpartition("@")
+        if scope in _SCOPES and base:
+            fmt = weight_format(base)
+            if isinstance(fmt, WeightFormat) and fmt.scope == "linear":
+                return dataclasses.replace(fmt, name=f"{fmt.name}@{scope}", scope=scope,
+                                           description=f"{fmt.description}; {scope} matrices only")
     low = _ALIASES.get(low, low)
     if low in WEIGHT_FORMATS:
         return WEIGHT_FORMATS[low]
@@ -543,11 +616,21 @@ def weight_format(name: str | None) -> WeightFormat | GGUFFormat | None:
     if m:
         kind, bits, group = m.group(1), int(m.group(2)), int(m.group(3))
         return (_awq if kind == "awq" else _gptq)(bits, group)
+    m = _WNA16_RE.match(low)
+    if m:
+        return _wna16(int(m.group(1)), m.group(2), bool(m.group(3)), bool(m.group(4)))
+    m = _EXL_RE.match(low)
+    if m:
+        return _exl(m.group(1), float(m.group(2)), float(m.group(3)))
+    m = _INT4WO_RE.match(low)
+    if m:
+        return _int4wo(int(m.group(1)))
     mapped = _from_text(key)
     if mapped is not None:
         return weight_format(mapped)
     raise ValueError(
         f"unknown weight quantization {name!r}; expected None, one of {sorted(WEIGHT_FORMATS)}, "
-        "awq-int{4,8}-g<N>, gptq-int{4,8}-g<N>, or gguf:<TYPE|MIX> (e.g. gguf:Q4_K_M)"
+        "awq-int{2,3,4,8}-g<N>, gptq-int{2,3,4,8}-g<N>, w{4,8}a16-g<N>[-asym][-actorder], exl2-b<B>-h<H>, "
+        "int4wo-g<N>, <format>@mlp / @experts, or gguf:<TYPE|MIX> (e.g. gguf:Q4_K_M)"
     )
 
