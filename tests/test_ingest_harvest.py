@@ -136,3 +136,18 @@ def test_bad_logs_are_listed_and_the_rest_written(tmp_path, capsys):
     (folder / "good.log").unlink()
     assert main(["--root", str(tmp_path)]) == 0
     assert foreign.exists() and not written[0].exists()
+
+
+def test_concurrent_gpu_use_flag_excludes_the_start(tmp_path):
+    """SGLang docs-build logs: free-memory deltas shared with other notebooks stay out of fits."""
+    src = LOGS.parent.parent / "sglang" / "logs"
+    logs = sorted(src.glob("sgl-docs-*.log"))
+    assert logs, "the docs-build SGLang logs are harvested"
+    folder = tmp_path / "sglang" / "logs"
+    folder.mkdir(parents=True)
+    (folder / logs[0].name).write_bytes(logs[0].read_bytes())
+    profiles, problems = convert_logs(tmp_path)
+    assert not problems and profiles
+    for p in profiles:
+        assert "concurrent_gpu_use" in p["flags"] and p["use_in_fit"] is False
+        assert "other processes used the GPU" in p["exclude_reason"]

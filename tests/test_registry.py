@@ -15,6 +15,7 @@ from fitting.data.build_registry import (
     EXTRA_ALIASES,
     EXTRA_MODELS,
     build_registry,
+    load_hub_configs,
     parse_param_count,
     render,
 )
@@ -52,7 +53,7 @@ def test_registry_yaml_is_reproducible_from_shared_file():
 @needs_shared
 def test_every_shared_model_is_in_the_registry_with_its_figures(shared):
     ids = [k for k in shared if k != "aliases"]
-    assert list(REG.model_ids) == ids + list(EXTRA_MODELS)
+    assert list(REG.model_ids) == ids + list(EXTRA_MODELS) + list(load_hub_configs()["models"])
     for mid in ids:
         src, rec = shared[mid], REG.raw(mid)
         for key, value in src.items():
@@ -419,3 +420,92 @@ def test_raw_records_cannot_be_mutated_through_the_cache():
     again = reg.raw(mid)
     assert again["config"]["hidden_size"] != -1
     assert (again["config"].get("rope_scaling") or {}).get("rope_type") != "mutated"
+
+
+# ----------------------------------------------------------------------------- issue 16: hub_configs.yaml
+HUB_DOC = load_hub_configs()
+HUB_DATA = Path(__file__).resolve().parent / "data" / "hub"
+
+
+@pytest.mark.parametrize("model_id", sorted(HUB_DOC["models"]))
+def test_hub_config_models_resolve_with_source_and_date(model_id):
+    body = HUB_DOC["models"][model_id]
+    entry = REG.resolve(model_id)
+    assert entry.architecture is not None and entry.verification == body["verification"] in ("full", "partial")
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", str(body["retrieved"]))
+    assert body["sources"] and all(src.get("ref") and src.get("kind") for src in body["sources"])
+    assert REG.raw(model_id)["added_by"].endswith(f"retrieved {body['retrieved']})")
+    if body["config_kind"] == "assembled from sources":
+        ids = {src["id"] for src in body["sources"]}
+        for refs in body["field_sources"].values():
+            assert set(re.findall(r"\b[A-Z]\b", refs)) & ids, (model_id, refs)
+    # the registry record is the config itself, read by the estimator's own code
+    assert entry.architecture == Architecture.from_hf_config(body["config"])
+
+
+@pytest.mark.parametrize("alias", sorted(HUB_DOC["aliases"]))
+def test_hub_config_aliases_resolve_to_their_target(alias):
+    body = HUB_DOC["aliases"][alias]
+    entry, target = REG.resolve(alias), REG.resolve(body["target"])
+    assert entry.alias_of == body["target"]
+    expected = Architecture.from_hf_config({**REG.raw(body["target"])["config"], **(body.get("overrides") or {})})
+    assert entry.architecture == expected if body.get("overrides") else entry.architecture == target.architecture
+    assert entry.native_quantization == body.get("native_quantization")
+    assert all(src.get("ref") for src in body["sources"]) and body["retrieved"]
+
+
+def _vllm_unknown_model_exclusions():
+    from fitting.data.profiles import load_profiles
+    from fitting.overhead.observations import build_observations
+
+    root = Path(__file__).resolve().parents[1] / "profiles"
+    obs = build_observations(load_profiles(root, strict=False).to_frame(), "vllm")
+    return [e["reason"] for e in obs.excluded if e["reason"].startswith("unknown model")]
+
+
+def test_unknown_model_exclusions_of_the_vllm_profiles_are_at_most_ten_and_listed():
+    """Issue 16: 37 vLLM profiles were excluded as 'unknown model' before hub_configs.yaml."""
+    reasons = _vllm_unknown_model_exclusions()
+    assert len(reasons) <= 10, reasons
+    ids = {r.split(": ", 1)[1].split(" (")[0] for r in reasons}
+    assert ids <= set(HUB_DOC["unsourced"]), ids - set(HUB_DOC["unsourced"])
+    for mid in ids:
+        with pytest.raises(UnknownModelError, match="listed as unsourced"):
+            REG.resolve(mid)
+
+
+def test_every_unsourced_id_is_named_by_a_profile_and_has_a_reason():
+    root = Path(__file__).resolve().parents[1] / "profiles"
+    named = set()
+    for p in root.rglob("*.json"):
+        named.add((json.loads(p.read_text(encoding="utf-8")).get("model") or {}).get("id"))
+    for mid, reason in HUB_DOC["unsourced"].items():
+        assert mid in named and mid not in REG and len(str(reason)) > 20
+
+
+def test_add_model_from_a_local_folder_grows_the_registry(tmp_path):
+    from fitting.data.build_registry import add_model, main
+
+    hub = tmp_path / "hub_configs.yaml"
+    hub.write_text(Path(REGISTRY_PATH.parent / "hub_configs.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    (folder / "config.json").write_bytes((HUB_DATA / "internvl3-38b-awq" / "config.json").read_bytes())
+    mid = add_model(str(folder), model_id="OpenGVLab/InternVL3-38B-AWQ", ref="github:binarrii/qwen_vl_object_detect "
+                    "OpenGVLab/InternVL3-38B-AWQ/config.json @8e7e8119bb70392b48b894ca0b6ba55567557f88",
+                    hub_configs=hub, today="2026-12-05")
+    doc = build_registry(SHARED, hub) if SHARED.exists() else None
+    body = load_hub_configs(hub)["models"][mid]
+    assert body["retrieved"] == "2026-12-05" and body["sources"][0]["ref"].startswith("github:binarrii/")
+    if doc is not None:
+        rec = doc["models"][mid]
+        assert rec["native_quantization"] == "awq-int4-g128" and rec["config"]["model_type"] == "internvl_chat"
+    with pytest.raises(ValueError, match="already"):
+        add_model(str(folder), model_id=mid, hub_configs=hub)
+    if SHARED.exists():  # the CLI: --add, then rebuild into --output
+        out = tmp_path / "registry.yaml"
+        (folder / "config.json").write_bytes((HUB_DATA / "qwen2.5-vl-32b-instruct-awq" / "config.json").read_bytes())
+        assert main(["--add", str(folder), "--id", "Qwen/Qwen2.5-VL-32B-Instruct-AWQ", "--hub-configs", str(hub),
+                     "--output", str(out)]) == 0
+        assert "Qwen/Qwen2.5-VL-32B-Instruct-AWQ" in yaml.safe_load(out.read_text(encoding="utf-8"))["models"]
+        assert main(["--add", str(tmp_path / "missing"), "--hub-configs", str(hub), "--output", str(out)]) == 2

@@ -193,6 +193,10 @@ def test_cuda_graph_capture_sizes():
 
 #: Records outside 15 %, each with the reason (the source's or the data's).
 EXCEPTIONS = {
+    "vllm-qwen-qwen2-5-vl-3b-instruct-fc7502ee67": (
+        "multimodal (resolvable since issue 16): vLLM's profile run also encodes dummy images through the "
+        "vision tower (ViT 32 blocks, hidden 1280) and merges them into the prompt; the physics models the "
+        "language model's forward only (2.64 GiB vs 4.06 GiB printed)"),
     "vllm-meta-llama-meta-llama-3-8b-35a5358cba": (
         "vllm#12330, version and batch settings not stated: 9.37 GiB is 7.6x the sampler + "
         "forward of the V0 defaults (256 / 8192), which give 1.23 GiB; the same model and "

@@ -13,12 +13,23 @@ are copied unchanged; this script only
   ``architecture_available: false``;
 * appends the models of :data:`EXTRA_MODELS` (ids the public profiles use that the shared
   file lacks; same structure as its model entries, with sources, field_sources and
-  verification) and the aliases of :data:`EXTRA_ALIASES`, each with its sources.
+  verification) and the aliases of :data:`EXTRA_ALIASES`, each with its sources;
+* appends the models, aliases and ``unsourced`` ids of ``fitting/data/hub_configs.yaml``
+  (:data:`HUB_CONFIGS`): models kept as their own config.json (or a config assembled from
+  cited sources), with the date they were retrieved. The same code that reads a checkpoint
+  for the estimator (:func:`fitting.data.model_source.entry_from_config`) derives their
+  architecture and ``native_quantization`` from the config's ``quantization_config``.
+
+``--add`` grows the registry from a local checkpoint folder (or config.json) or a Hub id,
+through :mod:`fitting.data.model_source`: the config is appended to ``hub_configs.yaml``
+with its source and today's date, and ``registry.yaml`` is rebuilt.
 
 Usage::
 
     python -m fitting.data.build_registry            # rewrite fitting/data/registry.yaml
     python -m fitting.data.build_registry --check    # exit 1 if the shipped file is stale
+    python -m fitting.data.build_registry --add path/to/checkpoint --id org/name --ref URL
+    python -m fitting.data.build_registry --add org/name             # through huggingface_hub
 """
 
 from __future__ import annotations
@@ -29,16 +40,23 @@ import os
 import re
 import sys
 import tempfile
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from fitting.data.model_source import ModelSourceError, entry_from_config, load_hub, load_local
+from fitting.data.registry import UnknownModelError
+from fitting.physics.architecture import ArchitectureError
+
 __all__ = ["build_registry", "parse_param_count", "main", "DEFAULT_SOURCE", "DEFAULT_OUTPUT", "EXTRA_MODELS",
-           "EXTRA_ALIASES"]
+           "EXTRA_ALIASES", "HUB_CONFIGS", "load_hub_configs", "add_model"]
 
 DEFAULT_SOURCE = Path(__file__).resolve().parents[3] / "shared" / "data" / "model_configs.yaml"
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "registry.yaml"
+#: models added from their own config.json (``--add``), with sources and retrieval dates.
+HUB_CONFIGS = Path(__file__).resolve().parent / "hub_configs.yaml"
 
 #: provenance keys of a model entry (everything else is architecture).
 _PROVENANCE = ("verification", "field_sources", "notes", "sources", "params", "weight_format", "layer_pattern")
@@ -665,8 +683,55 @@ def _alias_entry(alias_id: str, src: dict[str, Any]) -> dict[str, Any]:
     return entry
 
 
-def build_registry(source: Path = DEFAULT_SOURCE) -> dict[str, Any]:
-    """Registry document built from ``source`` (a model_configs.yaml)."""
+_HUB_HEADER = """\
+# Models and aliases added to the registry from their own config.json (or, where marked, from configs
+# assembled from several public sources), each with its sources and the date they were retrieved.
+# `python -m fitting.data.build_registry` turns this file and ../shared/data/model_configs.yaml into
+# registry.yaml; `python -m fitting.data.build_registry --add ID_OR_FOLDER` appends a model here.
+# `unsourced`: ids the public profiles name whose config could not be sourced, with the reason.
+"""
+
+
+def load_hub_configs(path: Path = HUB_CONFIGS) -> dict[str, Any]:
+    """The ``hub_configs.yaml`` document (``models``, ``aliases``, ``unsourced``); empty parts if absent."""
+    doc: dict[str, Any] = {}
+    if Path(path).exists():
+        doc = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    return {"models": dict(doc.get("models") or {}), "aliases": dict(doc.get("aliases") or {}),
+            "unsourced": dict(doc.get("unsourced") or {})}
+
+
+def _hub_model_entry(model_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Registry record of a hub_configs.yaml model: its config read by the estimator's own code."""
+    config = dict(body["config"])
+    try:
+        entry, qinfo, _, _ = entry_from_config(model_id, config)
+    except (ArchitectureError, ValueError) as exc:
+        raise ValueError(f"hub_configs.yaml: {model_id}: {exc}") from exc
+    out: dict[str, Any] = {"architecture_available": True, "config": config}
+    out["trust_remote_code"] = entry.trust_remote_code
+    out["trust_remote_code_reason"] = entry.trust_remote_code_reason
+    out["weight_format"] = qinfo.description if qinfo else body.get("weight_format")
+    out["native_quantization"] = qinfo.format if qinfo else None
+    if qinfo:
+        out["native_quantization_reason"] = f"quantization_config ({qinfo.method}): {qinfo.description}"
+    out["params"] = _params(body.get("params"))
+    for key in ("verification", "config_kind", "retrieved", "notes", "field_sources", "sources"):
+        if key in body:
+            out[key] = body[key]
+    out["added_by"] = f"fitting.data.build_registry (hub_configs.yaml; retrieved {body.get('retrieved', '?')})"
+    return out
+
+
+def _hub_alias_entry(alias_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    out = dict(body)
+    out.setdefault("native_quantization", None)
+    out["added_by"] = f"fitting.data.build_registry (hub_configs.yaml; retrieved {body.get('retrieved', '?')})"
+    return out
+
+
+def build_registry(source: Path = DEFAULT_SOURCE, hub_configs: Path = HUB_CONFIGS) -> dict[str, Any]:
+    """Registry document built from ``source`` (a model_configs.yaml) and ``hub_configs``."""
     raw_bytes = Path(source).read_bytes()
     data = yaml.safe_load(raw_bytes)
     if not isinstance(data, dict):
@@ -682,21 +747,95 @@ def build_registry(source: Path = DEFAULT_SOURCE) -> dict[str, Any]:
         if aid in aliases or aid in models:
             raise ValueError(f"extra alias {aid} already exists in {source}")
         aliases[aid] = _alias_entry(aid, body)
+    hub = load_hub_configs(hub_configs)
+    for mid, body in hub["models"].items():
+        if mid in models or mid in aliases:
+            raise ValueError(f"{hub_configs}: model {mid} already exists")
+        models[mid] = _hub_model_entry(mid, body)
+    for aid, body in hub["aliases"].items():
+        if aid in aliases or aid in models:
+            raise ValueError(f"{hub_configs}: alias {aid} already exists")
+        aliases[aid] = _hub_alias_entry(aid, body)
     for aid, body in aliases.items():
         if body["target"] not in models:
             raise ValueError(f"{source}: alias {aid} targets unknown model {body['target']}")
+    unsourced = {k: v for k, v in hub["unsourced"].items() if k not in models and k not in aliases}
+    hub_bytes = Path(hub_configs).read_bytes() if Path(hub_configs).exists() else b""
     return {
         "schema_version": 1,
         "generated_by": "python -m fitting.data.build_registry",
-        "source": "../shared/data/model_configs.yaml",
+        "source": "../shared/data/model_configs.yaml + fitting/data/hub_configs.yaml",
         "source_sha256": hashlib.sha256(raw_bytes).hexdigest(),
+        "hub_configs_sha256": hashlib.sha256(hub_bytes).hexdigest(),
         "models": models,
         "aliases": aliases,
+        "unsourced": unsourced,
     }
 
 
+def add_model(model: str, *, model_id: str | None = None, ref: str | None = None, note: str | None = None,
+              offline: bool | None = None, hub_configs: Path = HUB_CONFIGS, today: str | None = None) -> str:
+    """Append a model to ``hub_configs`` from a local checkpoint folder / config.json or a Hub id.
+
+    Parameters
+    ----------
+    model : str
+        A folder with config.json, a config.json path, or a Hub repo id (read through
+        ``huggingface_hub``; ``offline`` uses its cache only).
+    model_id : str, optional
+        Registry id to file it under (default: the Hub id, or the config's ``_name_or_path``
+        when that names a repo).
+    ref, note : str, optional
+        Where the config came from (default: the path or the Hub URL at its commit), and a note.
+    today : str, optional
+        Retrieval date (ISO); default today.
+
+    Returns
+    -------
+    str
+        The registry id added.
+
+    Raises
+    ------
+    ValueError
+        The id exists already, or no id could be derived.
+    """
+    local = Path(os.path.expanduser(model))
+    if not local.exists() and (model.startswith((".", "/", "~")) or model.endswith(".json") or model.count("/") != 1):
+        raise ValueError(f"{model}: no such folder or config.json, and not a Hub id (org/name)")
+    resolved = load_local(local, model_id=model_id) if local.exists() else load_hub(model, offline=offline)
+    cfg = dict(resolved.config or {})
+    mid = model_id or (model if not local.exists() else None)
+    if mid is None:
+        named = str(cfg.get("_name_or_path") or "")
+        if re.fullmatch(r"[\w.\-]+/[\w.\-]+", named):
+            mid = named
+    if not mid:
+        raise ValueError(f"{model}: give --id ORG/NAME (the config does not name its repo)")
+    doc = load_hub_configs(hub_configs)
+    if mid in doc["models"] or mid in doc["aliases"]:
+        raise ValueError(f"{mid} is already in {hub_configs}")
+    source_ref = ref or (resolved.entry.sources[0].get("ref") if resolved.entry.sources else str(model))
+    body: dict[str, Any] = {
+        "verification": "full",
+        "retrieved": today or date.today().isoformat(),
+        "config_kind": "verbatim config.json",
+        "config": cfg,
+        "sources": [{"id": "A", "ref": source_ref,
+                     "kind": f"config.json read by fitting.data.model_source ({resolved.source})"}],
+    }
+    if note:
+        body["notes"] = [note]
+    _hub_model_entry(mid, body)  # fails here, not at the next build, if the config cannot be read
+    doc["models"][mid] = body
+    doc["unsourced"].pop(mid, None)
+    _atomic_write(Path(hub_configs), _HUB_HEADER + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=120))
+    return mid
+
+
 _HEADER = """\
-# GENERATED by `python -m fitting.data.build_registry` from ../shared/data/model_configs.yaml -- do not edit by hand.
+# GENERATED by `python -m fitting.data.build_registry` from ../shared/data/model_configs.yaml and
+# fitting/data/hub_configs.yaml -- do not edit by hand.
 # Figures, sources, notes and stated parameter counts are copied unchanged from that file (read its header
 # for the source disagreements); `config` holds the architecture keys, `params` the stated counts parsed to
 # integers next to their original text. Added here: trust_remote_code (+ reason), native_quantization,
@@ -729,11 +868,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--source", type=Path, default=DEFAULT_SOURCE, help="model_configs.yaml to read")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="registry.yaml to write")
     parser.add_argument("--check", action="store_true", help="do not write; exit 1 if --output is not up to date")
+    parser.add_argument("--hub-configs", type=Path, default=HUB_CONFIGS,
+                        help="hub_configs.yaml: models added from their own config.json (default: the packaged one)")
+    parser.add_argument("--add", metavar="FOLDER_OR_ID",
+                        help="add a model from a local checkpoint folder / config.json or a Hugging Face Hub id, then "
+                             "rebuild")
+    parser.add_argument("--id", dest="model_id", help="registry id for --add (default: the Hub id or _name_or_path)")
+    parser.add_argument("--ref", help="where the config came from, for --add (default: the path or Hub URL)")
+    parser.add_argument("--note", help="a note recorded with the added model")
+    parser.add_argument("--offline", action="store_true", default=None,
+                        help="--add from the Hugging Face cache only (no network)")
     args = parser.parse_args(argv)
     if not args.source.exists():
         print(f"{args.source}: not found (pass --source)", file=sys.stderr)
         return 2
-    text = render(build_registry(args.source))
+    if args.add:
+        try:
+            mid = add_model(args.add, model_id=args.model_id, ref=args.ref, note=args.note, offline=args.offline,
+                            hub_configs=args.hub_configs)
+        except (ModelSourceError, UnknownModelError, ValueError) as exc:
+            print(f"--add {args.add}: {exc}", file=sys.stderr)
+            return 2
+        print(f"added {mid} to {args.hub_configs}")
+    text = render(build_registry(args.source, args.hub_configs))
     if args.check:
         current = args.output.read_text(encoding="utf-8") if args.output.exists() else ""
         if current != text:

@@ -24,7 +24,8 @@ from typing import Any, Iterator, Mapping
 
 import yaml
 
-from fitting.physics.architecture import Architecture, ArchitectureError
+from fitting.physics.architecture import TEXT_CONFIG_KEYS, Architecture, ArchitectureError
+from fitting.physics.quantization import UnsupportedQuantizationError, quantization_from_config
 
 __all__ = [
     "ModelEntry", "Registry", "UnknownModelError", "IncompleteModelError", "load_registry", "resolve_model",
@@ -35,15 +36,22 @@ REGISTRY_PATH = Path(__file__).resolve().parent / "registry.yaml"
 
 
 class UnknownModelError(KeyError):
-    """A model id that is neither a registry id nor an alias (message lists close ids)."""
+    """A model id that is neither a registry id nor an alias (message lists close ids).
 
-    def __init__(self, model_id: str, suggestions: list[str]):
+    ``reason`` is set for ids the registry lists as *unsourced* (its config could not be
+    found in public material), and says why.
+    """
+
+    def __init__(self, model_id: str, suggestions: list[str], reason: str | None = None):
         self.model_id = model_id
         self.suggestions = list(suggestions)
+        self.reason = reason
         hint = (" Did you mean: " + ", ".join(self.suggestions) + "?") if self.suggestions else ""
+        why = f" (listed as unsourced: {reason})" if reason else ""
         self.message = (
-            f"unknown model {model_id!r}: not in the registry.{hint} "
-            "Pass a config.json path (resolve_model / --config) for models outside the registry."
+            f"unknown model {model_id!r}: not in the registry{why}.{hint} "
+            "Pass its config: a local checkpoint folder or config.json path (resolve_model / --config), or, "
+            "online, its Hugging Face id through fitting.data.model_source.resolve_any."
         )
         super().__init__(self.message)
 
@@ -130,6 +138,7 @@ class Registry:
             if body.get("target") not in self._models:
                 raise ValueError(f"{path}: aliases.{alias}.target: unknown model {body.get('target')!r}")
         self._lower = {k.lower(): k for k in (*self._models, *self._aliases)}
+        self._unsourced = MappingProxyType({str(k).lower(): v for k, v in (doc.get("unsourced") or {}).items()})
         self.source_sha256 = doc.get("source_sha256")
 
     # ------------------------------------------------------------- listing
@@ -151,6 +160,13 @@ class Registry:
     def __len__(self) -> int:
         return len(self._models)
 
+    def unsourced_reason(self, model_id: str) -> str | None:
+        """Why an id the public profiles name has no registry entry (None if it is not listed)."""
+        value = self._unsourced.get(str(model_id).strip().lower())
+        if isinstance(value, Mapping):
+            value = value.get("reason")
+        return str(value) if value else None
+
     def raw(self, model_id: str) -> Mapping[str, Any]:
         """The registry record of a model id or alias (as stored), as a deep copy.
 
@@ -169,7 +185,7 @@ class Registry:
             return key
         canonical = self._lower.get(key.lower())
         if canonical is None:
-            raise UnknownModelError(model_id, self.suggest(model_id))
+            raise UnknownModelError(model_id, self.suggest(model_id), self.unsourced_reason(key))
         return canonical
 
     def suggest(self, model_id: str, n: int = 5) -> list[str]:
@@ -315,7 +331,10 @@ def resolve_model(id_or_config_path: str | os.PathLike, *, registry: Registry | 
     Returns
     -------
     ModelEntry
-        For a config file: ``id`` is the path, stated counts are None.
+        For a config file: ``id`` is the path, stated counts are None, and
+        ``native_quantization`` comes from its ``quantization_config``
+        (:func:`fitting.physics.quantization.quantization_from_config`). The full source chain
+        (safetensors metadata, the Hugging Face Hub) is :func:`fitting.data.model_source.resolve_any`.
 
     Raises
     ------
@@ -338,9 +357,16 @@ def resolve_model(id_or_config_path: str | os.PathLike, *, registry: Registry | 
             raise ValueError(f"{path}: cannot read config.json: {exc}") from exc
         try:
             arch = Architecture.from_hf_config(cfg)
+            qcfg = cfg.get("quantization_config") or next(
+                (cfg[k]["quantization_config"] for k in TEXT_CONFIG_KEYS
+                 if isinstance(cfg.get(k), Mapping) and cfg[k].get("quantization_config")), None)
+            qinfo = quantization_from_config(qcfg) if qcfg else None
         except ArchitectureError as exc:
             raise ValueError(f"{path}: {exc}") from exc
+        except UnsupportedQuantizationError as exc:
+            raise ValueError(f"{path}: {exc}") from exc
         return ModelEntry(id=str(path), architecture=arch, sources=({"ref": str(path), "kind": "config.json"},),
-                          verification="user config")
+                          verification="user config", weight_format=qinfo.description if qinfo else None,
+                          native_quantization=qinfo.format if qinfo else None)
     reg = registry if registry is not None else load_registry()
     return reg.resolve(str(id_or_config_path))

@@ -68,6 +68,8 @@ EXCLUDING_FLAGS = {
     "remote_devices": "part of the model on remote RPC devices",
     "duplicate_record": "same measurement as another record",
     "legacy_build": "2023 scratch-buffer-era llama.cpp",
+    "concurrent_gpu_use": "other processes used the GPU during the start (free-memory deltas such as SGLang's "
+                          "'mem usage' are not the engine's own)",
 }
 
 

@@ -16,7 +16,19 @@ registry's normalised form, which uses the same key names) by
 * MoE layouts: DeepSeek/GLM ``first_k_dense_replace`` + ``moe_layer_freq``, Qwen-MoE
   ``decoder_sparse_step`` + ``mlp_only_layers``, shared experts (DeepSeek ``n_shared_experts``
   x ``moe_intermediate_size``; Qwen2-MoE ``shared_expert_intermediate_size``);
-* MLA (``kv_lora_rank`` present; ``q_lora_rank`` may be null).
+* MLA (``kv_lora_rank`` present; ``q_lora_rank`` may be null);
+* the language model of multimodal checkpoints under ``text_config``, ``llm_config``
+  (InternVL), ``language_config`` or ``thinker_config.text_config`` (Qwen-Omni); the towers
+  beside it (``vision_config``, ``audio_config``...) are named in ``extra["multimodal_towers"]``
+  and are not part of the architecture;
+* hybrid stacks: ``layer_types`` with ``linear_attention`` (Gated DeltaNet, Qwen3-Next /
+  Qwen3.5; Kimi ``linear_attn_config``) or ``mamba`` layers (``layers_block_type``,
+  Nemotron-H ``hybrid_override_pattern``), which hold no KV cache (:attr:`Architecture.kv_layers`);
+  Llama-4's chunked local attention (``attention_chunk_size`` on the RoPE layers) is kept as a
+  sliding window of the chunk size.
+
+:func:`unrecognised_config_keys` lists the keys of a config that this module neither reads
+nor knows to be irrelevant to memory, so that a caller can say what was assumed.
 
 An explicit ``head_dim`` always wins over ``hidden_size / num_attention_heads``.
 Fields absent from the config take the transformers default of that model type; their
@@ -25,14 +37,36 @@ names are listed in ``extra["defaulted_fields"]`` so that nothing is silently in
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Mapping
 
-__all__ = ["Architecture", "ArchitectureError", "FULL_ATTENTION", "SLIDING_ATTENTION"]
+__all__ = ["Architecture", "ArchitectureError", "FULL_ATTENTION", "SLIDING_ATTENTION", "LINEAR_ATTENTION", "MAMBA",
+           "TEXT_CONFIG_KEYS", "unrecognised_config_keys"]
 
 FULL_ATTENTION = "full_attention"
 SLIDING_ATTENTION = "sliding_attention"
+#: recurrent layers with a fixed-size state instead of a KV cache.
+LINEAR_ATTENTION = "linear_attention"
+MAMBA = "mamba"
+_RECURRENT = frozenset({LINEAR_ATTENTION, MAMBA})
+
+#: spellings of layer kinds in configs -> the canonical names above.
+_LAYER_KIND = {
+    "full_attention": FULL_ATTENTION, "attention": FULL_ATTENTION, "full": FULL_ATTENTION, "global": FULL_ATTENTION,
+    "sliding_attention": SLIDING_ATTENTION, "sliding": SLIDING_ATTENTION, "local": SLIDING_ATTENTION,
+    "sliding_window": SLIDING_ATTENTION, "swa": SLIDING_ATTENTION, "chunked_attention": SLIDING_ATTENTION,
+    "linear_attention": LINEAR_ATTENTION, "linear": LINEAR_ATTENTION, "gdn": LINEAR_ATTENTION,
+    "kda": LINEAR_ATTENTION, "deltanet": LINEAR_ATTENTION,
+    "mamba": MAMBA, "mamba2": MAMBA, "ssm": MAMBA,
+}
+
+#: keys under which multimodal checkpoints keep their language model, in order of preference.
+TEXT_CONFIG_KEYS = ("text_config", "llm_config", "language_config")
+#: keys of the towers beside the language model.
+_TOWER_KEYS = ("vision_config", "audio_config", "vision_tower_config", "speech_config", "visual",
+               "talker_config", "token2wav_config", "perceiver_config", "vq_config")
 
 #: Keys of the registry form that describe provenance, not architecture.
 _METADATA_KEYS = frozenset(
@@ -69,6 +103,16 @@ _GEMMA3_TEXT_DEFAULTS = {
     "sliding_window": 4096,
     "sliding_window_pattern": 6,
     "tie_word_embeddings": True,
+}
+
+#: transformers defaults of text configs that multimodal wrappers store sparsely (LLaVA's
+#: ``text_config`` keeps only the keys that differ from ``LlamaConfig`` / ``MistralConfig``).
+_SPARSE_TEXT_DEFAULTS = {
+    "llama": {"vocab_size": 32000, "hidden_size": 4096, "intermediate_size": 11008, "num_hidden_layers": 32,
+              "num_attention_heads": 32, "max_position_embeddings": 2048, "tie_word_embeddings": False},
+    "mistral": {"vocab_size": 32000, "hidden_size": 4096, "intermediate_size": 14336, "num_hidden_layers": 32,
+                "num_attention_heads": 32, "num_key_value_heads": 8, "max_position_embeddings": 131072,
+                "sliding_window": 4096, "tie_word_embeddings": False},
 }
 
 #: language-model type of multimodal wrappers whose text_config may omit ``model_type``.
@@ -199,6 +243,25 @@ class Architecture:
         return tuple(i for i in range(self.num_layers) if i not in dense)
 
     @property
+    def kv_layers(self) -> tuple[int, ...]:
+        """Indices of layers that hold a KV cache (every layer but linear-attention / Mamba ones)."""
+        if self.layer_types is None:
+            return tuple(range(self.num_layers))
+        return tuple(i for i, t in enumerate(self.layer_types) if t not in _RECURRENT)
+
+    @property
+    def recurrent_layers(self) -> tuple[int, ...]:
+        """Indices of linear-attention / Mamba layers (a fixed-size state, no KV cache)."""
+        if self.layer_types is None:
+            return ()
+        return tuple(i for i, t in enumerate(self.layer_types) if t in _RECURRENT)
+
+    @property
+    def is_hybrid(self) -> bool:
+        """True when some layers are recurrent (linear attention or Mamba)."""
+        return bool(self.recurrent_layers)
+
+    @property
     def sliding_layers(self) -> tuple[int, ...]:
         """Indices of sliding-window attention layers."""
         if self.layer_types is None or self.sliding_window is None:
@@ -211,8 +274,8 @@ class Architecture:
 
     @property
     def num_full_layers(self) -> int:
-        """Layers whose KV cache grows with the whole sequence."""
-        return self.num_layers - self.num_sliding_layers
+        """Layers whose KV cache grows with the whole sequence (recurrent layers excluded)."""
+        return len(self.kv_layers) - self.num_sliding_layers
 
     @property
     def defaulted_fields(self) -> tuple[str, ...]:
@@ -334,20 +397,44 @@ def _first(cfg: Mapping[str, Any], *keys: str) -> tuple[str | None, Any]:
 
 
 def _merge_text_config(cfg: dict[str, Any]) -> dict[str, Any]:
-    """Lift ``text_config`` (multimodal wrappers) to the top level, keeping the wrapper type."""
-    text = cfg.get("text_config")
-    if not isinstance(text, Mapping):
-        return cfg
-    merged = {k: v for k, v in cfg.items() if k not in ("text_config", "vision_config", "audio_config")}
+    """Lift the language model's sub-config to the top level, keeping the wrapper type.
+
+    ``text_config`` (Gemma-3, Mistral-3, LLaVA, Llama-4, Mllama), ``llm_config`` (InternVL),
+    ``language_config``; Qwen-Omni nests its language model as ``thinker_config.text_config``.
+    The towers beside it are listed in ``multimodal_towers`` (not modelled).
+    """
     wrapper_type = cfg.get("model_type")
-    for key, value in text.items():
-        merged[key] = value
+    towers = [k for k in _TOWER_KEYS if cfg.get(k)]
+    prefix = ""
+    if isinstance(cfg.get("thinker_config"), Mapping) and not any(isinstance(cfg.get(k), Mapping)
+                                                                   for k in TEXT_CONFIG_KEYS):
+        inner = dict(cfg["thinker_config"])
+        towers += [f"thinker_config.{k}" for k in _TOWER_KEYS if inner.get(k)]
+        for key in ("torch_dtype", "dtype", "quantization_config"):
+            if key in cfg and key not in inner:
+                inner[key] = cfg[key]
+        cfg = {**{k: v for k, v in cfg.items() if k != "thinker_config" and k not in _TOWER_KEYS}, **inner}
+        prefix = "thinker_config."
+    key = next((k for k in TEXT_CONFIG_KEYS if isinstance(cfg.get(k), Mapping)), None)
+    if key is None:
+        if not towers:
+            return cfg
+        merged = {k: v for k, v in cfg.items() if k not in _TOWER_KEYS}
+        merged["multimodal_towers"] = tuple(towers)
+        return merged
+    text = cfg[key]
+    merged = {k: v for k, v in cfg.items() if k not in TEXT_CONFIG_KEYS and k not in _TOWER_KEYS}
+    for k, value in text.items():
+        merged[k] = value
     merged["model_type"] = wrapper_type or text.get("model_type")
     merged["text_model_type"] = (
         text.get("model_type") or cfg.get("text_model_type") or _TEXT_TYPE_OF_WRAPPER.get(wrapper_type, wrapper_type)
     )
     if "torch_dtype" not in text and "dtype" not in text:
         merged["torch_dtype"] = cfg.get("torch_dtype", cfg.get("dtype"))
+    merged["text_config_key"] = prefix + key
+    if towers:
+        merged["multimodal_towers"] = tuple(towers)
     return merged
 
 
@@ -365,6 +452,12 @@ def _build(cfg: dict[str, Any], cls) -> Architecture:
     if text_type in ("gemma3_text", "gemma3"):
         # Official Gemma-3 text configs only set non-default keys.
         for key, value in _GEMMA3_TEXT_DEFAULTS.items():
+            if key not in cfg:
+                cfg[key] = value
+                defaulted.append(key)
+    elif cfg.get("text_config_key") and text_type in _SPARSE_TEXT_DEFAULTS:
+        # LLaVA-style text_config: only the keys that differ from the text model's defaults
+        for key, value in _SPARSE_TEXT_DEFAULTS[text_type].items():
             if key not in cfg:
                 cfg[key] = value
                 defaulted.append(key)
@@ -422,6 +515,11 @@ def _build(cfg: dict[str, Any], cls) -> Architecture:
         if model_type in _FOUR_H_MLP or text_type in _FOUR_H_MLP:
             inter = 4 * hidden
             defaulted.append("intermediate_size")
+        elif cfg.get("moe_intermediate_size") and _first(cfg, "n_routed_experts", "num_local_experts", "num_experts",
+                                                          "moe_num_experts")[1]:
+            # an MoE model without dense MLP layers (Qwen3.5-MoE) states no dense width; checked below
+            inter = cfg["moe_intermediate_size"]
+            defaulted.append("intermediate_size")
         else:
             raise ArchitectureError("intermediate_size: missing (no ffn_dim/n_inner/ffn_hidden_size either)")
     inter = _positive_int(inter, "intermediate_size")
@@ -457,6 +555,23 @@ def _build(cfg: dict[str, Any], cls) -> Architecture:
             dense_layers = tuple(int(i) for i in cfg["dense_layers"])
         else:
             dense_layers = _dense_layer_pattern(cfg, layers)
+
+    if n_exp and dense_layers and "intermediate_size" in defaulted and not _first(
+            cfg, "intermediate_size", "ffn_dim", "n_inner", "ffn_hidden_size", "inner_hidden_size")[1]:
+        raise ArchitectureError(f"intermediate_size: missing, and layers {list(dense_layers)[:5]} have a dense MLP")
+    if n_exp and text_type.startswith("llama4") and cfg.get("moe_intermediate_size") is None:
+        # Llama-4: intermediate_size is the expert width, intermediate_size_mlp the dense one;
+        # every MoE layer has one shared expert of the expert width.
+        moe_inter = _positive_int(cfg.get("intermediate_size"), "intermediate_size")
+        inter = _positive_int(cfg.get("intermediate_size_mlp") or inter, "intermediate_size_mlp")
+        n_shared, shared_inter = 1, moe_inter
+        if cfg.get("dense_layers") is None:
+            moe_set = cfg.get("moe_layers")
+            if moe_set is None:
+                step = int(cfg.get("interleave_moe_layer_step") or 1)
+                moe_set = range(step - 1, layers, step)
+            moe_set = set(int(i) for i in moe_set)
+            dense_layers = tuple(i for i in range(layers) if i not in moe_set)
 
     # --- sliding window
     sliding_window, layer_types = _layer_pattern(cfg, text_type, layers)
@@ -525,14 +640,47 @@ def _dense_layer_pattern(cfg: Mapping[str, Any], layers: int) -> tuple[int, ...]
     return ()
 
 
+def _canonical_kinds(values, key: str) -> tuple[str, ...]:
+    out = []
+    for value in values:
+        kind = _LAYER_KIND.get(str(value).strip().lower())
+        if kind is None:
+            raise ArchitectureError(f"{key}: unknown layer kind {value!r}; known: {sorted(set(_LAYER_KIND))}")
+        out.append(kind)
+    return tuple(out)
+
+
+def _explicit_layer_kinds(cfg: Mapping[str, Any], text_type: str, layers: int) -> tuple[str, ...] | None:
+    """Per-layer kinds a config states: ``layer_types``, ``layers_block_type``, Kimi's
+    ``linear_attn_config``, Llama-4's chunked / NoPE layers."""
+    for key in ("layer_types", "layers_block_type"):
+        if cfg.get(key) is not None:
+            types = _canonical_kinds(cfg[key], key)
+            if len(types) != layers:
+                raise ArchitectureError(f"{key}: {len(types)} entries for {layers} layers")
+            return types
+    lin = cfg.get("linear_attn_config")
+    if isinstance(lin, Mapping) and lin.get("full_attn_layers") is not None:
+        full = {int(i) - 1 for i in lin["full_attn_layers"]}  # 1-based in Kimi-Linear's config
+        return tuple(FULL_ATTENTION if i in full else LINEAR_ATTENTION for i in range(layers))
+    if text_type.startswith("llama4") and cfg.get("attention_chunk_size"):
+        rope = cfg.get("no_rope_layers")
+        if not rope:
+            rope = [int((i + 1) % 4 != 0) for i in range(layers)]
+        if len(rope) != layers:
+            raise ArchitectureError(f"no_rope_layers: {len(rope)} entries for {layers} layers")
+        return tuple(SLIDING_ATTENTION if int(r) else FULL_ATTENTION for r in rope)
+    return None
+
+
 def _layer_pattern(cfg: Mapping[str, Any], text_type: str, layers: int) -> tuple[int | None, tuple[str, ...] | None]:
     """(sliding_window, layer_types) following each family's config semantics."""
     window = cfg.get("sliding_window")
-    explicit = cfg.get("layer_types")
+    if text_type.startswith("llama4") and cfg.get("attention_chunk_size"):
+        window = cfg["attention_chunk_size"]  # chunked local attention keeps at most one chunk
+    explicit = _explicit_layer_kinds(cfg, text_type, layers)
     if explicit is not None:
-        types = tuple(str(t) for t in explicit)
-        if len(types) != layers:
-            raise ArchitectureError(f"layer_types: {len(types)} entries for {layers} layers")
+        types = explicit
         if SLIDING_ATTENTION in types:
             if window is None:
                 raise ArchitectureError("sliding_window: layer_types has sliding layers but no window")
@@ -556,3 +704,76 @@ def _layer_pattern(cfg: Mapping[str, Any], text_type: str, layers: int) -> tuple
         types = tuple(FULL_ATTENTION if (i + 1) % pattern == 0 else SLIDING_ATTENTION for i in range(layers))
         return window, types
     return window, tuple(SLIDING_ATTENTION for _ in range(layers))
+
+
+# ---------------------------------------------------------------------- config keys
+#: keys read by :meth:`Architecture.from_hf_config` or by the parameter count.
+_READ_KEYS = frozenset({
+    "model_type", "text_model_type", "hidden_size", "n_embd", "d_model", "dim", "num_hidden_layers", "n_layer",
+    "num_layers", "n_layers", "num_attention_heads", "n_head", "num_heads", "n_heads", "num_key_value_heads",
+    "num_kv_heads", "n_head_kv", "multi_query_group_num", "multi_query_attention", "new_decoder_architecture",
+    "multi_query", "kv_lora_rank", "q_lora_rank", "qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim", "head_dim",
+    "kv_channels", "intermediate_size", "ffn_dim", "n_inner", "ffn_hidden_size", "inner_hidden_size", "vocab_size",
+    "padded_vocab_size", "n_vocab", "tie_word_embeddings", "n_routed_experts", "num_local_experts", "num_experts",
+    "moe_num_experts", "num_experts_per_tok", "experts_per_token", "moe_top_k", "num_experts_per_token",
+    "moe_intermediate_size", "n_shared_experts", "shared_expert_intermediate_size", "num_shared_experts",
+    "dense_layers", "first_k_dense_replace", "moe_layer_freq", "decoder_sparse_step", "mlp_only_layers",
+    "sliding_window", "layer_types", "layers_block_type", "linear_attn_config", "use_sliding_window",
+    "max_window_layers", "sliding_window_pattern", "torch_dtype", "dtype", "max_position_embeddings", "n_positions",
+    "max_sequence_length", "seq_length", "attention_chunk_size", "no_rope_layers", "interleave_moe_layer_step",
+    "moe_layers", "intermediate_size_mlp", "architectures", "quantization_config", "quantization", "multimodal_towers",
+    "text_config_key", "attention_bias", "mlp_bias", "bias", "use_qk_norm", "word_embed_proj_dim",
+    "do_layer_norm_before", "_remove_final_layer_norm", "num_nextn_predict_layers", "mtp_num_hidden_layers",
+    "parallel_attn", "mlp_gated", "attn_output_gate", "linear_num_key_heads", "linear_key_head_dim",
+    "linear_num_value_heads", "linear_value_head_dim", "linear_conv_kernel_dim", "full_attention_interval",
+    "thinker_config", *TEXT_CONFIG_KEYS, *_TOWER_KEYS,
+})
+#: words that make an unread key worth naming (it may change weights or the KV cache).
+_RELEVANT = re.compile(r"layer|head|expert|hidden|intermediate|_dim|size|rank|vocab|window|kv|lora|mamba|ssm|state|"
+                       r"conv|linear|proj|embed|mtp|nextn|cross|chunk|block|group|num_|n_|ffn|mlp|attn|attention|"
+                       r"hybrid|pattern|override|quant|sparse|router_type|tower|vision|audio")
+#: keys that match the words above but do not change memory (tokens, RoPE, routing, init, vision preprocessing).
+_IRRELEVANT = re.compile(
+    r"_token_id$|_token_index$|^rope|rope_|rotary|dropout|_eps$|epsilon|^init|initializer|_act$|^hidden_act|act_fn|"
+    r"activation|^output_|^return_|router|routed_scaling|aux_loss|n_group|topk|norm_topk|scoring_func|softcap|"
+    r"logit|scal(e|ing)|multiplier|^image_|^video_|^vision_|^audio_|spatial|patch|tokens_per|num_labels|label|"
+    r"^use_|^is_|^pad|^bos|^eos|beam|^max_length|^min_length|window_size$|_implementation|pretraining_tp|"
+    r"num_key_value_groups|^ep_size|^tp_size|dynamic_patch|image_size|select_layer|feature_layer|feature_select|"
+    r"template|downsample|ps_version|thumbnail|position_embedding_type|layer_norm_type|norm_type|mamba_ssm_dtype|"
+    r"num_hidden_groups|head_mask|chunk_size_feed_forward|cross_attention_hidden_size|add_cross_attention|"
+    r"tie_encoder_decoder|keys_to_ignore|pruned_heads|block_sparse_moe|capacity|jitter|num_experts_offset|"
+    r"suppress|ngram|num_return|penalty|diversity|sample|temperature|^top_|forced_|decoder_start|task_specific|"
+    r"_commit_hash|torchscript|problem_type|finetuning|^prefix|tf_legacy|bfloat16|lora|^attn_temperature|"
+    r"^floor_scale|^attn_scale|cache_implementation|^pretraining|scalar|original_max_position"
+)
+
+
+def unrecognised_config_keys(cfg: Mapping[str, Any]) -> tuple[str, ...]:
+    """Keys of a config that may matter for memory but that the physics does not read.
+
+    The language model's sub-config (``text_config`` / ``llm_config`` / ``language_config``,
+    Qwen-Omni's ``thinker_config.text_config``) is searched too (its keys are prefixed). Keys
+    that are read, and keys known not to change weights or the KV cache (token ids, RoPE,
+    routing, dropout, init, vision preprocessing), are left out. What the physics assumed for
+    the rest: that they do not change the weights or the KV cache.
+
+    Examples
+    --------
+    >>> unrecognised_config_keys({"hidden_size": 8, "cross_attention_layers": [3], "rope_theta": 1e4})
+    ('cross_attention_layers',)
+    """
+    out: list[str] = []
+
+    def scan(mapping: Mapping[str, Any], prefix: str) -> None:
+        for key, value in mapping.items():
+            if key in _READ_KEYS or key in _METADATA_KEYS:
+                if key in ("thinker_config", *TEXT_CONFIG_KEYS) and isinstance(value, Mapping):
+                    scan(value, f"{prefix}{key}.")
+                continue
+            if _IRRELEVANT.search(key) or not _RELEVANT.search(key):
+                continue
+            out.append(prefix + key)
+
+    if isinstance(cfg, Mapping):
+        scan(cfg, "")
+    return tuple(sorted(out))

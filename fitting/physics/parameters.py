@@ -30,6 +30,13 @@ What is counted, per family (``text_model_type``):
 * OPT with ``word_embed_proj_dim`` < ``hidden_size`` (OPT-350m): embeddings and LM head at
   the projection width plus the bias-free ``project_in`` / ``project_out`` matrices.
 
+* hybrid stacks (:attr:`~fitting.physics.architecture.Architecture.recurrent_layers`): Gated
+  DeltaNet linear-attention layers (Qwen3-Next / Qwen3.5 ``linear_*`` keys: q/k/v and z
+  projections, the b/a gates, the short convolution, ``dt_bias``, ``A_log``, the gated norm,
+  ``out_proj``) replace attention in their layers; full-attention layers with
+  ``attn_output_gate`` have a q projection twice as wide (query + gate). Other recurrent
+  layer kinds (Mamba) raise ``ValueError``: their weights are not modelled;
+
 Multi-token-prediction modules (``num_nextn_predict_layers``) are *not* in ``total``
 (they are not part of the main model and vLLM does not load them unless speculative
 decoding is on); :attr:`ParameterCount.mtp` reports them separately.
@@ -61,7 +68,7 @@ _LAYERNORM_BIAS = frozenset(
 #: families with biases on every linear layer (attention and MLP).
 _ALL_BIASES = frozenset({"opt", "gpt2", "gpt_bigcode", "gpt_neox", "phi", "phi-msft", "bloom", "gpt_neo", "starcoder2"})
 #: families with q/k/v biases only.
-_QKV_BIAS = frozenset({"qwen2", "qwen2_moe", "qwen2_vl", "qwen2_5_vl"})
+_QKV_BIAS = frozenset({"qwen2", "qwen2_moe", "qwen2_vl", "qwen2_5_vl", "mimo"})  # and every qwen2* text type
 #: families with per-head q/k RMSNorm.
 _QK_NORM_HEAD = frozenset({"qwen3", "qwen3_moe", "gemma3", "gemma3_text"})
 #: families whose routers carry an ``e_score_correction_bias`` (noaux_tc routing).
@@ -201,7 +208,7 @@ def _attention_bias(arch: Architecture) -> tuple[bool, bool]:
     t = arch.text_model_type
     if t in _ALL_BIASES:
         return True, True
-    if t in _QKV_BIAS:
+    if t in _QKV_BIAS or (t.startswith("qwen2") and "attention_bias" not in arch.extra):
         return True, False
     if t in ("falcon", "RefinedWeb", "RefinedWebModel"):
         b = bool(arch.extra.get("bias", False))
@@ -247,7 +254,7 @@ def _qk_norm(arch: Architecture) -> str | None:
     t = arch.text_model_type
     if t == "olmo2":
         return "full"
-    if t in _QK_NORM_HEAD or arch.extra.get("use_qk_norm"):
+    if t in _QK_NORM_HEAD or t.startswith("qwen3") or arch.extra.get("use_qk_norm"):
         return "head"
     return None
 
@@ -301,7 +308,7 @@ def tensor_inventory(arch: Architecture, *, include_mtp: bool = False) -> tuple[
     specs.extend(_layer_tensors(arch, all_layers, ln_bias, moe_layers=set(arch.moe_layers)))
 
     if include_mtp:
-        n_mtp = int(arch.extra.get("num_nextn_predict_layers") or 0)
+        n_mtp = int(arch.extra.get("num_nextn_predict_layers") or arch.extra.get("mtp_num_hidden_layers") or 0)
         if n_mtp:
             mtp_layers = tuple(range(L, L + n_mtp))
             specs.extend(_layer_tensors(arch, mtp_layers, ln_bias, moe_layers=set(mtp_layers) if arch.is_moe else set()))
@@ -316,6 +323,7 @@ def _layer_tensors(arch: Architecture, layers: tuple[int, ...], ln_bias: bool, m
     add = specs.append
     h = arch.hidden_size
     n_h, n_kv, hd = arch.num_attention_heads, arch.num_kv_heads, arch.head_dim
+    all_layers = layers
 
     def norm(name: str, width: int, lay=layers):
         add(TensorSpec(f"{name}.weight", "norm", width, layers=lay))
@@ -326,8 +334,16 @@ def _layer_tensors(arch: Architecture, layers: tuple[int, ...], ln_bias: bool, m
     for i in range(_norms_per_layer(arch)):
         norm(f"layernorm_{i}", h)
 
+    # ---------------- recurrent layers (hybrid stacks) and the attention layers
+    recurrent = set(arch.recurrent_layers)
+    if recurrent & set(layers):
+        specs.extend(_recurrent_tensors(arch, tuple(i for i in layers if i in recurrent)))
+        layers = tuple(i for i in layers if i not in recurrent)
+
     # ---------------- attention
-    if arch.is_mla:
+    if not layers:
+        pass
+    elif arch.is_mla:
         q_width = n_h * (arch.qk_nope_head_dim + arch.qk_rope_head_dim)
         if arch.q_lora_rank:
             add(TensorSpec("self_attn.q_a_proj.weight", "mla_q_a", arch.q_lora_rank, h, layers=layers, quantizable=True))
@@ -346,8 +362,10 @@ def _layer_tensors(arch: Architecture, layers: tuple[int, ...], ln_bias: bool, m
                        heads=n_h, quantizable=True))
     else:
         qkv_bias, o_bias = _attention_bias(arch)
+        q_gate = 2 if arch.extra.get("attn_output_gate") else 1  # Qwen3-Next / Qwen3.5: query and gate
         for name, role, heads in (("q_proj", "attn_q", n_h), ("k_proj", "attn_k", n_kv), ("v_proj", "attn_v", n_kv)):
-            add(TensorSpec(f"self_attn.{name}.weight", role, heads * hd, h, layers=layers, split="column", heads=heads,
+            rows = heads * hd * (q_gate if role == "attn_q" else 1)
+            add(TensorSpec(f"self_attn.{name}.weight", role, rows, h, layers=layers, split="column", heads=heads,
                            quantizable=True))
             if qkv_bias:
                 add(TensorSpec(f"self_attn.{name}.bias", "bias", heads * hd, layers=layers, split="column", heads=heads))
@@ -365,7 +383,8 @@ def _layer_tensors(arch: Architecture, layers: tuple[int, ...], ln_bias: bool, m
         if arch.text_model_type == "gpt_oss":
             add(TensorSpec("self_attn.sinks", "sink", n_h, layers=layers, split="column", heads=n_h))
 
-    # ---------------- MLP
+    # ---------------- MLP (every layer, recurrent ones included)
+    layers = all_layers
     dense = tuple(i for i in layers if i not in moe_layers)
     moe = tuple(i for i in layers if i in moe_layers)
     if dense:
@@ -391,9 +410,40 @@ def _layer_tensors(arch: Architecture, layers: tuple[int, ...], ln_bias: bool, m
         if arch.shared_expert_intermediate_size:
             specs.extend(_mlp(arch, "mlp.shared_experts", arch.shared_expert_intermediate_size, moe,
                               kind="shared_expert", force_gated=True))
-            if arch.text_model_type == "qwen2_moe":
+            if arch.text_model_type.startswith(("qwen2_moe", "qwen3_next", "qwen3_5")):
                 add(TensorSpec("mlp.shared_expert_gate.weight", "router", 1, h, layers=moe, kind="router"))
     return specs
+
+
+def _recurrent_tensors(arch: Architecture, layers: tuple[int, ...]) -> list[TensorSpec]:
+    """Mixer tensors of linear-attention layers (Gated DeltaNet: Qwen3-Next / Qwen3.5)."""
+    x = arch.extra
+    kinds = {arch.layer_types[i] for i in layers}
+    if kinds != {"linear_attention"} or x.get("linear_num_value_heads") is None:
+        raise ValueError(
+            f"{arch.text_model_type}: recurrent layers of kind {sorted(kinds)} are not modelled by the parameter count "
+            "(only Gated DeltaNet with linear_* keys is); give the safetensors metadata for exact weights")
+    h = arch.hidden_size
+    nk, dk = int(x["linear_num_key_heads"]), int(x["linear_key_head_dim"])
+    nv, dv = int(x["linear_num_value_heads"]), int(x["linear_value_head_dim"])
+    kernel = int(x.get("linear_conv_kernel_dim") or 4)
+    key_dim, value_dim = nk * dk, nv * dv
+    conv_dim = 2 * key_dim + value_dim
+    lin = "linear_attn"
+    return [
+        TensorSpec(f"{lin}.in_proj_qkv.weight", "linear_in", conv_dim, h, layers=layers, split="column",
+                   quantizable=True),
+        TensorSpec(f"{lin}.in_proj_z.weight", "linear_in", value_dim, h, layers=layers, split="column",
+                   quantizable=True),
+        TensorSpec(f"{lin}.in_proj_b.weight", "linear_gate", nv, h, layers=layers, split="column"),
+        TensorSpec(f"{lin}.in_proj_a.weight", "linear_gate", nv, h, layers=layers, split="column"),
+        TensorSpec(f"{lin}.conv1d.weight", "conv", conv_dim, kernel, layers=layers, split="column"),
+        TensorSpec(f"{lin}.dt_bias", "state", nv, layers=layers, split="column"),
+        TensorSpec(f"{lin}.A_log", "state", nv, layers=layers, split="column"),
+        TensorSpec(f"{lin}.norm.weight", "norm", dv, layers=layers),
+        TensorSpec(f"{lin}.out_proj.weight", "linear_out", h, value_dim, layers=layers, split="row",
+                   quantizable=True),
+    ]
 
 
 def _mlp(arch: Architecture, prefix: str, width: int, layers: tuple[int, ...], *, kind: str,

@@ -28,6 +28,8 @@ name                          storage per quantized matrix (rows = out, cols = i
                               a 16-bit scale per group (``-asym``: + packed zero point;
                               ``-actorder``: + int32 ``g_idx`` per input column); 16 bytes
                               of ``weight_shape`` per matrix; ``w4a16-channel``: per row
+``mlx-b{B}-g{N}``             MLX affine: B bits + 16-bit scale and bias per N inputs, on every
+                              matrix incl. embeddings and the LM head (mlx-lm, LM Studio MLX)
 ``int4wo-g{N}``               torchao int4 weight-only: int4 + bf16 scale and zero per group
 ``exl2-b{B}-h{H}`` / ``exl3-...``  ExLlamaV2/V3 at the stated average bits per weight ``B``
                               (scales included); the LM head at ``H`` bits
@@ -337,6 +339,12 @@ def _exl(kind: str, bits: float, head: float) -> WeightFormat:
                                     f"LM head at {head:g} bits")
 
 
+def _mlx(bits: int, group: int) -> WeightFormat:
+    return WeightFormat(f"mlx-b{bits}-g{group}", bits, scope="all_matrices", group_size=group, group_bits=32,
+                        description=f"MLX {bits}-bit, 16-bit scale and bias per {group} inputs, embeddings and LM "
+                                    "head included")
+
+
 def _int4wo(group: int) -> WeightFormat:
     return WeightFormat(f"int4wo-g{group}", 4, group_size=group, group_bits=32,
                         description=f"torchao int4 weight-only, bf16 scale and zero per {group} inputs")
@@ -387,6 +395,7 @@ _PARAM_RE = re.compile(r"^(awq|gptq)-int(2|3|4|8)-g(-?\d+)$")
 _WNA16_RE = re.compile(r"^w(4|8)a16-(g\d+|channel)(-asym)?(-actorder)?$")
 _EXL_RE = re.compile(r"^(exl2|exl3)-b(\d+(?:\.\d+)?)-h(\d+(?:\.\d+)?)$")
 _INT4WO_RE = re.compile(r"^int4wo-g(\d+)$")
+_MLX_RE = re.compile(r"^mlx-b(2|3|4|5|6|8)-g(\d+)$")
 #: ``<format>@<scope>`` restricts a format to part of the model.
 _SCOPES = ("mlp", "experts")
 
@@ -625,6 +634,9 @@ def weight_format(name: str | None) -> WeightFormat | GGUFFormat | None:
     m = _INT4WO_RE.match(low)
     if m:
         return _int4wo(int(m.group(1)))
+    m = _MLX_RE.match(low)
+    if m:
+        return _mlx(int(m.group(1)), int(m.group(2)))
     mapped = _from_text(key)
     if mapped is not None:
         return weight_format(mapped)
@@ -634,3 +646,485 @@ def weight_format(name: str | None) -> WeightFormat | GGUFFormat | None:
         "int4wo-g<N>, <format>@mlp / @experts, or gguf:<TYPE|MIX> (e.g. gguf:Q4_K_M)"
     )
 
+
+
+# ----------------------------------------------------------------------------- checkpoints
+#: bytes per element of the dtypes a safetensors header names (``F4`` = float4 e2m1 packed in pairs).
+SAFETENSORS_DTYPE_BYTES = {
+    "BOOL": 1, "U8": 1, "I8": 1, "F8_E4M3": 1, "F8_E5M2": 1, "F8_E8M0": 1, "E8M0": 1,
+    "I16": 2, "U16": 2, "F16": 2, "BF16": 2, "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8,
+    "C64": 8, "F4": 0.5, "F6_E2M3": 0.75, "F6_E3M2": 0.75,
+}
+
+
+class UnsupportedQuantizationError(ValueError):
+    """A ``quantization_config`` whose storage cannot be sized (the message names the method and fields)."""
+
+
+@dataclass(frozen=True)
+class QuantizationInfo:
+    """What a checkpoint's ``quantization_config`` says, as a :func:`weight_format` name.
+
+    Attributes
+    ----------
+    method : str
+        ``quant_method`` as stated (``awq``, ``gptq``, ``bitsandbytes``, ``compressed-tensors``...).
+    format : str
+        The :func:`weight_format` name that sizes its storage.
+    description : str
+        One line for humans (bits, group size, scales).
+    assumptions : tuple of str
+        What was assumed where the config does not say, or what the physics does not model
+        (e.g. modules kept unquantized in some layers only).
+    not_converted : tuple of str
+        Modules the config keeps unquantized, as stated.
+    unknown_fields : tuple of str
+        Fields of the config that were not read.
+    kv_cache_dtype : str or None
+        A KV-cache quantization the checkpoint ships scales for (``fp8``), else None.
+    """
+
+    method: str
+    format: str
+    description: str
+    assumptions: tuple = ()
+    not_converted: tuple = ()
+    unknown_fields: tuple = ()
+    kv_cache_dtype: str | None = None
+
+
+_COMMON_QFIELDS = frozenset({
+    "quant_method", "modules_to_not_convert", "version", "backend", "modules_in_block_to_quantize",
+    "model_name_or_path", "model_file_base_name", "quantizer", "meta", "tokenizer", "dataset",
+    "use_exllama", "exllama_config", "use_cuda_fp16", "max_input_length", "cache_block_outputs", "batch_size",
+    "pad_token_id", "module_name_preceding_first_block", "block_name_to_quantize", "damp_percent",
+    "damp_auto_increment", "true_sequential", "static_groups", "pack_dtype", "amp", "nsamples", "iters",
+    "seqlen", "lr", "minmax_lr", "enable_quanted_input", "enable_minmax_tuning", "low_gpu_mem_usage",
+    "scale_dtype", "autoround_version", "to_quant_block_names", "sym", "zero_point", "desc_act", "data_type",
+    "act_bits", "act_group_size", "act_sym", "act_dynamic", "act_data_type", "mse", "mse_grid",
+    "v2", "v2_alpha", "v2_memory_device", "hyb_act", "mock_quantization", "format", "producer",
+    "calibration", "quantized_by", "act_order", "is_marlin_format", "checkpoint_format", "adapter",
+})
+_ATTN_WORDS = ("self_attn", "attention", "attn")
+_LAYER_SPECIFIC = re.compile(r"layers?\.\d+\.")
+
+
+def _as_list(value) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    return [str(v) for v in value]
+
+
+def _exclusions(names: list[str]) -> tuple[str, list[str]]:
+    """Scope suffix implied by modules kept unquantized, and notes for what is not modelled.
+
+    Attention kept unquantized in every layer (``self_attn``, ``model.layers.*.self_attn``,
+    ``re:.*self_attn.*``, or all of q/k/v/o) gives ``@mlp``; modules named for single layers
+    (``model.layers.0.mlp.down_proj``) are noted, not modelled.
+    """
+    notes: list[str] = []
+    generic = [n.lower() for n in names if not _LAYER_SPECIFIC.search(n)]
+    specific = [n for n in names if _LAYER_SPECIFIC.search(n)]
+    whole = re.compile(r"(self_attn|attention|attn)(\W*|\.\*|\*)$")
+    projections = {p for n in generic for p in ("q_proj", "k_proj", "v_proj", "o_proj") if n.endswith(p)}
+    suffix = "@mlp" if any(whole.search(n) for n in generic) or len(projections) == 4 else ""
+    if specific:
+        notes.append(f"{len(specific)} layer-specific modules are kept unquantized (e.g. {specific[0]}): "
+                     "not modelled, the physics weights are a slight underestimate; the safetensors metadata is exact")
+    return suffix, notes
+
+
+def _unknown(qcfg: Mapping[str, Any], known: set) -> tuple[str, ...]:
+    return tuple(sorted(k for k in qcfg if k not in known and k not in _COMMON_QFIELDS))
+
+
+def _fmt_check(name: str) -> str:
+    weight_format(name)  # raises if the physics cannot size it
+    return name
+
+
+def quantization_from_config(qcfg: Mapping[str, Any] | None) -> QuantizationInfo | None:
+    """Weight format of a checkpoint from its ``quantization_config`` (config.json), or from
+    ``quantize_config.json`` / ``hf_quant_config.json`` content.
+
+    Parameters
+    ----------
+    qcfg : Mapping or None
+        The mapping as stored. ModelOpt's ``hf_quant_config.json`` (``{"quantization": {...}}``)
+        and AutoGPTQ's ``quantize_config.json`` (no ``quant_method``, ``bits`` present) are
+        accepted too.
+
+    Returns
+    -------
+    QuantizationInfo or None
+        None for ``None`` / an empty mapping.
+
+    Raises
+    ------
+    UnsupportedQuantizationError
+        A method whose storage the physics cannot size (HQQ, quanto, AQLM, mixed per-layer
+        precision...); the message names the method and its fields.
+
+    Examples
+    --------
+    >>> quantization_from_config({"quant_method": "awq", "bits": 4, "group_size": 128, "zero_point": True}).format
+    'awq-int4-g128'
+    """
+    if not qcfg:
+        return None
+    if not isinstance(qcfg, Mapping):
+        raise UnsupportedQuantizationError(f"quantization_config must be a mapping, got {type(qcfg).__name__}")
+    if "quant_method" not in qcfg and isinstance(qcfg.get("quantization"), Mapping):  # hf_quant_config.json
+        inner = dict(qcfg["quantization"])
+        inner.setdefault("quant_method", "modelopt")
+        qcfg = inner
+    method = str(qcfg.get("quant_method") or "").lower()
+    if not method and "bits" in qcfg:
+        plain = {k for k, v in qcfg.items() if not isinstance(v, Mapping)}
+        # mlx-lm writes {"group_size", "bits"} (+ per-module overrides); AutoGPTQ's quantize_config.json more keys
+        method = "mlx" if plain <= {"group_size", "bits", "mode"} else "gptq"
+    handler = _QUANT_HANDLERS.get(method)
+    if handler is None:
+        fields = ", ".join(sorted(qcfg)) or "none"
+        raise UnsupportedQuantizationError(
+            f"quantization_config quant_method {method or '(none)'!r} is not sized by the physics (fields: {fields}); "
+            "pass the weight format explicitly (--quantization, e.g. awq, gptq-int4-g128, fp8, bnb-nf4) or give "
+            "the safetensors metadata")
+    return handler(method, dict(qcfg))
+
+
+def _q_awq(method, q):
+    bits = int(q.get("bits", q.get("w_bit", 4)))
+    group = int(q.get("group_size", q.get("q_group_size", 128)))
+    notes = []
+    if "bits" not in q and "w_bit" not in q:
+        notes.append("bits not stated: 4 assumed")
+    if "group_size" not in q and "q_group_size" not in q:
+        notes.append("group_size not stated: 128 assumed")
+    if q.get("zero_point") is False:
+        notes.append("zero_point false: the packed zero points of the format are counted anyway (+0.03 bits)")
+    excluded = _as_list(q.get("modules_to_not_convert"))
+    suffix, more = _exclusions(excluded)
+    name = _fmt_check(f"awq-int{bits}-g{group}{suffix}")
+    return QuantizationInfo(method, name, f"AWQ int{bits}, group {group} ({q.get('version', 'gemm')})",
+                            tuple(notes + more), tuple(excluded),
+                            _unknown(q, {"bits", "w_bit", "group_size", "q_group_size"}))
+
+
+def _q_gptq(method, q):
+    bits = int(q.get("bits", 4))
+    group = int(q.get("group_size", 128))
+    notes = []
+    if "group_size" not in q:
+        notes.append("group_size not stated: 128 assumed")
+    if q.get("desc_act"):
+        notes.append("desc_act true (act-order): g_idx permutes the groups; the storage is the same")
+    if q.get("lm_head"):
+        notes.append("lm_head quantized: not modelled (the LM head is counted in the model dtype)")
+    fmt = str(q.get("checkpoint_format") or q.get("format") or "gptq")
+    if "marlin" in fmt:
+        notes.append(f"checkpoint_format {fmt}: repacked weights, sized as the GPTQ layout")
+    excluded = _as_list(q.get("modules_to_not_convert")) + _as_list(q.get("dynamic") and list(q["dynamic"]))
+    suffix, more = _exclusions(excluded)
+    if bits not in (2, 3, 4, 8):
+        raise UnsupportedQuantizationError(f"GPTQ with bits={bits}: only 2, 3, 4 and 8 are sized")
+    name = _fmt_check(f"gptq-int{bits}-g{group}{suffix}")
+    return QuantizationInfo(method, name, f"GPTQ int{bits}, group {group}, desc_act {bool(q.get('desc_act'))}, "
+                            f"sym {q.get('sym', True)}", tuple(notes + more), tuple(excluded),
+                            _unknown(q, {"bits", "group_size", "lm_head", "dynamic"}))
+
+
+def _q_autoround(method, q):
+    packing = str(q.get("packing_format") or q.get("backend") or q.get("format") or "auto_round:gptq").lower()
+    bits = int(q.get("bits", 4))
+    group = int(q.get("group_size", 128))
+    notes = [f"AutoRound packing {packing}: stored as the {'AWQ' if 'awq' in packing else 'GPTQ'} layout"]
+    if q.get("extra_config"):
+        notes.append("extra_config sets other bits for some layers: not modelled")
+    if str(q.get("data_type", "int")).lower() not in ("int", "int_sym", "int_asym"):
+        raise UnsupportedQuantizationError(f"AutoRound data_type {q.get('data_type')!r}: only integer weights are sized")
+    excluded = _as_list(q.get("modules_to_not_convert"))
+    suffix, more = _exclusions(excluded)
+    kind = "awq" if "awq" in packing else "gptq"
+    name = _fmt_check(f"{kind}-int{bits}-g{group}{suffix}")
+    return QuantizationInfo(method, name, f"AutoRound int{bits}, group {group}, sym {q.get('sym', True)}",
+                            tuple(notes + more), tuple(excluded),
+                            _unknown(q, {"bits", "group_size", "packing_format", "extra_config"}))
+
+
+def _q_bnb(method, q):
+    four = bool(q.get("load_in_4bit") or q.get("_load_in_4bit"))
+    eight = bool(q.get("load_in_8bit") or q.get("_load_in_8bit"))
+    skip = _as_list(q.get("llm_int8_skip_modules"))
+    suffix, notes = _exclusions(skip)
+    if four:
+        kind = str(q.get("bnb_4bit_quant_type") or "fp4").lower()
+        if "bnb_4bit_quant_type" not in q:
+            notes.append("bnb_4bit_quant_type not stated: fp4 (the bitsandbytes default) assumed")
+        dq = bool(q.get("bnb_4bit_use_double_quant"))
+        name = f"bnb-{kind}{'-dq' if dq else ''}"
+        desc = f"bitsandbytes 4-bit {kind}, blocks of 64, {'double-quantized' if dq else 'fp32'} absmax"
+    elif eight:
+        name, desc = "bnb-int8", "bitsandbytes LLM.int8, fp32 scale per row"
+    else:
+        raise UnsupportedQuantizationError("bitsandbytes config with neither load_in_4bit nor load_in_8bit")
+    name = _fmt_check(name + suffix)
+    known = {"load_in_4bit", "_load_in_4bit", "load_in_8bit", "_load_in_8bit", "bnb_4bit_quant_type",
+             "bnb_4bit_use_double_quant", "llm_int8_skip_modules", "bnb_4bit_compute_dtype", "bnb_4bit_quant_storage",
+             "llm_int8_threshold", "llm_int8_has_fp16_weight", "llm_int8_enable_fp32_cpu_offload"}
+    return QuantizationInfo(method, name, desc, tuple(notes), tuple(skip), _unknown(q, known))
+
+
+def _block(value) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        parts = re.findall(r"\d+", value)
+        return (int(parts[0]), int(parts[1])) if len(parts) == 2 else None
+    vals = [int(v) for v in value]
+    return (vals[0], vals[1]) if len(vals) == 2 else None
+
+
+def _q_fp8(method, q):
+    block = _block(q.get("weight_block_size"))
+    excluded = _as_list(q.get("modules_to_not_convert")) + _as_list(q.get("ignored_layers"))
+    suffix, notes = _exclusions(excluded)
+    if block is None:
+        name, desc = "fp8-per-tensor", "FP8 e4m3, one scale per matrix"
+    elif block == (128, 128):
+        name, desc = "fp8-block128", "FP8 e4m3, fp32 scale per 128x128 block"
+    else:
+        raise UnsupportedQuantizationError(f"FP8 weight_block_size {list(block)}: only 128x128 blocks are sized")
+    return QuantizationInfo(method, _fmt_check(name + suffix), desc, tuple(notes), tuple(excluded),
+                            _unknown(q, {"weight_block_size", "activation_scheme", "fmt", "ignored_layers"}))
+
+
+def _q_fbgemm(method, q):
+    excluded = _as_list(q.get("modules_to_not_convert"))
+    suffix, notes = _exclusions(excluded)
+    return QuantizationInfo(method, _fmt_check("fp8-per-channel" + suffix), "FBGEMM FP8, fp32 scale per output row",
+                            tuple(notes), tuple(excluded), _unknown(q, {"activation_scale_ub"}))
+
+
+def _q_eetq(method, q):
+    excluded = _as_list(q.get("modules_to_not_convert"))
+    suffix, notes = _exclusions(excluded)
+    return QuantizationInfo(method, _fmt_check("int8" + suffix), "EETQ int8 weight-only, scale per output row",
+                            tuple(notes), tuple(excluded), _unknown(q, {"weights"}))
+
+
+def _q_mxfp4(method, q):
+    excluded = _as_list(q.get("modules_to_not_convert"))
+    attn = any(any(w in n.lower() for w in _ATTN_WORDS) for n in excluded)
+    name = "mxfp4" if attn else "mxfp4-all"
+    desc = "MXFP4 (E2M1 + E8M0 scale per 32) on " + ("MoE experts only" if attn else "every linear layer")
+    return QuantizationInfo(method, name, desc, (), tuple(excluded), _unknown(q, set()))
+
+
+def _q_exl(method, q):
+    if "bits" not in q:
+        raise UnsupportedQuantizationError(f"{method} config without bits (average bits per weight)")
+    bits = float(q["bits"])
+    notes = []
+    head = q.get("head_bits")
+    if head is None:
+        head = 6.0
+        notes.append("head_bits not stated: 6 assumed (the ExLlama default)")
+    name = _fmt_check(f"{method}-b{bits:g}-h{float(head):g}")
+    notes.append("average bits per weight applied to every linear layer (per-layer bits of the measurement not read)")
+    return QuantizationInfo(method, name, f"{method.upper()} {bits:g} bpw, head {float(head):g} bits", tuple(notes),
+                            (), _unknown(q, {"bits", "head_bits", "calibration", "quant_method"}))
+
+
+def _q_modelopt(method, q):
+    algo = str(q.get("quant_algo") or "").upper()
+    excluded = _as_list(q.get("exclude_modules")) + _as_list(q.get("modules_to_not_convert"))
+    suffix, notes = _exclusions(excluded)
+    kv = q.get("kv_cache_quant_algo")
+    kv_dtype = "fp8" if kv and "FP8" in str(kv).upper() else None
+    if kv_dtype:
+        notes.append(f"kv_cache_quant_algo {kv}: the checkpoint ships KV scales (pass kv_cache_dtype=fp8 to use them)")
+    table = {"FP8": ("fp8-per-tensor", "ModelOpt FP8, one scale per matrix"),
+             "FP8_PER_CHANNEL_PER_TOKEN": ("fp8-per-channel", "ModelOpt FP8, scale per output row"),
+             "NVFP4": ("nvfp4", "ModelOpt NVFP4 (E2M1 + fp8 scale per 16 + fp32 global scale)"),
+             "FP8_PB_WO": ("fp8-block128", "ModelOpt FP8 block-wise weights")}
+    if algo in ("W4A16_AWQ", "W4A8_AWQ", "INT4_AWQ"):
+        group = int(q.get("group_size") or q.get("awq_block_size") or 128)
+        name, desc = f"awq-int4-g{group}", f"ModelOpt {algo}, group {group}"
+        notes.append("ModelOpt INT4-AWQ stores scales without zero points: sized as AWQ (+0.03 bits)")
+    elif algo in table:
+        name, desc = table[algo]
+    else:
+        raise UnsupportedQuantizationError(
+            f"ModelOpt quant_algo {algo or '(none)'!r} is not sized (MIXED_PRECISION sets formats per layer); pass "
+            "the weight format explicitly or give the safetensors metadata")
+    return QuantizationInfo(method, _fmt_check(name + suffix), desc, tuple(notes), tuple(excluded),
+                            _unknown(q, {"quant_algo", "exclude_modules", "kv_cache_quant_algo", "group_size",
+                                         "awq_block_size", "has_zero_point", "pre_quant_scale"}), kv_dtype)
+
+
+def _targets_scope(targets: list[str]) -> str:
+    low = [t.lower() for t in targets]
+    if not low or any(t in ("linear", "re:.*") for t in low):
+        return ""
+    if all("expert" in t for t in low):
+        return "@experts"
+    if all("mlp" in t or "expert" in t for t in low):
+        return "@mlp"
+    return ""
+
+
+def _q_compressed(method, q):
+    groups = q.get("config_groups") or {}
+    fmt_top = str(q.get("format") or "")
+    schemes = []
+    for g in groups.values():
+        w = dict(g.get("weights") or {})
+        if not w:
+            continue
+        key = (int(w.get("num_bits", 8)), str(w.get("type", "int")).lower(), str(w.get("strategy", "tensor")).lower(),
+               w.get("group_size"), _block(w.get("block_structure")), bool(w.get("symmetric", True)),
+               str(w.get("actorder") or "").lower() or None, str(g.get("format") or fmt_top))
+        schemes.append((key, _as_list(g.get("targets"))))
+    if not schemes:
+        raise UnsupportedQuantizationError("compressed-tensors config without weight schemes in config_groups")
+    if len({k for k, _ in schemes}) > 1:
+        raise UnsupportedQuantizationError(
+            "compressed-tensors config with several weight schemes (mixed precision): not sized; "
+            "give the safetensors metadata")
+    (bits, kind, strategy, group, block, sym, actorder, fmt), targets = schemes[0]
+    notes: list[str] = []
+    sparsity = q.get("sparsity_config") or {}
+    if sparsity and str(sparsity.get("format", "dense")).lower() != "dense":
+        raise UnsupportedQuantizationError(f"compressed-tensors sparsity format {sparsity.get('format')!r}: not sized")
+    if kind == "float" and bits == 8:
+        name = {"tensor": "fp8-per-tensor", "channel": "fp8-per-channel"}.get(strategy)
+        if strategy == "block":
+            if block != (128, 128):
+                raise UnsupportedQuantizationError(f"compressed-tensors FP8 block {block}: only 128x128 is sized")
+            name = "fp8-block128"
+        desc = f"compressed-tensors FP8 ({strategy})"
+    elif kind == "float" and bits == 4:
+        if strategy in ("tensor_group", "group") and int(group or 16) == 16:
+            name, desc = "nvfp4", "compressed-tensors NVFP4 (fp8 scale per 16 + global scale)"
+        elif int(group or 0) == 32:
+            name, desc = "mxfp4-all", "compressed-tensors MXFP4 (E8M0 scale per 32)"
+        else:
+            name, desc = None, ""
+    elif kind == "int" and bits in (4, 8):
+        if bits == 8 and strategy in ("channel", "tensor") and "pack" not in fmt:
+            name, desc = "int8", f"compressed-tensors int8 ({strategy}), scale per output row"
+            if strategy == "tensor":
+                notes.append("int8 with one scale per matrix: sized with a scale per row (+4 bytes per row)")
+        elif strategy == "group":
+            name = f"w{bits}a16-g{int(group or 128)}" + ("" if sym else "-asym") + \
+                   ("-actorder" if actorder in ("group", "weight", "true") else "")
+            desc = f"compressed-tensors int{bits}, group {int(group or 128)}"
+        elif strategy == "channel":
+            name = f"w{bits}a16-channel" + ("" if sym else "-asym")
+            desc = f"compressed-tensors int{bits}, per channel"
+        else:
+            name, desc = None, ""
+    else:
+        name, desc = None, ""
+    if name is None:
+        raise UnsupportedQuantizationError(
+            f"compressed-tensors weights num_bits={bits} type={kind} strategy={strategy} group_size={group}: not sized")
+    ignore = _as_list(q.get("ignore"))
+    suffix, more = _exclusions(ignore)
+    suffix = suffix or _targets_scope(targets)
+    kv = q.get("kv_cache_scheme")
+    kv_dtype = None
+    if isinstance(kv, Mapping) and kv.get("num_bits") == 8 and str(kv.get("type", "")).lower() == "float":
+        kv_dtype = "fp8"
+        notes.append("kv_cache_scheme fp8: the checkpoint ships KV scales (pass kv_cache_dtype=fp8 to use them)")
+    known = {"config_groups", "ignore", "kv_cache_scheme", "quantization_status", "sparsity_config",
+             "global_compression_ratio", "transform_config", "quant_method", "format", "version"}
+    return QuantizationInfo(method, _fmt_check(name + suffix), desc, tuple(notes + more), tuple(ignore),
+                            _unknown(q, known), kv_dtype)
+
+
+def _q_mlx(method, q):
+    bits = int(q.get("bits", 4))
+    group = int(q.get("group_size", 64))
+    mode = str(q.get("mode") or "affine").lower()
+    if mode != "affine":
+        raise UnsupportedQuantizationError(f"MLX quantization mode {mode!r}: only affine (scale + bias) is sized")
+    overrides = sorted(k for k, v in q.items() if isinstance(v, Mapping))
+    notes = []
+    if overrides:
+        notes.append(f"{len(overrides)} modules have their own bits / group size (e.g. {overrides[0]}): not modelled")
+    notes.append("routers (MoE gates) are counted unquantized; mlx-lm quantizes them too")
+    return QuantizationInfo("mlx", _fmt_check(f"mlx-b{bits}-g{group}"),
+                            f"MLX {bits}-bit affine, group {group} (embeddings and LM head included)", tuple(notes),
+                            (), ())
+
+
+def _q_torchao(method, q):
+    qt = q.get("quant_type")
+    if isinstance(qt, Mapping) and isinstance(qt.get("default"), Mapping):
+        qt = qt["default"]
+    kind = str(qt.get("_type") if isinstance(qt, Mapping) else qt or "")
+    data = qt.get("_data", {}) if isinstance(qt, Mapping) else dict(q.get("quant_type_kwargs") or {})
+    low = kind.lower()
+    if "int4weightonly" in low.replace("_", ""):
+        group = int(data.get("group_size", 128))
+        name, desc = f"int4wo-g{group}", f"torchao int4 weight-only, group {group}"
+    elif "int8weightonly" in low.replace("_", "") or "int8dynamicactivationint8weight" in low.replace("_", ""):
+        name, desc = "int8", "torchao int8, scale per output row"
+    elif "float8" in low:
+        name, desc = "fp8-per-channel", "torchao float8, scale per output row"
+    else:
+        raise UnsupportedQuantizationError(f"torchao quant_type {kind or qt!r}: not sized")
+    return QuantizationInfo(method, name, desc, (), _as_list(q.get("modules_to_not_convert")),
+                            _unknown(q, {"quant_type", "quant_type_kwargs", "include_input_output_embeddings",
+                                         "untie_embedding_weights"}))
+
+
+_QUANT_HANDLERS = {
+    "awq": _q_awq, "gptq": _q_gptq, "auto-round": _q_autoround, "intel/auto-round": _q_autoround,
+    "autoround": _q_autoround, "auto_round": _q_autoround, "bitsandbytes": _q_bnb, "fp8": _q_fp8,
+    "fbgemm_fp8": _q_fbgemm, "eetq": _q_eetq, "mxfp4": _q_mxfp4, "exl2": _q_exl, "exl3": _q_exl,
+    "modelopt": _q_modelopt, "compressed-tensors": _q_compressed, "compressed_tensors": _q_compressed,
+    "torchao": _q_torchao, "mlx": _q_mlx,
+}
+
+
+def checkpoint_weight_bytes(arch, *, dtype: str = "bfloat16", quantization: str | None = None,
+                            include_mtp: bool = False) -> float:
+    """Bytes of every weight tensor of ``arch`` as a checkpoint stores them (one copy, no TP).
+
+    Unlike :func:`fitting.physics.memory.weight_bytes_per_gpu` there is no vocabulary padding
+    and no parallel split: this is the figure a safetensors index's ``metadata.total_size``
+    (or the sum over its headers) states, for the tensors the physics models.
+
+    Parameters
+    ----------
+    arch : Architecture
+    dtype : str, default "bfloat16"
+        Storage dtype of unquantized tensors (the checkpoint's ``torch_dtype``).
+    quantization : str or None
+        A :func:`weight_format` name (GGUF types are not safetensors checkpoints and raise).
+    include_mtp : bool, default False
+        Count multi-token-prediction layers (DeepSeek-V3 ships them in the checkpoint).
+
+    Returns
+    -------
+    float
+        Bytes.
+    """
+    fmt = weight_format(quantization)
+    if isinstance(fmt, GGUFFormat):
+        raise ValueError("checkpoint_weight_bytes sizes safetensors checkpoints; GGUF files are sized per tensor type")
+    unq = dtype_bytes(normalize_dtype(dtype) or "bfloat16")
+    total = 0.0
+    for spec in tensor_inventory(arch, include_mtp=include_mtp):
+        n = len(spec.layers) if spec.layers is not None else 1
+        if fmt is not None and spec.is_matrix and fmt.applies_to(spec):
+            b = float(fmt.matrix_bytes(spec.rows, spec.cols, role=spec.role)) * spec.copies
+        else:
+            b = float(spec.rows * spec.cols * spec.copies * unq)
+        total += b * n
+    return total
