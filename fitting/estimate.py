@@ -23,6 +23,7 @@ import math
 import sys
 from pathlib import Path
 
+from fitting.data.model_source import ModelSourceError, resolve_any
 from fitting.estimator import Estimator
 
 EXIT_BAD_INPUT = 2
@@ -40,8 +41,13 @@ def _parser() -> argparse.ArgumentParser:
                "in the output. Memory is GiB = 2**30 bytes.")
     p.add_argument("--framework", help="vllm, sglang, trtllm, tgi, llamacpp, transformers, pytorch "
                                        "(default: the framework of --params, else vllm)")
-    p.add_argument("--model", help="registry model id or alias (e.g. meta-llama/Llama-3.1-8B), or a config.json path")
-    p.add_argument("--config", help="path to a Hugging Face config.json (instead of --model)")
+    p.add_argument("--model", help="model id or path, resolved in this order: the curated registry (id or alias, "
+                                   "e.g. meta-llama/Llama-3.1-8B), a local checkpoint folder or config.json, the "
+                                   "Hugging Face Hub (config.json and safetensors metadata, no weights; cached)")
+    p.add_argument("--config", help="path to a Hugging Face config.json or checkpoint folder (instead of --model)")
+    p.add_argument("--offline", action="store_true", help="never use the network: the registry, local paths and "
+                                                          "huggingface_hub's cache only (HF_HUB_OFFLINE=1 does the same)")
+    p.add_argument("--revision", help="Hub revision (branch, tag or commit) of --model (default: main)")
     p.add_argument("--params", help="coefficient file or fitted_params/<framework>/ folder (default: "
                                     "./fitted_params/<framework>/ if present, else the repository's)")
     p.add_argument("--tp", type=int, default=1, help="tensor-parallel degree (default 1)")
@@ -174,6 +180,7 @@ def format_table(r: dict) -> str:
     lines = [
         f"{r['model']} on {r['framework']}  (coefficients v{r['params_version']}, spec {r['spec']}, "
         f"{state}; {errors}; {pct} prediction intervals for a new model)",
+        *r.get("model_source", {}).get("notes", ()),
         "settings: " + " ".join(f"{k}={'none' if v is None else v}" for k, v in s.items()),
     ]
     if r["defaults_applied"]:
@@ -222,9 +229,9 @@ def main(argv=None) -> int:
             raise ValueError("give --model or --config, not both")
         if args.config and not Path(args.config).exists():
             raise ValueError(f"--config {args.config}: no such file or directory")
-        model = args.config or args.model
-        if not model:
-            raise ValueError("give --model (registry id or alias) or --config (config.json path)")
+        model_arg = args.config or args.model
+        if not model_arg:
+            raise ValueError("give --model (registry id, alias, local path or Hub id) or --config (config.json path)")
         for flag in ("input_len", "output_len", "max_model_len", "max_num_batched_tokens", "batch_size",
                  "max_num_seqs", "concurrency"):
             v = getattr(args, flag)
@@ -243,21 +250,26 @@ def main(argv=None) -> int:
                              f"{est.framework} give --batch-size")
         if (args.vllm_version or args.enforce_eager) and est.framework != "vllm":
             raise ValueError(f"--vllm-version and --enforce-eager apply to vLLM, not {est.framework}")
+        # the model source chain: registry, local path, Hugging Face Hub
+        model = resolve_any(model_arg, offline=True if args.offline else None, revision=args.revision)
         extra = {}
         if pool:
             extra = dict(concurrency=args.concurrency, enforce_eager=args.enforce_eager or None,
                          framework_version=args.vllm_version)
         result = est.query(
-            model, tp=args.tp, pp=args.pp, batch_size=args.max_num_seqs if args.max_num_seqs is not None
+            model.entry, tp=args.tp, pp=args.pp, batch_size=args.max_num_seqs if args.max_num_seqs is not None
             else args.batch_size, input_len=args.input_len, **extra,
             output_len=args.output_len, max_model_len=args.max_model_len,
             max_num_batched_tokens=args.max_num_batched_tokens, dtype=args.dtype, quantization=args.quantization,
             kv_cache_dtype=args.kv_cache_dtype, gpu=args.gpu, gpu_memory_gib=args.gpu_memory_gib,
             gpu_memory_utilization=args.gpu_memory_utilization, confidence=args.confidence, alpha=args.alpha)
-    except (ValueError, KeyError, LookupError, OSError) as exc:
+    except (ValueError, KeyError, LookupError, OSError, ModelSourceError) as exc:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
         print(f"error: {' '.join(str(msg).split())}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    result["model_source"] = {"source": model.source, "location": model.location, "revision": model.revision,
+                              "unmodelled_weight_bytes": dict(model.unmodelled_bytes),
+                              "notes": model.describe(tp=args.tp, pp=args.pp)}
     result = json_safe(result)
     if args.json:
         print(json.dumps(result, indent=2, allow_nan=False))

@@ -22,6 +22,7 @@ import json
 import sys
 
 from fitting.data.gpus import GPUS
+from fitting.data.model_source import ModelSourceError, resolve_any
 from fitting.estimate import json_safe, params_location
 from fitting.estimator import CoefficientFileError, Estimator
 
@@ -30,7 +31,7 @@ EXIT_BAD_INPUT = 2
 TP_CHOICES = (1, 2, 4, 8)
 
 
-def plan(est: Estimator, model: str, *, gpus=None, tps=TP_CHOICES, context=None, concurrency=1, input_len=None,
+def plan(est: Estimator, model, *, gpus=None, tps=TP_CHOICES, context=None, concurrency=1, input_len=None,
          output_len=None, confidence=0.95, gpu_memory_utilization=None, quantization=None, kv_cache_dtype=None,
          dtype=None, framework_version=None) -> list[dict]:
     """Every GPU x tp candidate with its answers, ranked (best first).
@@ -39,7 +40,9 @@ def plan(est: Estimator, model: str, *, gpus=None, tps=TP_CHOICES, context=None,
     ----------
     est : Estimator
         A framework with a KV pool (vLLM, SGLang, TensorRT-LLM, TGI).
-    model : str
+    model : str, ModelEntry or ResolvedModel
+        Registry id or alias, config.json path, or a model of the source chain
+        (:func:`fitting.data.model_source.resolve_any`).
     gpus : sequence of str, optional
         Names from the GPU table (default: all of them).
     tps : sequence of int
@@ -135,7 +138,11 @@ def _parser():
                                 description="Rank GPU x tensor-parallel choices for a model and a workload: "
                                             "probability the engine starts, KV pool (tokens), concurrency, memory "
                                             "(GiB per GPU and in total).")
-    p.add_argument("--model", required=True, help="registry model id or alias, or a config.json path")
+    p.add_argument("--model", required=True, help="model id or path: the curated registry, a local checkpoint "
+                                                  "folder or config.json, else the Hugging Face Hub (config and "
+                                                  "safetensors metadata only; cached)")
+    p.add_argument("--offline", action="store_true", help="never use the network (registry, local paths and "
+                                                          "huggingface_hub's cache only)")
     p.add_argument("--framework", default="vllm", help="an engine with a KV pool (default vllm)")
     p.add_argument("--params", help="coefficient file or folder (default: fitted_params/<framework>/)")
     p.add_argument("--gpus", nargs="+", help="GPU names from fitting.data.gpus (default: every GPU in the table)")
@@ -165,20 +172,25 @@ def main(argv=None) -> int:
             raise ValueError(f"--confidence must lie in (0, 1), got {args.confidence}")
         framework, location = params_location(args)
         est = Estimator.from_file(location)
-        rows = plan(est, args.model, gpus=args.gpus, tps=tuple(args.tp), context=args.context,
+        resolved = resolve_any(args.model, offline=True if args.offline else None)
+        rows = plan(est, resolved.entry, gpus=args.gpus, tps=tuple(args.tp), context=args.context,
                     concurrency=args.concurrency, input_len=args.input_len, output_len=args.output_len,
                     confidence=args.confidence, gpu_memory_utilization=args.gpu_memory_utilization,
                     quantization=args.quantization, kv_cache_dtype=args.kv_cache_dtype, dtype=args.dtype,
                     framework_version=args.vllm_version)
-    except (ValueError, KeyError, LookupError, OSError, CoefficientFileError) as exc:
+    except (ValueError, KeyError, LookupError, OSError, CoefficientFileError, ModelSourceError) as exc:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"error: {msg}", file=sys.stderr)
         return EXIT_BAD_INPUT
     if args.json:
-        json.dump(json_safe({"model": args.model, "framework": est.framework, "candidates": rows}), sys.stdout,
+        json.dump(json_safe({"model": args.model, "framework": est.framework,
+                             "model_source": {"source": resolved.source, "location": resolved.location,
+                                              "revision": resolved.revision, "notes": resolved.describe()},
+                             "candidates": rows}), sys.stdout,
                   indent=1, allow_nan=False)
         sys.stdout.write("\n")
     else:
+        sys.stdout.write("\n".join(resolved.describe()) + "\n")
         sys.stdout.write(format_plan(rows, model=args.model, framework=est.framework, limit=args.limit))
     return 0
 

@@ -235,3 +235,28 @@ def test_real_process_json(sim_dir):
     assert out.returncode == 0, out.stderr
     r = json.loads(out.stdout)
     assert BASE_KEYS | GPU_KEYS | VLLM_GPU_KEYS <= set(r)
+
+
+# ----------------------------------------------------------------------------- the model source chain
+def test_the_answer_says_which_source_answered(capsys):
+    rc, out, _ = _run(["--model", "meta-llama/Llama-3.1-8B", "--gpu", "H100", "--offline"], capsys)
+    assert rc == 0
+    assert "answered by the registry" in out and "weights per GPU (tp=1, pp=1): 14.96 GiB language model" in out
+    rc, out, _ = _run(["--model", "meta-llama/Llama-3.1-8B", "--offline", "--json"], capsys)
+    src = json.loads(out)["model_source"]
+    assert rc == 0 and src["source"] == "registry" and src["unmodelled_weight_bytes"] == {}
+
+
+def test_a_local_checkpoint_folder_is_estimated_and_says_what_is_not_modelled(capsys):
+    folder = ROOT / "tests" / "data" / "hub" / "qwen2.5-vl-32b-instruct-awq"
+    rc, out, err = _run(["--model", str(folder), "--offline", "--gpu", "H100"], capsys)
+    assert rc == 0, err
+    assert "answered by the local folder" in out and "awq-int4-g128" in out
+    assert "vision_config: not modelled" in out
+
+
+def test_offline_unknown_id_is_an_actionable_error(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))  # an empty cache: nothing to answer from
+    rc, out, err = _run(["--model", "someone/never-published-7B", "--offline"], capsys)
+    assert rc == 2 and out == ""
+    assert "someone/never-published-7B" in err and "config.json" in err and "offline" in err.lower()

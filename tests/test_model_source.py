@@ -14,6 +14,7 @@ import dataclasses
 import gzip
 import json
 import shutil
+import struct
 from pathlib import Path
 
 import pytest
@@ -447,3 +448,65 @@ def test_local_safetensors_headers_are_read_without_the_weights(tmp_path):
     lfs.mkdir()
     (lfs / "model.safetensors").write_text("version https://git-lfs.github.com/spec/v1\noid sha256:x\nsize 9\n")
     assert read_local_safetensors(lfs) is None
+
+
+# ----------------------------------------------------------------------------- towers and hybrids in the answer
+def _write_header_only_safetensors(path: Path, header: dict) -> None:
+    """A safetensors file cut after its header (the layout is real; the weights are left out:
+    only the header is ever read). Offsets are laid out in order, as the format requires."""
+    offset, full = 0, {}
+    for name, t in header.items():
+        n = 2
+        for d in t["shape"]:
+            n *= d
+        full[name] = {**t, "data_offsets": [offset, offset + n]}
+        offset += n
+    raw = json.dumps(full).encode()
+    path.write_bytes(struct.pack("<Q", len(raw)) + raw)
+
+
+def test_a_tower_counted_from_headers_is_added_to_the_estimate_on_every_gpu(tmp_path):
+    """A local checkpoint whose headers hold a vision tower: the estimator's weights (and so
+    the total and the KV pool) grow by exactly the tower's bytes, on every GPU. The headers
+    are DERIVED from the physics inventory of a real config plus two tower tensors."""
+    from fitting.estimator import Estimator
+
+    arch = Architecture.from_hf_config(hub_json("qwen3-1.7b", "config.json"))
+    (tmp_path / "config.json").write_text(json.dumps(hub_json("qwen3-1.7b", "config.json")))
+    tower = {"visual.blocks.0.attn.qkv.weight": {"dtype": "BF16", "shape": [3840, 1280]},
+             "visual.merger.mlp.0.weight": {"dtype": "BF16", "shape": [5120, 5120]}}
+    _write_header_only_safetensors(tmp_path / "model-00001-of-00002.safetensors", derived_header(arch))
+    _write_header_only_safetensors(tmp_path / "model-00002-of-00002.safetensors", tower)
+    resolved = resolve_any(tmp_path, hub=False)
+    tower_bytes = (3840 * 1280 + 5120 * 5120) * 2
+    assert resolved.source == SOURCE_LOCAL and resolved.unmodelled_bytes == {"vision": tower_bytes}
+    assert resolved.entry.unmodelled_weight_bytes == tower_bytes
+    assert resolved.weight_check.comparable and abs(resolved.weight_check.rel_error) < 1e-12
+    assert any("vision" in line and "GB from the safetensors metadata" in line for line in resolved.describe(tp=2))
+
+    est = Estimator.load(Path(__file__).parents[1] / "fitted_params" / "vllm" / "latest.json")
+    plain = dataclasses.replace(resolved.entry, unmodelled_weight_bytes=0)
+    for tp in (1, 2):
+        kw = dict(tp=tp, max_model_len=4096, batch_size=64)
+        with_tower, without = est.predict(resolved, **kw), est.predict(plain, **kw)
+        gib = tower_bytes / 2**30
+        assert with_tower.weights_gib - without.weights_gib == pytest.approx(gib, rel=1e-9)
+        assert with_tower.total_gib - without.total_gib == pytest.approx(gib, rel=1e-6)
+        assert "unmodelled_weights_gib" in with_tower.defaults_applied
+        pool_with = est.kv_pool_tokens(resolved, gpu_memory_gib=80, **kw)[0]
+        pool_without = est.kv_pool_tokens(plain, gpu_memory_gib=80, **kw)[0]
+        assert pool_with < pool_without
+
+
+def test_hybrid_kv_counts_only_the_attention_layers():
+    """Qwen3.5 (Gated DeltaNet): 10 of 40 layers hold a KV cache; the 30 linear-attention
+    layers keep a fixed state. 2 KV heads x 256 head_dim x 2 (K and V) x 2 bytes = 2048 B per layer."""
+    from fitting.physics.memory import kv_bytes_per_token, kv_cache_bytes
+
+    arch = Architecture.from_hf_config(hub_json("qwen3.5-18b-reap-a3b", "config.json"))
+    per_layer = 2 * arch.num_kv_heads * arch.head_dim * 2
+    assert kv_bytes_per_token(arch, dtype="bfloat16") == 10 * per_layer
+    assert kv_cache_bytes(arch, num_tokens=1000, dtype="bfloat16") == 10 * per_layer * 1000
+    # pp=2 splits layers 0-19 / 20-39: five attention layers on each stage
+    assert kv_bytes_per_token(arch, dtype="bfloat16", pp=2) == 5 * per_layer
+    assert kv_cache_bytes(arch, num_tokens=16, dtype="bfloat16", pp=2, block_size=16) == 5 * per_layer * 16

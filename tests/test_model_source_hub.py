@@ -35,6 +35,7 @@ from fitting.data.model_source import (
     load_hub,
     resolve_any,
 )
+from fitting.data import model_source
 from fitting.data.registry import UnknownModelError
 from fitting.physics.architecture import Architecture
 from fitting.physics.parameters import tensor_inventory
@@ -123,6 +124,8 @@ def fake_hub(monkeypatch, tmp_path):
     monkeypatch.setenv("LLM_SIZER_CACHE", str(tmp_path / "sizer-cache"))
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
+    # the name lookup of huggingface.co is part of the transport the fake Hub replaces
+    monkeypatch.setattr(model_source, "hub_unreachable_reason", lambda: None)
     hf.set_client_factory(lambda: httpx.Client(transport=httpx.MockTransport(hub.handler), follow_redirects=True))
     yield hub
     default = getattr(importlib.import_module("huggingface_hub.utils._http"), "default_client_factory", None)
@@ -229,3 +232,31 @@ def test_a_cache_directory_laid_out_by_hand_answers_offline(tmp_path, monkeypatc
     assert r.entry.architecture.is_hybrid
     assert r.weight_check.comparable and abs(r.weight_check.rel_error) <= WEIGHT_TOLERANCE
     assert any("hybrid stack" in w for w in r.warnings)
+
+
+def test_an_unreachable_hub_fails_fast_or_answers_from_the_cache(tmp_path, monkeypatch):
+    """No network (the name lookup fails): no request, no retries; the cache still answers."""
+    import socket
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    for v in model_source._PROXY_VARS:
+        monkeypatch.delenv(v, raising=False)
+    monkeypatch.setenv("LLM_SIZER_CACHE", str(tmp_path / "sizer"))
+
+    def no_dns(*a, **k):
+        raise socket.gaierror(-2, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)
+    assert "name lookup of huggingface.co failed" in model_source.hub_unreachable_reason()
+    with pytest.raises(ModelNotFoundError, match="could not be reached.*not in the local Hugging Face cache"):
+        resolve_any("nobody/nothing-7B", cache_dir=tmp_path)
+    repo_dir = tmp_path / "models--someone--cached-model"
+    snap = repo_dir / "snapshots" / COMMIT
+    snap.mkdir(parents=True)
+    (repo_dir / "refs").mkdir()
+    (repo_dir / "refs" / "main").write_text(COMMIT)
+    (snap / "config.json").write_bytes(_data("qwen3-1.7b", "config.json"))
+    r = resolve_any("someone/cached-model", cache_dir=tmp_path)
+    assert r.source == SOURCE_HUB_CACHE and r.entry.architecture.num_layers == 28
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")  # a proxy resolves names itself
+    assert model_source.hub_unreachable_reason() is None

@@ -34,11 +34,13 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import struct
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any, Mapping
+from urllib.parse import urlparse
 
 from fitting.atomic_io import atomic_write_text
 from fitting.data.registry import (
@@ -120,6 +122,7 @@ class ModelNotFoundError(UnknownModelError):
             "To use it: pass a local folder or config.json (--model path/to/folder, --config path/to/config.json), "
             f"or fetch its config once online (hf download {model_id} config.json) and rerun."
         )
+        self.args = (self.message,)  # KeyError's args[0] is what CLIs print
 
 
 # ----------------------------------------------------------------------------- safetensors
@@ -628,9 +631,12 @@ def _resolved(model_id: str, cfg: Mapping[str, Any], *, source: str, location: s
     except UnsupportedQuantizationError as exc:
         raise ModelSourceError(f"{model_id} ({source}, {location}): {exc}") from exc
     arch = entry.architecture
+    unmodelled = _unmodelled(summary, arch)
+    if unmodelled:
+        entry = replace(entry, unmodelled_weight_bytes=int(sum(unmodelled.values())))
     return ResolvedModel(entry=entry, source=source, location=location, revision=revision, config=dict(cfg),
                          quantization=qinfo, safetensors=summary, weight_check=check,
-                         unmodelled_bytes=_unmodelled(summary, arch),
+                         unmodelled_bytes=unmodelled,
                          towers=tuple(arch.extra.get("multimodal_towers") or ()), warnings=warnings)
 
 
@@ -709,6 +715,27 @@ def _metadata_cache_file(repo_id: str, commit: str) -> Path:
     return metadata_cache_dir() / repo_id.replace("/", "--") / f"{commit}.json"
 
 
+_PROXY_VARS = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "HTTP_PROXY", "http_proxy")
+
+
+def hub_unreachable_reason() -> str | None:
+    """Why the Hub's host cannot be reached, or None when it may be.
+
+    One name lookup of the endpoint's host (``HF_ENDPOINT``, default huggingface.co). With no
+    network, ``huggingface_hub`` retries each request with back-off for about 23 s before it
+    falls back to its cache; the lookup fails in milliseconds. Behind a proxy the lookup is
+    the proxy's business, so it is skipped.
+    """
+    if any(os.environ.get(v) for v in _PROXY_VARS):
+        return None
+    host = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co").hostname or "huggingface.co"
+    try:
+        socket.getaddrinfo(host, 443)
+    except OSError as exc:
+        return f"name lookup of {host} failed: {exc}"
+    return None
+
+
 def load_hub(repo_id: str, *, revision: str | None = None, token: str | bool | None = None,
              offline: bool | None = None, cache_dir: str | os.PathLike | None = None,
              metadata: bool = True) -> ResolvedModel:
@@ -747,6 +774,10 @@ def load_hub(repo_id: str, *, revision: str | None = None, token: str | bool | N
                                "(pip install huggingface_hub), or pass a local folder / config.json") from exc
     errs = _hub_errors()
     off = is_offline(offline)
+    unreachable = None
+    if not off:
+        unreachable = hub_unreachable_reason()
+        off = unreachable is not None  # only the cache can answer: skip huggingface_hub's ~23 s of retries
     kw = {"revision": revision, "cache_dir": cache_dir, "local_files_only": off}
     if token is not None:
         kw["token"] = token
@@ -762,6 +793,10 @@ def load_hub(repo_id: str, *, revision: str | None = None, token: str | bool | N
                                  f"the Hub has no repo {repo_id!r} (a private repo needs a token: hf auth login)"
                                  ) from exc
     except errs["missing_file"] + errs["offline"] as exc:
+        if unreachable:
+            raise ModelNotFoundError(repo_id, load_registry().suggest(repo_id),
+                                     f"the Hub could not be reached ({unreachable}) and it is not in the local "
+                                     "Hugging Face cache") from exc
         if off:
             raise ModelNotFoundError(repo_id, load_registry().suggest(repo_id),
                                      "it is not in the local Hugging Face cache and the network is off "

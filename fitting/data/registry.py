@@ -51,7 +51,8 @@ class UnknownModelError(KeyError):
         self.message = (
             f"unknown model {model_id!r}: not in the registry{why}.{hint} "
             "Pass its config: a local checkpoint folder or config.json path (resolve_model / --config), or, "
-            "online, its Hugging Face id through fitting.data.model_source.resolve_any."
+            "online, its Hugging Face id (python -m fitting.estimate --model org/name; in Python "
+            "fitting.data.model_source.resolve_any)."
         )
         super().__init__(self.message)
 
@@ -99,6 +100,12 @@ class ModelEntry:
     native_quantization : str or None
         The same as a :func:`fitting.physics.quantization.weight_format` name (``mxfp4``,
         ``fp8-block128``...) for checkpoints shipped quantized; None = unquantized.
+    unmodelled_weight_bytes : int
+        Bytes of checkpoint parts the language-model physics does not count (vision or
+        audio towers), read from the safetensors headers by
+        :func:`fitting.data.model_source.resolve_any`; the estimator adds them to the
+        weights on every GPU (an upper bound: engines may place a tower on one rank).
+        0 for registry entries and where no metadata was read.
     """
 
     id: str
@@ -116,6 +123,7 @@ class ModelEntry:
     params: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}), repr=False)
     layer_pattern: str | None = None
     filled_fields: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), repr=False)
+    unmodelled_weight_bytes: int = 0
 
     @property
     def params_non_embedding(self) -> int | None:

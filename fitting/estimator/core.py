@@ -220,6 +220,12 @@ class Estimator:
                         max_num_batched_tokens=max_num_batched_tokens, dtype=dtype, quantization=quantization,
                         kv_cache_dtype=kv_cache_dtype, enforce_eager=bool(enforce_eager),
                         framework_version=framework_version)
+        extra = getattr(entry, "unmodelled_weight_bytes", 0) or 0
+        if extra:
+            settings["unmodelled_weights_gib"] = extra / _GIB
+            applied["unmodelled_weights_gib"] = (f"{extra / _GIB:.3f} GiB of checkpoint parts the physics does not "
+                                                 "model (towers, from the safetensors metadata), added to the "
+                                                 "weights on every GPU")
         self._check(arch, settings)
         return arch, entry, name, settings, applied
 
@@ -266,6 +272,13 @@ class Estimator:
                                output_len=s["output_len"], max_num_batched_tokens=s["max_num_batched_tokens"],
                                dtype=s["dtype"], quantization=s["quantization"],
                                kv_cache_dtype=s["kv_cache_dtype"], framework_version=s.get("framework_version"))
+        extra = s.get("unmodelled_weights_gib") or 0.0
+        if extra:
+            # towers the physics does not count (from the safetensors headers): whole on every GPU
+            feats = dict(feats)
+            for key in ("weights_gib", "model_mem_gib"):
+                feats[key] = feats[key] + extra
+            feats["weights_total_gib"] = feats["weights_total_gib"] + extra * feats["n_gpus"]
         kvbpt = physics.kv_bytes_per_token(arch, kv_cache_dtype=s["kv_cache_dtype"], dtype=s["dtype"],
                                            tp=s["tp"], pp=s["pp"])
         if self.kv_cache_mode == "pool":

@@ -32,6 +32,8 @@ def resolve_model_arg(model):
         raise ValueError("no model given: pass a registry id, an alias or a config.json path")
     if hasattr(model, "num_attention_heads") and hasattr(model, "num_layers"):  # an Architecture
         return model, None, f"<{model.model_type} architecture>"
+    if hasattr(model, "entry") and hasattr(model, "source"):  # a ResolvedModel of the model source chain
+        model = model.entry
     if hasattr(model, "architecture"):
         return model.architecture, model, str(getattr(model, "id", "<model>"))
     if isinstance(model, os.PathLike):

@@ -88,7 +88,7 @@ class ErrorModel:
 
 
 class OverheadPrediction:
-    """A spec's response at new configurations (GiB per GPU), statsmodels-style.
+    r"""A spec's response at new configurations (GiB per GPU), statsmodels-style.
 
     Attributes
     ----------
@@ -122,7 +122,7 @@ class OverheadPrediction:
 
     @property
     def var_log_mean(self) -> np.ndarray:
-        """Variance of ``log h`` from parameter uncertainty, :math:`\log(1 + g^T C g)`."""
+        r"""Variance of ``log h`` from parameter uncertainty, :math:`\log(1 + g^T C g)`."""
         return np.log1p(self.var_mean)
 
     def conf_int(self, alpha: float = 0.10, *, obs: bool = True):

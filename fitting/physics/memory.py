@@ -329,7 +329,9 @@ def kv_bytes_per_token(arch: Architecture, *, kv_cache_dtype: str = "auto", dtyp
     -----
     MHA/GQA/MQA: :math:`2 \\cdot L_{stage} \\cdot \\lceil n_{kv}/tp \\rceil \\cdot d_{head} \\cdot b`
     (KV heads replicated when ``tp > n_kv``). MLA: :math:`L_{stage} (r_{kv} + d_{rope}) b`,
-    not divided by ``tp`` (every rank holds the full latent).
+    not divided by ``tp`` (every rank holds the full latent). :math:`L_{stage}` counts the
+    layers that hold a KV cache (:attr:`Architecture.kv_layers`): the linear-attention and
+    Mamba layers of a hybrid stack keep a fixed-size state instead.
 
     This is the *full-attention* rate: sliding-window layers are counted as if they kept
     every token, which is how vLLM converts its KV pool into the "GPU KV cache size:
@@ -344,8 +346,14 @@ def kv_bytes_per_token(arch: Architecture, *, kv_cache_dtype: str = "auto", dtyp
     """
     tp_a, pp_a = np.broadcast_arrays(_int_array(tp, "tp"), _int_array(pp, "pp"))
     per_layer = _kv_per_layer(arch, kv_cache_dtype, dtype, tp_a)
-    layers = np.vectorize(lambda p: max(pp_partition(arch.num_layers, int(p))), otypes=[float])(pp_a)
+    layers = np.vectorize(lambda p: max(_stage_kv_layers(arch, int(p))), otypes=[float])(pp_a)
     return _out(per_layer * layers)
+
+
+def _stage_kv_layers(arch: Architecture, pp: int) -> list[int]:
+    """Layers holding a KV cache on each pipeline stage (recurrent layers hold none)."""
+    kv = set(arch.kv_layers)
+    return [sum(1 for i in range(a, b) if i in kv) for a, b in _stage_bounds(arch.num_layers, pp)]
 
 
 def kv_bytes_per_token_split(arch: Architecture, *, kv_cache_dtype: str = "auto", dtype: str = "bfloat16",
@@ -412,13 +420,14 @@ def kv_cache_bytes(arch: Architecture, *, num_tokens, kv_cache_dtype: str = "aut
     window = arch.sliding_window
     t_slide = _round_up(np.minimum(tok_a, window), block_size) if window else t_full
     sliding = set(arch.sliding_layers)
+    kv_layers = set(arch.kv_layers)  # linear-attention / Mamba layers keep a fixed state, no KV
     worst = np.zeros(tp_a.shape)
     for p in np.unique(pp_a):
         mask = pp_a == p
         best = np.zeros(int(mask.sum()))
         for a, b in _stage_bounds(arch.num_layers, int(p)):
             n_slide = sum(1 for i in range(a, b) if i in sliding)
-            n_full = (b - a) - n_slide
+            n_full = sum(1 for i in range(a, b) if i in kv_layers) - n_slide
             best = np.maximum(best, n_full * t_full[mask] + n_slide * t_slide[mask])
         worst[mask] = best
     return _out(per_layer * worst * seq_a)
