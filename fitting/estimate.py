@@ -63,6 +63,8 @@ def _parser() -> argparse.ArgumentParser:
                                                    "max_model_len sequence, the engine-start check)")
     p.add_argument("--vllm-version", help="vLLM version whose defaults and mechanics apply (default: the newest "
                                           "these facts cover)")
+    p.add_argument("--transformers-version", help="transformers version whose peak-memory mechanics apply "
+                                                 "(default: the newest read, 5.24.0)")
     p.add_argument("--enforce-eager", action="store_true", help="vLLM --enforce-eager: no CUDA graphs")
     p.add_argument("--input-len", type=int, help="prompt tokens per sequence")
     p.add_argument("--output-len", type=int, help="generated tokens per sequence")
@@ -252,7 +254,11 @@ def main(argv=None) -> int:
             raise ValueError(f"--vllm-version and --enforce-eager apply to vLLM, not {est.framework}")
         # the model source chain: registry, local path, Hugging Face Hub
         model = resolve_any(model_arg, offline=True if args.offline else None, revision=args.revision)
+        if args.transformers_version and est.framework != "transformers":
+            raise ValueError(f"--transformers-version applies to transformers, not {est.framework}")
         extra = {}
+        if args.transformers_version:
+            extra = dict(framework_version=args.transformers_version)
         if pool:
             extra = dict(concurrency=args.concurrency, enforce_eager=args.enforce_eager or None,
                          framework_version=args.vllm_version)

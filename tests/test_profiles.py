@@ -32,7 +32,8 @@ DESIGN_COLUMNS = (
     "profile_id path framework framework_version framework_variant engine model_id gpu_name gpu_memory_gib "
     "gpu_count tp pp batch_size input_len output_len context_len max_model_len max_num_seqs "
     "max_num_batched_tokens dtype quantization kv_cache_dtype gpu_memory_utilization enforce_eager "
-    "kv_cache_mode measured_scope use_in_fit exclude_reason flags provenance_kind source series"
+    "kv_cache_mode measured_scope use_in_fit exclude_reason flags provenance_kind source series "
+    "attention_impl phase measurement_notes provenance_notes"
 ).split()
 
 

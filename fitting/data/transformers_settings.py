@@ -16,7 +16,7 @@ from collections.abc import Mapping
 
 from fitting.physics.transformers import parse_version
 
-__all__ = ["transformers_settings_from_record"]
+__all__ = ["transformers_settings_from_record", "transformers_settings_from_profile", "TRANSFORMERS_AT_TORCH_RELEASE"]
 
 _VERSION = re.compile(r"transformers\s+v?(\d+\.\d+(?:\.\d+)?(?:\.dev\d+)?)", re.IGNORECASE)
 _FORWARD = re.compile(r"_fwd_|_prefill_|\bforward\.|\bprefill\b|single prefill forward", re.IGNORECASE)
@@ -113,4 +113,55 @@ def transformers_settings_from_record(record: Mapping) -> dict:
         out["measured"] = "nvml_used"
     else:
         out["measured"] = None
+    return out
+
+
+#: PyTorch minor release -> the transformers release current when it came out (both
+#: release dates from PyPI): the version a benchmark that states only its PyTorch most
+#: likely ran. torch 2.0 (2023-03-15): 4.27 (2023-03-15); 2.1 (2023-10-04): 4.34
+#: (2023-10-03); 2.2 (2024-01-30): 4.37 (2024-01-22); 2.3 (2024-04-24): 4.40 (2024-04-18);
+#: 2.4 (2024-07-24): 4.43 (2024-07-23); 2.5 (2024-10-17): 4.45 (2024-09-25); 2.6
+#: (2025-01-29): 4.48 (2025-01-10); 2.7 (2025-04-23): 4.51 (2025-04-05).
+TRANSFORMERS_AT_TORCH_RELEASE = {
+    (2, 0): "4.27.0", (2, 1): "4.34.0", (2, 2): "4.37.0", (2, 3): "4.40.0",
+    (2, 4): "4.43.0", (2, 5): "4.45.0", (2, 6): "4.48.0", (2, 7): "4.51.0",
+}
+_TORCH = re.compile(r"(?:PyTorch|torch)\s+v?(\d+)\.(\d+)", re.IGNORECASE)
+
+
+def transformers_settings_from_profile(row: Mapping) -> dict:
+    """Mechanism settings of one transformers profile (a row of ``ProfileSet.to_frame()``).
+
+    The profile's own fields are read as a public-log record would be
+    (:func:`transformers_settings_from_record`): ``framework_version``, ``series``,
+    ``attention_impl``, ``quantization``, ``measurement_notes``, ``provenance_notes``. The
+    workload's ``phase`` (``prefill`` / ``generate``) decides the mode where the text does not.
+
+    A version the profile does not state is inferred from the PyTorch version it states
+    (:data:`TRANSFORMERS_AT_TORCH_RELEASE`), and ``version_source`` says so; with neither it
+    stays None (the caller decides, and says what it assumed).
+
+    Returns
+    -------
+    dict
+        ``version``, ``version_source`` (``stated``, ``inferred from PyTorch X.Y`` or None),
+        ``mode``, ``attn_implementation``, ``quantization`` (kernel), ``measured``.
+    """
+    def get(key):
+        v = row.get(key)
+        return None if v is None or (isinstance(v, float) and v != v) else v
+
+    record = {"framework_version": get("framework_version"), "series": get("series"),
+              "measure": get("measurement_notes"), "attention_impl": get("attention_impl"),
+              "dtype_or_quant": get("quantization"), "notes": get("provenance_notes")}
+    out = transformers_settings_from_record(record)
+    out["version_source"] = "stated" if out["version"] else None
+    if out["version"] is None:
+        m = _TORCH.search(str(get("framework_version") or ""))
+        if m and (int(m.group(1)), int(m.group(2))) in TRANSFORMERS_AT_TORCH_RELEASE:
+            out["version"] = TRANSFORMERS_AT_TORCH_RELEASE[(int(m.group(1)), int(m.group(2)))]
+            out["version_source"] = f"inferred from PyTorch {m.group(1)}.{m.group(2)}"
+    phase = str(get("phase") or "").lower()
+    if out["mode"] is None and phase:
+        out["mode"] = "forward" if phase == "prefill" else "generate" if phase in ("generate", "decode") else None
     return out

@@ -64,7 +64,7 @@ from fitting.estimator.prediction import (
     component_table,
 )
 from fitting.estimator.terms import FittedTerm
-from fitting.overhead.specs import build_features
+from fitting.overhead.specs import TRANSFORMERS_DEFAULTS, build_features
 from fitting.physics import memory as physics
 
 __all__ = ["Estimator", "Prediction", "FittedTerm", "CoefficientFileError", "validate_document",
@@ -190,6 +190,10 @@ class Estimator:
         if framework_version is None and self.framework == "vllm":
             framework_version = VLLM_NEWEST_KNOWN
             applied["framework_version"] = f"{framework_version} (the newest vLLM these facts cover)"
+        elif framework_version is None and self.framework == "transformers":
+            framework_version = TRANSFORMERS_DEFAULTS["version"]
+            applied["framework_version"] = (f"{framework_version} (the newest transformers whose peak-memory "
+                                            "mechanics were read; generate() with SDPA attention assumed)")
         if input_len is None and output_len is None:
             if max_model_len is None:
                 max_model_len = arch.max_position_embeddings

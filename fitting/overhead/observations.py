@@ -107,7 +107,8 @@ from fitting.data.frameworks import (
     vllm_defaults,
 )
 from fitting.data.registry import UnknownModelError, resolve_model
-from fitting.overhead.specs import FEATURE_NAMES, build_features, response_offset_gib
+from fitting.data.transformers_settings import transformers_settings_from_profile
+from fitting.overhead.specs import FEATURE_NAMES, TRANSFORMERS_DEFAULTS, build_features, response_offset_gib
 from fitting.physics.parameters import count_parameters
 from fitting.physics.vllm import (
     parse_version,
@@ -376,6 +377,24 @@ def _positive_int_or(values, default):
 
 
 # --------------------------------------------------------------------------- main entry
+def _transformers_settings(frame) -> list[dict]:
+    """Per row: the run's transformers settings (version, mode, attention, kernel) as the
+    profile states them (:func:`fitting.data.transformers_settings.transformers_settings_from_profile`);
+    a version neither stated nor inferable takes the newest verified one, recorded in
+    ``version_source``."""
+    cols = ("framework_version", "series", "attention_impl", "quantization", "measurement_notes",
+            "provenance_notes", "phase")
+    data = {c: (frame[c].tolist() if c in frame.columns else [None] * len(frame)) for c in cols}
+    out = []
+    for i in range(len(frame)):
+        s = transformers_settings_from_profile({c: data[c][i] for c in cols})
+        if s["version"] is None:
+            s["version"] = TRANSFORMERS_DEFAULTS["version"]
+            s["version_source"] = "not stated: the newest verified assumed"
+        out.append({k: s[k] for k in ("version", "version_source", "mode", "attn_implementation", "quantization")})
+    return out
+
+
 def build_observations(frame: pd.DataFrame, framework: str, *, response: str = "main") -> Observations:
     """Fitting table of ``framework`` from a profiles DataFrame.
 
@@ -527,8 +546,14 @@ def build_observations(frame: pd.DataFrame, framework: str, *, response: str = "
     groups: dict = {}
     version = _str(fr, "framework_version")
     engine = _str(fr, "engine")
+    tf_settings = _transformers_settings(fr) if framework == "transformers" else None
     for i in np.flatnonzero(keep):
-        vkey = (version[i], engine[i]) if framework == "vllm" else (None, None)
+        if framework == "vllm":
+            vkey = (version[i], engine[i])
+        elif tf_settings is not None:
+            vkey = (tf_settings[i]["version"], tuple(sorted((k, str(v)) for k, v in tf_settings[i].items())))
+        else:
+            vkey = (None, None)
         groups.setdefault((model_ids[i], dtype[i], quant[i], kv_dtype[i]) + vkey, []).append(i)
     for (mid, dt, qu, kvd, ver_g, eng_g), rows in sorted(groups.items(), key=lambda kv: str(kv[0])):
         rows = np.array(rows)
@@ -546,6 +571,8 @@ def build_observations(frame: pd.DataFrame, framework: str, *, response: str = "
             # the version selects the profile run's mechanics; a pipeline-parallel profile
             # prints its first stage, which runs no sampler
             kw.update(framework_version=ver_g, engine=eng_g, last_stage=pp[rows] <= 1)
+        elif tf_settings is not None:
+            kw.update(framework_version=ver_g, transformers_settings=tf_settings[rows[0]])
         try:
             f = _features_for_group(arch, qu, np.all(np.isfinite(w_meas[rows])), kw)
         except Exception as exc:  # noqa: BLE001 - any physics failure excludes the group

@@ -31,6 +31,7 @@ from typing import Callable
 import numpy as np
 
 from fitting import physics
+from fitting.physics import transformers as transformers_physics
 from fitting.physics import vllm as vllm_physics
 from fitting.data.frameworks import framework_info
 
@@ -415,7 +416,7 @@ def get_spec(name: str) -> OverheadSpec:
 def build_features(arch, *, framework, tp=1, pp=1, batch_size=1, input_len=0, output_len=0,
                    max_num_batched_tokens=None, dtype="bfloat16", quantization=None,
                    kv_cache_dtype="auto", weights_bytes=None, framework_version=None, engine=None,
-                   last_stage=True):
+                   last_stage=True, transformers_settings=None):
     """Features of the overhead model for one architecture, broadcasting over workload arrays.
 
     Parameters
@@ -439,6 +440,12 @@ def build_features(arch, *, framework, tp=1, pp=1, batch_size=1, input_len=0, ou
     last_stage : bool or array
         vLLM with pipeline parallelism: whether the GPU is on the last stage (the only one
         that runs the dummy sampler). The estimator predicts the last stage (the largest).
+    transformers_settings : Mapping, optional
+        transformers: ``mode`` (``generate`` / ``forward``), ``attn_implementation`` and
+        ``quantization`` (the quantized kernel) of the run; ``framework_version`` is the
+        transformers version. Missing values take :data:`TRANSFORMERS_DEFAULTS`. The
+        activations are then :func:`fitting.physics.transformers.transformers_peak_bytes`
+        (peak above the weights, plus load-time kernel buffers) less the workload KV.
 
     Returns
     -------
@@ -465,6 +472,11 @@ def build_features(arch, *, framework, tp=1, pp=1, batch_size=1, input_len=0, ou
         parts = _vllm_parts(arch, tp=tp, b=b, mbt=max_num_batched_tokens, dtype=dtype, quantization=quantization,
                             version=framework_version, engine=engine, last_stage=last_stage)
         act = parts["activations"]
+    elif framework == "transformers":
+        peak = _transformers_peak(arch, tp=tp, b=b, input_len=input_len, output_len=output_len, dtype=dtype,
+                                  version=framework_version, settings=transformers_settings)
+        act = np.maximum(peak - kv, 0.0)  # the workload KV is exact physics; copies at peak stay here
+        parts = None
     else:
         act = physics.activation_bytes(arch, framework=framework, batch_size=b, seq_len=np.maximum(seq, 1),
                                        max_num_batched_tokens=max_num_batched_tokens, dtype=dtype, tp=tp)
@@ -489,6 +501,40 @@ def build_features(arch, *, framework, tp=1, pp=1, batch_size=1, input_len=0, ou
 
 
 _DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2}
+
+#: transformers run settings assumed where neither the caller nor the profile gives them:
+#: the newest release the mechanics were read in, SDPA (the default attention since 4.36
+#: where the model supports it) and a ``generate`` call.
+TRANSFORMERS_DEFAULTS = {"version": ".".join(map(str, transformers_physics.TRANSFORMERS_NEWEST_VERIFIED)),
+                         "mode": "generate", "attn_implementation": "sdpa", "quantization": None}
+
+#: Quantized kernels whose buffers the transformers physics sizes (others: none modelled).
+_TRANSFORMERS_KERNELS = ("gptq-exllama", "gptq-exllamav2", "awq-gemm", "bnb-4bit")
+
+
+def _transformers_peak(arch, *, tp, b, input_len, output_len, dtype, version, settings):
+    """transformers peak above the weights incl. load-time kernel buffers (bytes per GPU),
+    over broadcast (tp, batch, prompt, new tokens): one physics call per distinct combination."""
+    s = dict(TRANSFORMERS_DEFAULTS)
+    s.update({k: v for k, v in (settings or {}).items() if v is not None})
+    if version is not None:
+        s["version"] = version
+    kernel = s["quantization"] if s["quantization"] in _TRANSFORMERS_KERNELS else None
+    arrays = np.broadcast_arrays(np.asarray(tp, float), np.asarray(b, float), np.asarray(input_len, float),
+                                 np.asarray(output_len, float))
+    shape = arrays[0].shape
+    flat = np.column_stack([a.reshape(-1) for a in arrays])
+    out = np.empty(flat.shape[0])
+    keys, inverse = np.unique(flat, axis=0, return_inverse=True)
+    vals = np.empty(len(keys))
+    for j, (t, bb, S, N) in enumerate(keys):
+        p = transformers_physics.transformers_peak_bytes(
+            arch, version=s["version"], mode=s["mode"], batch_size=max(int(bb), 1), prompt_len=max(int(S), 1),
+            new_tokens=max(int(N), 1), attn_implementation=s["attn_implementation"], dtype=dtype,
+            quantization=kernel, tp=int(t))
+        vals[j] = p.peak + p.persistent_buffers
+    out[:] = vals[np.asarray(inverse).reshape(-1)]
+    return out.reshape(shape)
 
 
 def _vllm_parts(arch, *, tp, b, mbt, dtype, quantization, version, engine, last_stage):
