@@ -78,6 +78,7 @@ def refit_frame(frame, *, frameworks=None, seed: int = 0, cv: bool = True,
         elif hypothesis:
             h = hyp.log_scaling_test(fit.observations, seed_fit=fit.specs["seed"],
                                      boxcox_fit=fit.specs.get("boxcox"))
+            h["per_series"] = hyp.per_series_batch_scaling(fit.observations)
         else:
             h = None
         out[fw] = (fit, h)

@@ -551,6 +551,8 @@ def _from_sweeps(group: list[SourceRecord]) -> dict:
         note = f"{name} = {d['measure'].rstrip('. ')}."
         if qnote:
             note += f" ({qnote})"
+            if qnote in R.SWEEP_MEASURE_FLAGS:
+                flags.append(R.SWEEP_MEASURE_FLAGS[qnote])
         note += f" Printed unit '{d['unit']}': {ureason}."
         if merged:
             note += f" [series {d['series']!r}, line {rec.line}]"

@@ -246,6 +246,14 @@ SETTING_PATTERNS = (
 # --------------------------------------------------------------------------- sweeps
 
 #: Measure text (sweeps.jsonl ``measure``) -> measured quantity, first match wins.
+#: Flags a measure implies (measure note -> flag): the optimum benchmark_gptq.py total is
+#: allocated peak + (NVML peak - reserved peak), no allocator slack (measurement model in
+#: fitting.overhead.measurement).
+SWEEP_MEASURE_FLAGS = {
+    "peak_total here = peak torch-allocated plus non-PyTorch memory, not a device reading":
+        "allocated_plus_non_torch",
+}
+
 SWEEP_MEASURES = (
     (re.compile(r"allocated_bytes\.all\.peak\*1e-6 \+"), "peak_total",
      "peak_total here = peak torch-allocated plus non-PyTorch memory, not a device reading"),

@@ -108,6 +108,7 @@ from fitting.data.frameworks import (
 )
 from fitting.data.registry import UnknownModelError, resolve_model
 from fitting.data.transformers_settings import transformers_settings_from_profile
+from fitting.overhead.measurement import ALLOCATED_PLUS_NON_TORCH, estimate_non_torch
 from fitting.overhead.specs import FEATURE_NAMES, TRANSFORMERS_DEFAULTS, build_features, response_offset_gib
 from fitting.physics.parameters import count_parameters
 from fitting.physics.vllm import (
@@ -159,7 +160,7 @@ _MAX_CPU_WEIGHT_SHARE = 0.10
 _TABLE_COLUMNS = (
     "profile_id", "model_id", "model_key", "arch_key", "params_b", "is_moe", "size_class", "y_gib",
     "response_form", "weights_measured", "batch_defaulted", "mnbt_defaulted", "dtype_defaulted",
-    "tp", "pp", "series", "cuda_graph_gib",
+    "tp", "pp", "series", "input_len", "output_len", "cuda_graph_gib",
 )
 
 
@@ -208,7 +209,8 @@ class Observations:
     framework : str
     kv_cache_mode : {"pool", "growing"}
     observed_quantity : dict
-        ``{"name": ..., "description": ...}`` of the response.
+        ``{"name": ..., "description": ...}`` of the response, plus ``measurement_models``
+        (:mod:`fitting.overhead.measurement`) where a profile entered through one.
     table : pandas.DataFrame
         One row per used profile: ``profile_id, model_id`` (registry id), ``model_key``
         (group label for cross-validation: the registry's base model, so that fine-tunes
@@ -456,6 +458,27 @@ def build_observations(frame: pd.DataFrame, framework: str, *, response: str = "
                     "description": "CUDA-graph memory per GPU as reported by the framework (GiB)."}
     elif response != "main":
         raise ValueError(f"unknown response {response!r}; expected 'main' or 'cuda_graph'")
+    elif framework == "transformers":
+        # measurement model: allocated + non-torch totals, less the GPU's non-torch memory
+        # estimated from paired NVML-used / reserved profiles (fitting.overhead.measurement)
+        non_torch = estimate_non_torch(fr)
+        total = _num(fr, "peak_total_gib")
+        flags = fr["flags"].tolist() if "flags" in fr.columns else [()] * n_total
+        gname = _str(fr, "gpu_name")
+        used_models = {}
+        for i in np.flatnonzero(np.isnan(y) & np.isfinite(total)):
+            if ALLOCATED_PLUS_NON_TORCH not in tuple(flags[i] or ()):
+                continue
+            est = non_torch.get(str(gname[i]))
+            if est is None:
+                missing[i] += (f"; peak_total is allocated + non-torch, and no paired NVML-used/reserved "
+                               f"profiles estimate the non-torch memory of {gname[i]}")
+                continue
+            y[i] = total[i] - est.estimate_gib
+            form[i] = ALLOCATED_PLUS_NON_TORCH
+            used_models[est.gpu_name] = est.to_json()
+        if used_models:
+            quantity = dict(quantity, measurement_models=[used_models[k] for k in sorted(used_models)])
     n_gpu_stated = _num(fr, "gpu_count")
     tp, _ = _positive_int_or(_num(fr, "tp"), 1.0)
     pp, _ = _positive_int_or(_num(fr, "pp"), 1.0)
@@ -625,6 +648,8 @@ def build_observations(frame: pd.DataFrame, framework: str, *, response: str = "
         "tp": tp[order],
         "pp": pp[order],
         "series": _str(fr, "series")[order],
+        "input_len": in_len[order],
+        "output_len": out_len[order],
         "cuda_graph_gib": cuda_graph[order] if framework == "vllm" else np.full(order.size, np.nan),
     })
     features = {k: np.ascontiguousarray(v[order]) for k, v in feats.items()}

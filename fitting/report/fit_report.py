@@ -261,6 +261,22 @@ def _hypothesis_section(h: dict | None) -> list:
         lines.append(f"Distinct stated batch sizes: {', '.join(f'{b:g}' for b in h['distinct_batch_sizes'])}; "
                      f"rows with a defaulted batch size: {h.get('batch_defaulted_rows', 'none')}.")
     lines.append("")
+    ps = h.get("per_series")
+    if ps:
+        lines += ["### Per series: only the batch size changes", "", ps["summary"], ""]
+        if ps["series"]:
+            lines += ["| series | prompt, output tokens | batch sizes | overhead per doubling (GiB) | p | "
+                      "total per sequence (GiB) | physics per sequence (GiB) | R^2 line in b / in log2 b |",
+                      "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+            for r in ps["series"]:
+                se = r["overhead_per_doubling_se_gib"]
+                lines.append(
+                    f"| {r['series']} | {r['input_len']:g}, {r['output_len']:g} | "
+                    f"{', '.join(f'{b:g}' for b in r['batch_sizes'])} | {_fmt(r['overhead_per_doubling_gib'])}"
+                    f"{' +- ' + _fmt(se) if se is not None else ''} | {_fmt(r['overhead_per_doubling_pvalue'])} | "
+                    f"{_fmt(r['total_per_sequence_gib'])} | {_fmt(r['physics_per_sequence_gib'])} | "
+                    f"{_fmt(r['total_r2_linear_in_b'])} / {_fmt(r['total_r2_linear_in_log2_b'])} |")
+            lines.append("")
     return lines
 
 
