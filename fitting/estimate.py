@@ -65,6 +65,9 @@ def _parser() -> argparse.ArgumentParser:
                                           "these facts cover)")
     p.add_argument("--transformers-version", help="transformers version whose peak-memory mechanics apply "
                                                  "(default: the newest read, 5.24.0)")
+    p.add_argument("--interconnect", choices=("nvlink", "pcie"), help="vLLM with several GPUs: how they are "
+                   "connected; PCIe cards (custom all-reduce off) hold less non-torch memory (default: the GPU's "
+                   "usual one with --gpu, else nvlink)")
     p.add_argument("--enforce-eager", action="store_true", help="vLLM --enforce-eager: no CUDA graphs")
     p.add_argument("--input-len", type=int, help="prompt tokens per sequence")
     p.add_argument("--output-len", type=int, help="generated tokens per sequence")
@@ -250,8 +253,8 @@ def main(argv=None) -> int:
         if (args.max_num_seqs is not None or args.concurrency is not None) and not pool:
             raise ValueError(f"--max-num-seqs and --concurrency apply to engines with a KV pool; for "
                              f"{est.framework} give --batch-size")
-        if (args.vllm_version or args.enforce_eager) and est.framework != "vllm":
-            raise ValueError(f"--vllm-version and --enforce-eager apply to vLLM, not {est.framework}")
+        if (args.vllm_version or args.enforce_eager or args.interconnect) and est.framework != "vllm":
+            raise ValueError(f"--vllm-version, --enforce-eager and --interconnect apply to vLLM, not {est.framework}")
         # the model source chain: registry, local path, Hugging Face Hub
         model = resolve_any(model_arg, offline=True if args.offline else None, revision=args.revision)
         if args.transformers_version and est.framework != "transformers":
@@ -261,7 +264,7 @@ def main(argv=None) -> int:
             extra = dict(framework_version=args.transformers_version)
         if pool:
             extra = dict(concurrency=args.concurrency, enforce_eager=args.enforce_eager or None,
-                         framework_version=args.vllm_version)
+                         framework_version=args.vllm_version, interconnect=args.interconnect)
         result = est.query(
             model.entry, tp=args.tp, pp=args.pp, batch_size=args.max_num_seqs if args.max_num_seqs is not None
             else args.batch_size, input_len=args.input_len, **extra,

@@ -53,7 +53,8 @@ def simulated_observations(framework="vllm", *, spec="seed", true=TRUE_SEED, n_m
     feats = {"weights_gib": w, "weights_total_gib": w_total, "kv_gib": kv, "activations_gib": act,
              "model_mem_gib": w + kv + act, "n_gpus": tp, "tp": tp, "batch_size": b,
              "vocab_size": np.full(n, 128256.0),
-             **{k: np.zeros(n) for k in ("forward_gib", "sampler_gib", "leftover_gib", "sampler_regime")}}
+             **{k: np.zeros(n) for k in ("forward_gib", "sampler_gib", "leftover_gib", "sampler_regime",
+                                         "pcie_interconnect")}}
     sp = get_spec(spec)
     y = _noisy(sp, feats, true, sigma_log, rng, n)
     table = pd.DataFrame({

@@ -164,3 +164,35 @@ def gpu_info(name: str) -> GPUInfo:
         raise ValueError(f"GPU name {name!r} is ambiguous: one of {', '.join(candidates)}; "
                          "or give --gpu-memory-gib")
     raise ValueError(f"unknown GPU {name!r}; known: {', '.join(GPUS)}; or give --gpu-memory-gib")
+
+
+#: GPU-table names whose multi-GPU servers have no NVLink between the cards (PCIe boards:
+#: data-centre inference cards, workstation and consumer cards).
+_PCIE_GPUS = frozenset({"A10", "A10G", "L4", "L40", "L40S", "T4", "RTX-4090", "RTX-3090", "RTX-4080", "RTX-5090",
+                        "RTX-A6000", "RTX-6000-ADA", "RTX-PRO-6000"})
+_PCIE_WORDS = re.compile(r"pcie|geforce|\brtx\b|quadro|titan|\bl4\b|\bl40s?\b|\ba10g?\b|\bt4\b|\ba40\b", re.I)
+_NVLINK_WORDS = re.compile(r"sxm|hbm3|\bnvl\b|hgx|dgx|\bh200\b|\bb200\b|\bb300\b|\bgb200\b|\bgb300\b", re.I)
+
+
+def gpu_interconnect(name: str | None) -> str | None:
+    """``"pcie"`` for boards that are connected over PCIe in multi-GPU servers, ``"nvlink"``
+    for SXM/HGX parts (and H100-80GB, A100, V100, whose usual server form is SXM), None for
+    unknown names and AMD GPUs.
+
+    >>> gpu_interconnect("L40S"), gpu_interconnect("NVIDIA H100 80GB HBM3"), gpu_interconnect("MI300X")
+    ('pcie', 'nvlink', None)
+    """
+    if not name:
+        return None
+    text = str(name)
+    if _NVLINK_WORDS.search(text) and "pcie" not in text.lower():
+        return "nvlink"
+    if _PCIE_WORDS.search(text):
+        return "pcie"
+    try:
+        info = gpu_info(text)
+    except (KeyError, ValueError, LookupError):
+        return None
+    if info.name in _PCIE_GPUS:
+        return "pcie"
+    return "nvlink" if info.vendor == "NVIDIA" else None

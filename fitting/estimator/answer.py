@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 from fitting.data.frameworks import VLLM_NEWEST_KNOWN, vllm_defaults
-from fitting.data.gpus import gpu_info
+from fitting.data.gpus import gpu_info, gpu_interconnect
 from fitting.estimator.inputs import (
     check_gpu_memory,
     check_probability,
@@ -48,6 +48,11 @@ def answer(est, model, *, gpu=None, gpu_memory_gib=None, gpu_memory_utilization=
         if workload.get("max_num_batched_tokens") is None and d["max_num_batched_tokens"] is not None:
             workload = dict(workload, max_num_batched_tokens=d["max_num_batched_tokens"])
             gpu_default_note["max_num_batched_tokens"] = f"{d['max_num_batched_tokens']} ({d['rule']})"
+    if est.framework == "vllm" and gpu is not None and workload.get("interconnect") is None:
+        fabric = gpu_interconnect(gpu)
+        if fabric is not None:
+            workload = dict(workload, interconnect=fabric)
+            gpu_default_note["interconnect"] = f"{fabric} (how {gpu_info(gpu).name} cards are usually connected)"
     pred = est.predict(model, alpha=alpha, **workload_kwargs(workload))
     out = pred.to_dict()
     out["defaults_applied"].update(gpu_default_note)

@@ -152,7 +152,7 @@ class Estimator:
 
     def resolve_workload(self, model, *, tp, pp, batch_size, input_len, output_len, max_model_len,
                          max_num_batched_tokens, dtype, quantization, kv_cache_dtype, concurrency=None,
-                         enforce_eager=None, framework_version=None):
+                         enforce_eager=None, framework_version=None, interconnect=None):
         """Resolve the model and fill defaults; returns (arch, entry, name, settings, defaults).
 
         For a framework with a KV *pool* ``batch_size`` is the engine's ``max_num_seqs`` (it
@@ -194,6 +194,12 @@ class Estimator:
             framework_version = TRANSFORMERS_DEFAULTS["version"]
             applied["framework_version"] = (f"{framework_version} (the newest transformers whose peak-memory "
                                             "mechanics were read; generate() with SDPA attention assumed)")
+        if interconnect is not None and interconnect not in ("nvlink", "pcie"):
+            raise ValueError(f"interconnect must be 'nvlink' or 'pcie', got {interconnect!r}")
+        if interconnect is None and self.framework == "vllm" and np.any(np.asarray(tp) * np.asarray(pp) > 1):
+            interconnect = "nvlink"
+            applied["interconnect"] = ("nvlink (the multi-GPU non-torch memory of NVLink servers, the larger; "
+                                       "give the GPU or interconnect='pcie' for PCIe cards)")
         if input_len is None and output_len is None:
             if max_model_len is None:
                 max_model_len = arch.max_position_embeddings
@@ -223,7 +229,7 @@ class Estimator:
                         output_len=output_len, max_model_len=max_model_len,
                         max_num_batched_tokens=max_num_batched_tokens, dtype=dtype, quantization=quantization,
                         kv_cache_dtype=kv_cache_dtype, enforce_eager=bool(enforce_eager),
-                        framework_version=framework_version)
+                        framework_version=framework_version, interconnect=interconnect)
         extra = getattr(entry, "unmodelled_weight_bytes", 0) or 0
         if extra:
             settings["unmodelled_weights_gib"] = extra / _GIB
@@ -275,7 +281,8 @@ class Estimator:
                                batch_size=s["batch_size"], input_len=s["input_len"],
                                output_len=s["output_len"], max_num_batched_tokens=s["max_num_batched_tokens"],
                                dtype=s["dtype"], quantization=s["quantization"],
-                               kv_cache_dtype=s["kv_cache_dtype"], framework_version=s.get("framework_version"))
+                               kv_cache_dtype=s["kv_cache_dtype"], framework_version=s.get("framework_version"),
+                               interconnect=s.get("interconnect"))
         extra = s.get("unmodelled_weights_gib") or 0.0
         if extra:
             # towers the physics does not count (from the safetensors headers): whole on every GPU
@@ -401,7 +408,7 @@ class Estimator:
     def predict(self, model=None, *, tp=1, pp=1, batch_size=None, input_len=None, output_len=None,
                 max_model_len=None, max_num_batched_tokens=None, dtype=None, quantization=None,
                 kv_cache_dtype=None, alpha=0.10, gpu_memory_gib=None, gpu_memory_utilization=None,
-                as_frame=None, concurrency=None, enforce_eager=None, framework_version=None):
+                as_frame=None, concurrency=None, enforce_eager=None, framework_version=None, interconnect=None):
         """Memory of one configuration, or of many at once.
 
         Parameters
@@ -420,6 +427,9 @@ class Estimator:
             hold (default 1: one sequence, the engine-start check).
         enforce_eager : bool, optional
             vLLM ``--enforce-eager``: no CUDA graphs.
+        interconnect : {"nvlink", "pcie"}, optional
+            vLLM with tp x pp > 1: how the GPUs are connected (its non-torch memory differs;
+            default ``nvlink``, the larger).
         framework_version : str, optional
             The framework's version (vLLM: default the newest these facts cover).
         input_len, output_len : int or array, optional
@@ -455,11 +465,11 @@ class Estimator:
         kw = dict(tp=tp, pp=pp, batch_size=batch_size, input_len=input_len, output_len=output_len,
                   max_model_len=max_model_len, max_num_batched_tokens=max_num_batched_tokens, dtype=dtype,
                   quantization=quantization, kv_cache_dtype=kv_cache_dtype, concurrency=concurrency,
-                  enforce_eager=enforce_eager, framework_version=framework_version)
+                  enforce_eager=enforce_eager, framework_version=framework_version, interconnect=interconnect)
         if is_frame(model):
             return predict_frame(self, model, kw, alpha, gpu_memory_gib, gpu_memory_utilization, as_frame)
         vector = any(np.ndim(v) > 0 for k, v in kw.items()
-                     if k not in ("dtype", "quantization", "kv_cache_dtype", "framework_version"))
+                     if k not in ("dtype", "quantization", "kv_cache_dtype", "framework_version", "interconnect"))
         out, msgs, s, applied, name, c = self.predict_arrays(model, kw, alpha, gpu_memory_gib,
                                                              gpu_memory_utilization)
         if not vector and not as_frame:

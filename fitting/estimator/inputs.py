@@ -58,7 +58,8 @@ def params_billions(arch, entry):
 
 NUMERIC_KEYS = ("tp", "pp", "batch_size", "input_len", "output_len", "max_model_len", "max_num_batched_tokens",
                 "concurrency")
-WORKLOAD_KEYS = ("tp", "pp", "batch_size", "concurrency", "enforce_eager", "framework_version", "input_len",
+WORKLOAD_KEYS = ("tp", "pp", "batch_size", "concurrency", "enforce_eager", "framework_version", "interconnect",
+                 "input_len",
                  "output_len", "max_model_len",
                   "max_num_batched_tokens", "dtype", "quantization", "kv_cache_dtype")
 

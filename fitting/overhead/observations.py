@@ -107,7 +107,9 @@ from fitting.data.frameworks import (
     vllm_defaults,
 )
 from fitting.data.registry import UnknownModelError, resolve_model
+from fitting.data.gpus import gpu_info, gpu_interconnect
 from fitting.data.transformers_settings import transformers_settings_from_profile
+from fitting.data.vllm_settings import vllm_settings_from_record
 from fitting.overhead.measurement import ALLOCATED_PLUS_NON_TORCH, estimate_non_torch
 from fitting.overhead.specs import FEATURE_NAMES, TRANSFORMERS_DEFAULTS, build_features, response_offset_gib
 from fitting.physics.parameters import count_parameters
@@ -318,7 +320,15 @@ def _response(frame, framework):
         # utilization and the pool, non-KV = u G - KV (vllm/v1/worker/gpu_worker.py,
         # determine_available_memory). Printed to 0.01 GiB: an error of about 0.01 GiB.
         u = _num(frame, "gpu_memory_utilization")
-        G = _num(frame, "gpu_memory_gib")
+        G = np.array(_num(frame, "gpu_memory_gib"), dtype=float)
+        G_from_table = np.zeros(n, dtype=bool)
+        for i, name in enumerate(_str(frame, "gpu_name")):
+            # the device total a vLLM log of the same GPU model printed (fitting.data.gpus), where
+            # this profile names its GPU but not the total; estimates are not used
+            if not np.isfinite(G[i]) and name:
+                info = _gpu_or_none(name)
+                if info is not None and not info.usable_is_estimate:
+                    G[i], G_from_table[i] = info.usable_gib, True
         kv = _num(frame, "kv_cache_gib")
         cg = _num(frame, "cuda_graph_gib")
         ver = _str(frame, "framework_version")
@@ -326,7 +336,7 @@ def _response(frame, framework):
         diff = u * G - kv - np.where(cg_counted, cg, 0.0)
         ok = np.isnan(y) & np.isfinite(diff) & (diff > 0)
         y = np.where(ok, diff, y)
-        form = np.where(ok, "pool_difference", form)
+        form = np.where(ok, np.where(G_from_table, "pool_difference_gpu_table", "pool_difference"), form)
         for i in np.flatnonzero(np.isnan(y)):
             gone = [n for n, v in (("gpu_memory_utilization", u[i]), ("gpu_memory_gib", G[i]),
                                    ("kv_cache_gib", kv[i])) if not np.isfinite(v)]
@@ -379,6 +389,35 @@ def _positive_int_or(values, default):
 
 
 # --------------------------------------------------------------------------- main entry
+def _gpu_or_none(name):
+    try:
+        return gpu_info(name)
+    except (ValueError, KeyError, LookupError):
+        return None
+
+
+def _vllm_interconnect(frame) -> np.ndarray:
+    """Per row: ``"pcie"`` where the profile's text says custom all-reduce was off, P2P was
+    missing or the cards are PCIe (:func:`fitting.data.vllm_settings.vllm_settings_from_record`
+    on its evidence and notes), else the GPU's usual interconnect
+    (:func:`fitting.data.gpus.gpu_interconnect`); ``nvlink`` or None otherwise."""
+    def col(c):
+        return frame[c].tolist() if c in frame.columns else [None] * len(frame)
+
+    ev, notes, mnotes, gpus = col("provenance_evidence"), col("provenance_notes"), col("measurement_notes"), \
+        col("gpu_name")
+    out = np.empty(len(frame), dtype=object)
+    for i in range(len(frame)):
+        text = " | ".join(str(x) for x in (notes[i], mnotes[i]) if isinstance(x, str))
+        s = vllm_settings_from_record({"evidence": ev[i] if isinstance(ev[i], str) else None, "notes": text,
+                                       "gpu_name": gpus[i] if isinstance(gpus[i], str) else None})
+        if s["custom_all_reduce"] is False or s["p2p"] is False or s["interconnect"] == "pcie":
+            out[i] = "pcie"
+        else:
+            out[i] = s["interconnect"] or gpu_interconnect(gpus[i] if isinstance(gpus[i], str) else None)
+    return out
+
+
 def _transformers_settings(frame) -> list[dict]:
     """Per row: the run's transformers settings (version, mode, attention, kernel) as the
     profile states them (:func:`fitting.data.transformers_settings.transformers_settings_from_profile`);
@@ -570,6 +609,7 @@ def build_observations(frame: pd.DataFrame, framework: str, *, response: str = "
     version = _str(fr, "framework_version")
     engine = _str(fr, "engine")
     tf_settings = _transformers_settings(fr) if framework == "transformers" else None
+    interconnect = _vllm_interconnect(fr) if framework == "vllm" else None
     for i in np.flatnonzero(keep):
         if framework == "vllm":
             vkey = (version[i], engine[i])
@@ -593,7 +633,8 @@ def build_observations(frame: pd.DataFrame, framework: str, *, response: str = "
         if framework == "vllm":
             # the version selects the profile run's mechanics; a pipeline-parallel profile
             # prints its first stage, which runs no sampler
-            kw.update(framework_version=ver_g, engine=eng_g, last_stage=pp[rows] <= 1)
+            kw.update(framework_version=ver_g, engine=eng_g, last_stage=pp[rows] <= 1,
+                      interconnect=interconnect[rows])
         elif tf_settings is not None:
             kw.update(framework_version=ver_g, transformers_settings=tf_settings[rows[0]])
         try:

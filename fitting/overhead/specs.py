@@ -45,6 +45,9 @@ FEATURE_NAMES = (
     # max_num_batched_tokens, the dummy sampler's temporaries, what the forward leaves during
     # sampling, and the sampler regime (SAMPLER_REGIME_CODES)
     "forward_gib", "sampler_gib", "leftover_gib", "sampler_regime",
+    # 1.0 when the GPUs of a tensor-parallel group talk over PCIe (no NVLink, or vLLM's custom
+    # all-reduce off), 0.0 with NVLink or unknown (see build_features' ``interconnect``)
+    "pcie_interconnect",
 )
 #: Codes of vLLM's sampler implementations in the ``sampler_regime`` feature.
 SAMPLER_REGIME_CODES = {"v0_sort": 0, "v1_sort": 0, "v1_triton": 1, "v1_flashinfer": 2, "v1_flashinfer_probs": 2}
@@ -355,7 +358,59 @@ VLLM = OverheadSpec(
     evaluate=_vllm_eval, jacobian=_vllm_jac, regressors=_vllm_regressors,
 )
 
-SPECS = {s.name: s for s in (SEED, BOXCOX, PHYSICAL, VLLM)}
+def _fabric_split(x):
+    n = _f(x, "tp") if "tp" in x else _f(x, "n_gpus")
+    pcie = _f(x, "pcie_interconnect") if "pcie_interconnect" in x else np.zeros_like(n)
+    multi = (n > 1).astype(float)
+    return multi * (1.0 - pcie), multi * pcie
+
+
+def _vllm_fabric_eval(x, p):
+    fwd, samp = _vllm_branches(x, p)
+    peak, _ = _smooth_max(fwd, samp)
+    nvlink, pcie = _fabric_split(x)
+    return p[0] + p[1] * nvlink + p[6] * pcie + peak - _f(x, "activations_gib")
+
+
+def _vllm_fabric_jac(x, p):
+    J = _vllm_jac(x, p)
+    nvlink, pcie = _fabric_split(x)
+    one = np.ones(J.shape[0])
+    J = J.copy()
+    J[:, 1] = nvlink * one
+    return np.column_stack([J, pcie * one])
+
+
+def _vllm_fabric_regressors(x):
+    J = _vllm_fabric_jac(x, np.zeros(7))
+    return dict(zip(VLLM_FABRIC_PARAM_NAMES, J.T))
+
+
+VLLM_FABRIC_PARAM_NAMES = ("baseline_gib", "multi_gpu_gib", "forward_excess", "sampler_sort_excess",
+                           "sampler_triton_excess", "sampler_flashinfer_excess", "multi_gpu_pcie_gib")
+
+VLLM_FABRIC = OverheadSpec(
+    name="vllm_fabric",
+    formula="overhead = baseline_gib + multi_gpu_gib*[tp>1, NVLink] + multi_gpu_pcie_gib*[tp>1, PCIe] "
+            "+ max(F (1+forward_excess), S (1+sampler_<regime>_excess) + L) - A",
+    description="The vllm spec with the tensor-parallel non-torch memory split by interconnect. With NVLink, "
+                "vLLM's custom all-reduce (vllm/distributed/device_communicators/custom_all_reduce.py: IPC "
+                "buffers and registered CUDA-graph buffers) and NCCL's NVLink/NVLS channels hold memory outside "
+                "PyTorch; custom all-reduce is disabled for more than two PCIe-only GPUs or without P2P "
+                "(custom_all_reduce.py, 0.5-0.34), and NCCL over PCIe/shared memory holds little device memory. "
+                "Public logs show about 2.1 GiB of non-torch memory at tp 2-8 on H100 against 0.2 GiB at tp 4 on "
+                "22 GB Turing cards with custom all-reduce disabled.",
+    params=VLLM.params[:1] + (
+        ParamSpec("multi_gpu_gib", 0.5, 0.0, np.inf, "GiB", "extra non-torch memory per GPU when tp > 1 with "
+                                                            "NVLink (or interconnect unknown)"),
+    ) + VLLM.params[2:] + (
+        ParamSpec("multi_gpu_pcie_gib", 0.1, 0.0, np.inf, "GiB", "extra non-torch memory per GPU when tp > 1 over "
+                                                                 "PCIe (custom all-reduce off)"),
+    ),
+    evaluate=_vllm_fabric_eval, jacobian=_vllm_fabric_jac, regressors=_vllm_fabric_regressors,
+)
+
+SPECS = {s.name: s for s in (SEED, BOXCOX, PHYSICAL, VLLM, VLLM_FABRIC)}
 
 
 # --- cuda_graph: vLLM's CUDA-graph pool, a separately reported term -------------------------
@@ -416,7 +471,7 @@ def get_spec(name: str) -> OverheadSpec:
 def build_features(arch, *, framework, tp=1, pp=1, batch_size=1, input_len=0, output_len=0,
                    max_num_batched_tokens=None, dtype="bfloat16", quantization=None,
                    kv_cache_dtype="auto", weights_bytes=None, framework_version=None, engine=None,
-                   last_stage=True, transformers_settings=None):
+                   last_stage=True, transformers_settings=None, interconnect=None):
     """Features of the overhead model for one architecture, broadcasting over workload arrays.
 
     Parameters
@@ -440,6 +495,9 @@ def build_features(arch, *, framework, tp=1, pp=1, batch_size=1, input_len=0, ou
     last_stage : bool or array
         vLLM with pipeline parallelism: whether the GPU is on the last stage (the only one
         that runs the dummy sampler). The estimator predicts the last stage (the largest).
+    interconnect : {"nvlink", "pcie"} or array of them, optional
+        How the GPUs of a tensor-parallel group are connected (feature
+        ``pcie_interconnect``); None or ``nvlink``: 0.
     transformers_settings : Mapping, optional
         transformers: ``mode`` (``generate`` / ``forward``), ``attn_implementation`` and
         ``quantization`` (the quantized kernel) of the run; ``framework_version`` is the
@@ -495,6 +553,8 @@ def build_features(arch, *, framework, tp=1, pp=1, batch_size=1, input_len=0, ou
     for k in ("forward", "sampler", "leftover"):
         feats[f"{k}_gib"] = (np.asarray(parts[k], float) / _GIB) if parts is not None else 0.0
     feats["sampler_regime"] = parts["regime"] if parts is not None else 0.0
+    feats["pcie_interconnect"] = (np.asarray(interconnect, dtype=object) == "pcie").astype(float) \
+        if interconnect is not None else 0.0
     feats = {k: np.broadcast_to(v, shape).astype(float) for k, v in feats.items()}
     feats["model_mem_gib"] = feats["weights_gib"] + feats["kv_gib"] + feats["activations_gib"]
     return feats
