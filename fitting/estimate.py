@@ -214,6 +214,8 @@ def format_table(r: dict) -> str:
         lines += ["", f"on {gpu}{r['gpu_memory_gib']:g} GiB{util}, confidence {r['confidence']:g}:",
                   (f"  {'probability it fits':32s}{r['fit_probability']:>12.3f}" if r.get("fit_probability") is not None
                    else f"  {'probability it fits':32s}{'uncalibrated':>12s}   (seed-plan constants, not fitted)"),
+                  *([f"  {'+ non-torch memory (GiB)':32s}{r['non_torch_gib']:>12.2f}   CUDA context etc., outside "
+                     "the allocated peak above; included in these answers"] if r.get("non_torch_gib") else []),
                   f"  {'max batch size':32s}{r['max_batch_size']:>12,d}",
                   f"  {'max context length':32s}{r['max_context_len']:>12,d}   tokens per sequence"]
         if "kv_pool_tokens" in r:

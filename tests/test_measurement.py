@@ -66,3 +66,24 @@ def test_real_pairs_and_allocated_plus_non_torch_profiles():
     assert abs(float(np.median(ratio)) - 1.0) < 0.05
     mm = obs.observed_quantity["measurement_models"][0]
     assert mm["gpu_name"] == "NVIDIA A100-SXM4-80GB" and mm["n_pairs"] == est.n
+
+
+def test_fit_questions_add_the_non_torch_memory():
+    """The transformers fit models PyTorch's allocated peak; whether a run fits on a GPU also
+    needs the memory outside the allocator. The estimator adds the file's measured non-torch
+    term (1.37 GiB, A100) to every fit question, says so, and warns on another GPU."""
+    from fitting.estimator import Estimator
+
+    est = Estimator.load(ROOT / "fitted_params" / "transformers" / "latest.json")
+    assert est.non_torch_gib == pytest.approx(1.372, abs=0.005)
+    kw = dict(batch_size=8, input_len=2048, output_len=256)
+    pred = est.predict("Qwen/Qwen2.5-7B", **kw)
+    g = pred.total_gib + est.non_torch_gib  # exactly at the median of the device-level need
+    assert est.fit_probability("Qwen/Qwen2.5-7B", gpu_memory_gib=g, **kw) == pytest.approx(0.5, abs=1e-6)
+    a100 = est.query("Qwen/Qwen2.5-7B", gpu="A100-80GB", **kw)
+    l40s = est.query("Qwen/Qwen2.5-7B", gpu="L40S", **kw)
+    assert a100["non_torch_gib"] == est.non_torch_gib and "A100-SXM4-80GB" in a100["non_torch_source"]
+    assert not any("non-torch memory added" in w for w in a100["warnings"])
+    assert any("non-torch memory added" in w for w in l40s["warnings"])
+    vllm = Estimator.load(ROOT / "fitted_params" / "vllm" / "latest.json")
+    assert vllm.non_torch is None and vllm.non_torch_gib == 0.0  # vLLM's response already holds it

@@ -77,6 +77,15 @@ def answer(est, model, *, gpu=None, gpu_memory_gib=None, gpu_memory_utilization=
             out["gpu_memory_source"] = "given"
         check_gpu_memory(gpu_memory_gib)
         out["gpu_memory_gib"] = float(gpu_memory_gib)
+        if est.non_torch is not None:
+            nt = est.non_torch
+            out["non_torch_gib"] = est.non_torch_gib
+            out["non_torch_source"] = (f"memory outside PyTorch's allocator (CUDA context, library handles) "
+                                       f"measured on {nt['gpu_name']}: median of NVML-used minus reserved over "
+                                       f"{nt['n_pairs']} paired profiles, SE {nt['se_gib']:.4f} GiB")
+            if gpu is None or gpu_info(gpu).name != _gpu_name_or_none(nt["gpu_name"]):
+                warnings.append(f"the non-torch memory added to fit questions ({est.non_torch_gib:.2f} GiB) was "
+                                f"measured on {nt['gpu_name']}; another GPU or CUDA version holds a different amount")
         u = est.utilization(gpu_memory_utilization)
         q = dict(workload_kwargs(workload))
         q.update(settings_to_workload(pred.settings))
@@ -122,6 +131,13 @@ def answer(est, model, *, gpu=None, gpu_memory_gib=None, gpu_memory_utilization=
                     "kv_pool_tokens*": "tokens per engine (vLLM 'GPU KV cache size')",
                     "fit_probability": "probability (null where uncalibrated: see fit_probability_status)", "max_context_len": "tokens per sequence"}
     return out
+
+
+def _gpu_name_or_none(name):
+    try:
+        return gpu_info(name).name
+    except (ValueError, KeyError, LookupError):
+        return None
 
 
 def _engine_start(est, model, out, q, gpu_memory_gib, u, confidence) -> dict:

@@ -113,6 +113,13 @@ class Estimator:
         self.term = FittedTerm.from_doc(self.selected_spec, sel, path, f"specs.{self.selected_spec}", self.fallback)
         if self.term.spec.response != "overhead":
             raise CoefficientFileError(path, "selected_spec", f"{self.selected_spec!r} is not an overhead spec")
+        # memory outside PyTorch's allocator (CUDA context, library handles), where the fit
+        # estimated it through a measurement model (fitting.overhead.measurement): the fitted
+        # response is PyTorch's allocated peak, the GPU must also hold this
+        self.non_torch = None
+        if self.kv_cache_mode == "growing":
+            models = (document.get("observed_quantity") or {}).get("measurement_models") or []
+            self.non_torch = next((m for m in models if m.get("model") == "non_torch_from_pairs"), None)
         cg = document.get("cuda_graph")
         self.cuda_graph = (FittedTerm.from_doc("cuda_graph", cg, path, "cuda_graph") if cg and cg.get("params")
                            and cg.get("status", "fitted") == "fitted" else None)
@@ -357,7 +364,13 @@ class Estimator:
             if c["cg"] is not None:
                 p = p * c["cg"].cdf((1.0 - u) * G)
             return p
-        return c["total"].cdf(G)
+        return c["total"].cdf(G - self.non_torch_gib)
+
+    @property
+    def non_torch_gib(self) -> float:
+        """GiB per GPU outside PyTorch's allocator that a fit question adds to the predicted
+        allocated peak (0 where the coefficient file has no such measurement model)."""
+        return float(self.non_torch["estimate_gib"]) if self.non_torch else 0.0
 
     def _range_flags(self, arch, entry, s):
         """(messages, boolean array) for settings outside the fitted data ranges."""
