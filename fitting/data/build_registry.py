@@ -250,6 +250,45 @@ EXTRA_MODELS: dict[str, dict[str, Any]] = {
              "note": "table: '410M | 302,311,424 | 24 | 1024 | 16' (non-embedding params, layers, model dim, heads)"},
         ],
     },
+    "EleutherAI/pythia-2.8b": {
+        "verification": "partial",
+        "model_type": "gpt_neox",
+        "hidden_size": 2560,
+        "intermediate_size": 10240,
+        "num_hidden_layers": 32,
+        "num_attention_heads": 32,
+        "vocab_size": 50304,
+        "tie_word_embeddings": False,
+        "max_position_embeddings": 2048,
+        "rotary_pct": 0.25,
+        "field_sources": {
+            "model_type": "A",
+            "hidden_size": "A",
+            "intermediate_size": "A",
+            "num_hidden_layers": "A",
+            "num_attention_heads": "A",
+            "vocab_size": "A",
+            "tie_word_embeddings": "A",
+            "max_position_embeddings": "A",
+            "rotary_pct": "A",
+        },
+        "notes": [
+            "Dimensions as llama.cpp printed them for the GGUF that its CI converts from EleutherAI/pythia-2.8b "
+            "(A): arch gptneox, n_vocab 50304, n_ctx_train 2048, n_embd 2560, n_layer 32, n_head 32 = n_head_kv, "
+            "n_embd_head 80 with n_rot 20 (rotary_pct 0.25), n_ff 10240, 'model params = 2.78 B'.",
+            "tie_word_embeddings false: tied embeddings would give 2.65 B parameters, the log prints 2.78 B "
+            "(the physics count with untied embed_in / embed_out is 2,775,208,960).",
+            "use_parallel_residual is not printed by the log (the GGUF metadata dump was left out) and is not set "
+            "here: the transformers default of gpt_neox (True, as in every Pythia config seen) applies; it changes "
+            "neither weights nor KV. Hence verification 'partial'.",
+        ],
+        "sources": [
+            {"id": "A", "ref": "https://github.com/ggml-org/ci/blob/e771b999766dca87052b27b90bce6c58c7daa865/llama.cpp/"
+                               "47/182dd03fe04a4ffda5d7f4c8a109ae0056cf56/ggml-4-x86-cuda-v100/pythia_2_8b-tg-q4_0.log",
+             "kind": "llama.cpp CI log (llm_load_print_meta of the GGUF converted from EleutherAI/pythia-2.8b)",
+             "note": "kept verbatim in profiles/public/llamacpp/logs/ggml-ci-pythia-2.8b-q4_0-v100-b4424.log"},
+        ],
+    },
     "huggyllama/llama-13b": {
         "verification": "full",
         "model_type": "llama",
