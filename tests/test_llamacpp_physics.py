@@ -253,3 +253,28 @@ def test_compute_buffer_physics_within_ten_percent():
             errors.append(f"{label}: predicted {predicted:.2f} MiB, printed {printed} MiB ({100 * err:+.2f} %)")
     assert len(checked) >= 2, checked
     assert not errors, "\n".join(errors)
+
+
+def test_fit_features_use_each_profiles_compute_buffer_settings():
+    """The llama.cpp fit's activation feature is the compute-buffer physics at the profile's own
+    n_ubatch and flash attention (engine settings, notes, or the -fa auto default from
+    September 2025): the printed compute buffers of pythia-2.8b (n_ubatch 512, FA off: 162 MiB),
+    Phi-3-mini (n_ubatch 256: 150 MiB) and Qwen3-Coder-30B-A3B (FA auto, 64k context:
+    300.75 MiB) are reproduced within 1%. Known miss: the Qwen2.5-7B run with 4 parallel
+    slots and a q8_0 KV cache prints 148 MiB against 304 MiB."""
+    from pathlib import Path
+
+    from fitting.data.profiles import load_profiles
+    from fitting.overhead.observations import build_observations
+
+    frame = load_profiles(Path(__file__).resolve().parents[1] / "profiles").to_frame()
+    obs = build_observations(frame, "llamacpp")
+    t = obs.table.set_index("profile_id")
+    measured = frame.set_index("profile_id")["compute_buffer_gib"]
+    checked = 0
+    for pid, row in t.iterrows():
+        if row.model_id in ("EleutherAI/pythia-2.8b", "microsoft/Phi-3-mini-4k-instruct",
+                            "Qwen/Qwen3-Coder-30B-A3B-Instruct") and row.response_form == "buffers":
+            assert row.activations_gib == pytest.approx(measured[pid], rel=0.01), pid
+            checked += 1
+    assert checked >= 7

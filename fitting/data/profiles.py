@@ -89,6 +89,7 @@ FRAME_COLUMNS = (
     "gpu_memory_utilization", "enforce_eager", "kv_cache_mode", "measured_scope",
     "use_in_fit", "exclude_reason", "flags", "provenance_kind", "source", "series",
     "attention_impl", "phase", "measurement_notes", "provenance_notes", "provenance_evidence",
+    "provenance_date", "n_ubatch", "flash_attn",
 )
 
 _INT_COLUMNS = ("gpu_count", "tp", "pp", "batch_size", "input_len", "output_len", "context_len",
@@ -463,7 +464,8 @@ def _frame_row(rec: ProfileRecord) -> dict:
         "source": prov.get("url") or prov.get("ref"), "series": d.get("series"),
         "attention_impl": eng.get("attention_impl"), "phase": work.get("phase"),
         "measurement_notes": d.get("measurement_notes"), "provenance_notes": prov.get("notes"),
-        "provenance_evidence": prov.get("evidence"),
+        "provenance_evidence": prov.get("evidence"), "provenance_date": prov.get("date"),
+        "n_ubatch": eng.get("n_ubatch"), "flash_attn": eng.get("flash_attn"),
     }
     for key in ("batch_size", "input_len", "output_len", "context_len", "max_model_len", "max_num_seqs",
                 "max_num_batched_tokens"):

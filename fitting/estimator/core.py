@@ -64,7 +64,7 @@ from fitting.estimator.prediction import (
     component_table,
 )
 from fitting.estimator.terms import FittedTerm
-from fitting.overhead.specs import TRANSFORMERS_DEFAULTS, build_features
+from fitting.overhead.specs import LLAMACPP_DEFAULTS, TRANSFORMERS_DEFAULTS, build_features
 from fitting.physics import memory as physics
 
 __all__ = ["Estimator", "Prediction", "FittedTerm", "CoefficientFileError", "validate_document",
@@ -201,6 +201,13 @@ class Estimator:
             framework_version = TRANSFORMERS_DEFAULTS["version"]
             applied["framework_version"] = (f"{framework_version} (the newest transformers whose peak-memory "
                                             "mechanics were read; generate() with SDPA attention assumed)")
+        if self.framework == "llamacpp":
+            if max_num_batched_tokens is None:
+                max_num_batched_tokens = LLAMACPP_DEFAULTS["n_ubatch"]
+                applied["max_num_batched_tokens"] = (f"{max_num_batched_tokens} (llama.cpp n_ubatch default: it sizes "
+                                                     "the compute buffer)")
+            applied["flash_attn"] = ("on (llama.cpp -fa auto, the default since PR 15434, Aug 2025; an older build "
+                                     "or -fa off has a larger compute buffer)")
         if interconnect is not None and interconnect not in ("nvlink", "pcie"):
             raise ValueError(f"interconnect must be 'nvlink' or 'pcie', got {interconnect!r}")
         if interconnect is None and self.framework == "vllm" and np.any(np.asarray(tp) * np.asarray(pp) > 1):
@@ -289,7 +296,9 @@ class Estimator:
                                output_len=s["output_len"], max_num_batched_tokens=s["max_num_batched_tokens"],
                                dtype=s["dtype"], quantization=s["quantization"],
                                kv_cache_dtype=s["kv_cache_dtype"], framework_version=s.get("framework_version"),
-                               interconnect=s.get("interconnect"))
+                               interconnect=s.get("interconnect"),
+                               llamacpp_settings=({"n_ubatch": s["max_num_batched_tokens"], "flash_attn": True}
+                                                  if self.framework == "llamacpp" else None))
         extra = s.get("unmodelled_weights_gib") or 0.0
         if extra:
             # towers the physics does not count (from the safetensors headers): whole on every GPU

@@ -96,6 +96,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
+import re
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -389,6 +390,38 @@ def _positive_int_or(values, default):
 
 
 # --------------------------------------------------------------------------- main entry
+#: llama.cpp made flash attention 'auto' (on where the backend supports it, CUDA included)
+#: the default with PR #15434 (https://github.com/ggml-org/llama.cpp/pull/15434, merged Aug 2025).
+_LLAMACPP_FA_AUTO_FROM = "2025-09-01"
+_FA_ON = re.compile(r"flash[_ ]?attn\w*\W{0,3}(?:forced on|on\b|=\s*1\b|=\s*true|enabled|auto)", re.IGNORECASE)
+_FA_OFF = re.compile(r"flash[_ ]?attn\w*\W{0,3}(?:off\b|=\s*0\b|=\s*false|disabled)", re.IGNORECASE)
+
+
+def _llamacpp_settings(frame) -> list[dict]:
+    """Per row: llama.cpp's ``n_ubatch`` and ``flash_attn`` as the profile states them
+    (engine settings, else its notes); an unstated flash attention is on for runs dated from
+    September 2025 (``-fa auto`` default) and off before."""
+    def col(c):
+        return frame[c].tolist() if c in frame.columns else [None] * len(frame)
+
+    ub, fa, date = col("n_ubatch"), col("flash_attn"), col("provenance_date")
+    notes = [" | ".join(str(x) for x in t if isinstance(x, str))
+             for t in zip(col("provenance_notes"), col("measurement_notes"), col("provenance_evidence"))]
+    out = []
+    for i in range(len(frame)):
+        flag = fa[i] if fa[i] is not None and not (isinstance(fa[i], float) and fa[i] != fa[i]) else None
+        if flag is None:
+            if _FA_OFF.search(notes[i]):
+                flag = False
+            elif _FA_ON.search(notes[i]):
+                flag = True
+            else:
+                flag = bool(isinstance(date[i], str) and date[i] >= _LLAMACPP_FA_AUTO_FROM)
+        n = ub[i] if isinstance(ub[i], (int, float)) and ub[i] == ub[i] else None
+        out.append({"n_ubatch": int(n) if n else None, "flash_attn": flag})
+    return out
+
+
 def _gpu_or_none(name):
     try:
         return gpu_info(name)
@@ -610,11 +643,14 @@ def build_observations(frame: pd.DataFrame, framework: str, *, response: str = "
     engine = _str(fr, "engine")
     tf_settings = _transformers_settings(fr) if framework == "transformers" else None
     interconnect = _vllm_interconnect(fr) if framework == "vllm" else None
+    lc_settings = _llamacpp_settings(fr) if framework == "llamacpp" else None
     for i in np.flatnonzero(keep):
         if framework == "vllm":
             vkey = (version[i], engine[i])
         elif tf_settings is not None:
             vkey = (tf_settings[i]["version"], tuple(sorted((k, str(v)) for k, v in tf_settings[i].items())))
+        elif lc_settings is not None:
+            vkey = (None, tuple(sorted(lc_settings[i].items())))
         else:
             vkey = (None, None)
         groups.setdefault((model_ids[i], dtype[i], quant[i], kv_dtype[i]) + vkey, []).append(i)
@@ -637,6 +673,8 @@ def build_observations(frame: pd.DataFrame, framework: str, *, response: str = "
                       interconnect=interconnect[rows])
         elif tf_settings is not None:
             kw.update(framework_version=ver_g, transformers_settings=tf_settings[rows[0]])
+        elif lc_settings is not None:
+            kw.update(llamacpp_settings=lc_settings[rows[0]])
         try:
             f = _features_for_group(arch, qu, np.all(np.isfinite(w_meas[rows])), kw)
         except Exception as exc:  # noqa: BLE001 - any physics failure excludes the group

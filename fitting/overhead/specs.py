@@ -31,6 +31,7 @@ from typing import Callable
 import numpy as np
 
 from fitting import physics
+from fitting.physics import llamacpp as llamacpp_physics
 from fitting.physics import transformers as transformers_physics
 from fitting.physics import vllm as vllm_physics
 from fitting.data.frameworks import framework_info
@@ -471,7 +472,7 @@ def get_spec(name: str) -> OverheadSpec:
 def build_features(arch, *, framework, tp=1, pp=1, batch_size=1, input_len=0, output_len=0,
                    max_num_batched_tokens=None, dtype="bfloat16", quantization=None,
                    kv_cache_dtype="auto", weights_bytes=None, framework_version=None, engine=None,
-                   last_stage=True, transformers_settings=None, interconnect=None):
+                   last_stage=True, transformers_settings=None, interconnect=None, llamacpp_settings=None):
     """Features of the overhead model for one architecture, broadcasting over workload arrays.
 
     Parameters
@@ -498,6 +499,11 @@ def build_features(arch, *, framework, tp=1, pp=1, batch_size=1, input_len=0, ou
     interconnect : {"nvlink", "pcie"} or array of them, optional
         How the GPUs of a tensor-parallel group are connected (feature
         ``pcie_interconnect``); None or ``nvlink``: 0.
+    llamacpp_settings : Mapping, optional
+        llama.cpp: ``n_ubatch`` (tokens per micro-batch, default 512) and ``flash_attn``
+        (default False: the larger buffer). The activations are then the compute buffer of
+        :func:`fitting.physics.llamacpp.compute_buffer_bytes` at ``n_kv`` = the context
+        (``input_len + output_len``).
     transformers_settings : Mapping, optional
         transformers: ``mode`` (``generate`` / ``forward``), ``attn_implementation`` and
         ``quantization`` (the quantized kernel) of the run; ``framework_version`` is the
@@ -530,6 +536,9 @@ def build_features(arch, *, framework, tp=1, pp=1, batch_size=1, input_len=0, ou
         parts = _vllm_parts(arch, tp=tp, b=b, mbt=max_num_batched_tokens, dtype=dtype, quantization=quantization,
                             version=framework_version, engine=engine, last_stage=last_stage)
         act = parts["activations"]
+    elif framework == "llamacpp":
+        act = _llamacpp_compute_buffer(arch, seq=seq, settings=llamacpp_settings)
+        parts = None
     elif framework == "transformers":
         peak = _transformers_peak(arch, tp=tp, b=b, input_len=input_len, output_len=output_len, dtype=dtype,
                                   version=framework_version, settings=transformers_settings)
@@ -570,6 +579,33 @@ TRANSFORMERS_DEFAULTS = {"version": ".".join(map(str, transformers_physics.TRANS
 
 #: Quantized kernels whose buffers the transformers physics sizes (others: none modelled).
 _TRANSFORMERS_KERNELS = ("gptq-exllama", "gptq-exllamav2", "awq-gemm", "bnb-4bit")
+
+
+#: llama.cpp settings assumed where neither the caller nor the profile gives them: the
+#: default micro-batch (common/common.h ``n_ubatch = 512``) and no flash attention (the
+#: larger compute buffer; llama.cpp's ``-fa auto`` turns it on where the backend supports it).
+LLAMACPP_DEFAULTS = {"n_ubatch": 512, "flash_attn": False}
+
+
+def _as_flag(v):
+    if isinstance(v, str):
+        return v.strip().lower() in ("1", "true", "on", "yes", "enabled")
+    return bool(v)
+
+
+def _llamacpp_compute_buffer(arch, *, seq, settings):
+    """llama.cpp's compute buffer (bytes) over broadcast context lengths."""
+    s = dict(LLAMACPP_DEFAULTS)
+    s.update({k: v for k, v in (settings or {}).items() if v is not None})
+    hp = llamacpp_physics.GGUFHparams.from_architecture(arch)
+    seq, ub = np.broadcast_arrays(np.asarray(seq, float), np.asarray(s["n_ubatch"], float))
+    flat = np.column_stack([seq.reshape(-1), ub.reshape(-1)])
+    keys, inverse = np.unique(flat, axis=0, return_inverse=True)
+    fa = _as_flag(s["flash_attn"])
+    vals = np.array([llamacpp_physics.compute_buffer_bytes(hp, n_kv=max(int(k), 1), n_ubatch=max(int(u), 1),
+                                                           flash_attn=fa).bytes
+                     for k, u in keys], dtype=float)
+    return vals[np.asarray(inverse).reshape(-1)].reshape(seq.shape)
 
 
 def _transformers_peak(arch, *, tp, b, input_len, output_len, dtype, version, settings):
