@@ -174,6 +174,16 @@ _PCIE_WORDS = re.compile(r"pcie|geforce|\brtx\b|quadro|titan|\bl4\b|\bl40s?\b|\b
 _NVLINK_WORDS = re.compile(r"sxm|hbm3|\bnvl\b|hgx|dgx|\bh200\b|\bb200\b|\bb300\b|\bgb200\b|\bgb300\b", re.I)
 
 
+def find_gpu(name: str | None) -> GPUInfo | None:
+    """:func:`gpu_info`, or None for a name the table does not know (or an ambiguous one)."""
+    if not name:
+        return None
+    try:
+        return gpu_info(str(name))
+    except (ValueError, KeyError, LookupError):
+        return None
+
+
 def gpu_interconnect(name: str | None) -> str | None:
     """``"pcie"`` for boards that are connected over PCIe in multi-GPU servers, ``"nvlink"``
     for SXM/HGX parts (and H100-80GB, A100, V100, whose usual server form is SXM), None for
@@ -189,9 +199,8 @@ def gpu_interconnect(name: str | None) -> str | None:
         return "nvlink"
     if _PCIE_WORDS.search(text):
         return "pcie"
-    try:
-        info = gpu_info(text)
-    except (KeyError, ValueError, LookupError):
+    info = find_gpu(text)
+    if info is None:
         return None
     if info.name in _PCIE_GPUS:
         return "pcie"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 from fitting.data.frameworks import VLLM_NEWEST_KNOWN, vllm_defaults
-from fitting.data.gpus import gpu_info, gpu_interconnect
+from fitting.data.gpus import find_gpu, gpu_info, gpu_interconnect
 from fitting.estimator.inputs import (
     check_gpu_memory,
     check_probability,
@@ -83,7 +83,8 @@ def answer(est, model, *, gpu=None, gpu_memory_gib=None, gpu_memory_utilization=
             out["non_torch_source"] = (f"memory outside PyTorch's allocator (CUDA context, library handles) "
                                        f"measured on {nt['gpu_name']}: median of NVML-used minus reserved over "
                                        f"{nt['n_pairs']} paired profiles, SE {nt['se_gib']:.4f} GiB")
-            if gpu is None or gpu_info(gpu).name != _gpu_name_or_none(nt["gpu_name"]):
+            measured_on = find_gpu(nt["gpu_name"])
+            if gpu is None or measured_on is None or gpu_info(gpu).name != measured_on.name:
                 warnings.append(f"the non-torch memory added to fit questions ({est.non_torch_gib:.2f} GiB) was "
                                 f"measured on {nt['gpu_name']}; another GPU or CUDA version holds a different amount")
         u = est.utilization(gpu_memory_utilization)
@@ -131,13 +132,6 @@ def answer(est, model, *, gpu=None, gpu_memory_gib=None, gpu_memory_utilization=
                     "kv_pool_tokens*": "tokens per engine (vLLM 'GPU KV cache size')",
                     "fit_probability": "probability (null where uncalibrated: see fit_probability_status)", "max_context_len": "tokens per sequence"}
     return out
-
-
-def _gpu_name_or_none(name):
-    try:
-        return gpu_info(name).name
-    except (ValueError, KeyError, LookupError):
-        return None
 
 
 def _engine_start(est, model, out, q, gpu_memory_gib, u, confidence) -> dict:

@@ -94,6 +94,7 @@ Dense models by total parameters (billions): ``<1B`` [0, 0.9), ``1-2B`` [0.9, 3)
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import math
 import re
@@ -108,7 +109,7 @@ from fitting.data.frameworks import (
     vllm_defaults,
 )
 from fitting.data.registry import UnknownModelError, resolve_model
-from fitting.data.gpus import gpu_info, gpu_interconnect
+from fitting.data.gpus import find_gpu, gpu_interconnect
 from fitting.data.transformers_settings import transformers_settings_from_profile
 from fitting.data.vllm_settings import vllm_settings_from_record
 from fitting.overhead.measurement import ALLOCATED_PLUS_NON_TORCH, estimate_non_torch
@@ -327,7 +328,7 @@ def _response(frame, framework):
             # the device total a vLLM log of the same GPU model printed (fitting.data.gpus), where
             # this profile names its GPU but not the total; estimates are not used
             if not np.isfinite(G[i]) and name:
-                info = _gpu_or_none(name)
+                info = find_gpu(name)
                 if info is not None and not info.usable_is_estimate:
                     G[i], G_from_table[i] = info.usable_gib, True
         kv = _num(frame, "kv_cache_gib")
@@ -401,9 +402,7 @@ def _llamacpp_settings(frame) -> list[dict]:
     """Per row: llama.cpp's ``n_ubatch`` and ``flash_attn`` as the profile states them
     (engine settings, else its notes); an unstated flash attention is on for runs dated from
     September 2025 (``-fa auto`` default) and off before."""
-    def col(c):
-        return frame[c].tolist() if c in frame.columns else [None] * len(frame)
-
+    col = functools.partial(_column_list, frame)
     ub, fa, date = col("n_ubatch"), col("flash_attn"), col("provenance_date")
     notes = [" | ".join(str(x) for x in t if isinstance(x, str))
              for t in zip(col("provenance_notes"), col("measurement_notes"), col("provenance_evidence"))]
@@ -422,11 +421,9 @@ def _llamacpp_settings(frame) -> list[dict]:
     return out
 
 
-def _gpu_or_none(name):
-    try:
-        return gpu_info(name)
-    except (ValueError, KeyError, LookupError):
-        return None
+def _column_list(frame, name) -> list:
+    """A frame column as a list (Nones where the frame lacks it)."""
+    return frame[name].tolist() if name in frame.columns else [None] * len(frame)
 
 
 def _vllm_interconnect(frame) -> np.ndarray:
@@ -434,9 +431,7 @@ def _vllm_interconnect(frame) -> np.ndarray:
     missing or the cards are PCIe (:func:`fitting.data.vllm_settings.vllm_settings_from_record`
     on its evidence and notes), else the GPU's usual interconnect
     (:func:`fitting.data.gpus.gpu_interconnect`); ``nvlink`` or None otherwise."""
-    def col(c):
-        return frame[c].tolist() if c in frame.columns else [None] * len(frame)
-
+    col = functools.partial(_column_list, frame)
     ev, notes, mnotes, gpus = col("provenance_evidence"), col("provenance_notes"), col("measurement_notes"), \
         col("gpu_name")
     out = np.empty(len(frame), dtype=object)
@@ -458,7 +453,7 @@ def _transformers_settings(frame) -> list[dict]:
     ``version_source``."""
     cols = ("framework_version", "series", "attention_impl", "quantization", "measurement_notes",
             "provenance_notes", "phase")
-    data = {c: (frame[c].tolist() if c in frame.columns else [None] * len(frame)) for c in cols}
+    data = {c: _column_list(frame, c) for c in cols}
     out = []
     for i in range(len(frame)):
         s = transformers_settings_from_profile({c: data[c][i] for c in cols})
