@@ -205,8 +205,26 @@ def test_sweep_units_and_measures(by_line):
     assert torchao["measured"] == {"peak_reserved_gb": 17.86} and torchao["framework"] == "pytorch"
     aug = by_line[("sweeps.jsonl", 144)]
     assert aug["measured"] == {"peak_total_mb": 28107.0}
-    assert "unit_base_unverified" in aug["flags"] and not aug["use_in_fit"]
-    assert "NOT verified" in aug["measurement_notes"]
+    # optimum-benchmark's bytes_to_mega_bytes() is int(bytes * 1e-6) at the commit of the report
+    assert "unit_base_unverified" not in aug["flags"] and "int(bytes * 1e-6)" in aug["measurement_notes"]
+    # its tracker reads NVML after the call, without emptying the cache first (before Nov 2023)
+    assert {"nvml_used_after_call", "cache_not_emptied"} <= set(aug["flags"])
+
+
+def test_optimum_benchmark_tracker_flags_gpu_and_quantization(by_line, profiles):
+    """What optimum-benchmark's own files state is applied: the MB base (env_utils.py), the
+    NVML-after-call tracker (trackers/memory.py; empty_cache + reset only from c8bbe4e, Nov
+    2023), the running-mistrals GPU (full_report.csv) and its bitsandbytes config (bnb.yaml)."""
+    dec = [p for p in profiles if (p.get("series") or "").startswith("optimum-benchmark-dec2023")]
+    assert dec and all("unit_base_inferred" not in p["flags"] and "unit_base_unverified" not in p["flags"]
+                       for p in dec)
+    assert all("cache_not_emptied" not in p["flags"] for p in dec)
+    assert all("nvml_used_after_call" in p["flags"] for p in dec if "peak_total_mb" in p["measured"])
+    mistral = [p for p in profiles if (p.get("series") or "").startswith("optimum-benchmark-oct2023_mistral7b")]
+    assert len(mistral) == 40 and {p["gpu"]["name"] for p in mistral} == {"NVIDIA A100-SXM4-80GB"}
+    bnb = [p for p in mistral if "_bnb_" in p["series"]]
+    assert len(bnb) == 10 and all(p["precision"]["quantization"].startswith("bitsandbytes 4-bit fp4") for p in bnb)
+    assert all("bnb.yaml" in p["measurement_notes"] for p in bnb)
 
 
 def test_dec2023_measures_of_one_run_are_merged(raw, by_line):
@@ -218,7 +236,7 @@ def test_dec2023_measures_of_one_run_are_merged(raw, by_line):
                              "peak_total_mb": kinds["used"]}
     assert p["series"] == "optimum-benchmark-dec2023_llama-7b_A100-80GB_fp16_gen"
     assert p["workload"]["phase"] == "generate" and p["use_in_fit"]
-    assert "unit_base_inferred" in p["flags"]
+    assert "nvml_used_after_call" in p["flags"] and "unit_base_inferred" not in p["flags"]
     for k in lines:  # the original series labels are kept in the notes
         assert raw["sweeps.jsonl"][k]["series"] in p["measurement_notes"]
     fwd = by_line[("sweeps.jsonl", 157)]  # forward = one prefill pass: its own workload, the run's in the notes

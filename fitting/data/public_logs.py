@@ -533,8 +533,13 @@ def _from_sweeps(group: list[SourceRecord]) -> dict:
     first = group[0].data
     family = _family(first["framework"])
     dq = first.get("dtype_or_quant")
-    model, flags = _resolve_model(first.get("model_id"), None if _is_plain_dtype(dq) else dq)
     measured, notes = {}, []
+    for applies, text, where in R.SWEEP_QUANTIZATION:
+        if applies(first):
+            dq = text
+            notes.append(where + ".")
+            break
+    model, flags = _resolve_model(first.get("model_id"), None if _is_plain_dtype(dq) else dq)
     merged = len(group) > 1 or (first.get("series") or "").startswith("optimum-benchmark-dec2023")
     for rec in group:
         d = rec.data
@@ -559,6 +564,9 @@ def _from_sweeps(group: list[SourceRecord]) -> dict:
         notes.append(note)
         if quantity == "peak_unspecified":
             flags.append("measure_unverified")
+        for applies, q, flag in R.SWEEP_SERIES_FLAGS:
+            if q == quantity and applies(d) and flag not in flags:
+                flags.append(flag)
     series = first.get("series")
     if merged:
         series = series.rpartition("_")[0]
@@ -573,6 +581,12 @@ def _from_sweeps(group: list[SourceRecord]) -> dict:
                      f"source record gives the benchmark run's output_len {workload['output_len']} and context_len "
                      f"{workload['context_len']}.")
         workload["output_len"], workload["context_len"] = 0, workload["input_len"]
+    gpu_name = first.get("gpu_name")
+    for applies, name, where in R.SWEEP_GPU_NAMES:
+        if applies(first):
+            gpu_name = name
+            notes.append(where + ".")
+            break
     settings = {"attention_impl": first.get("attention_impl")}
     m = re.search(r"n_ubatch[^=\d]*= (\d+)", first.get("notes") or "")
     if m:
@@ -585,7 +599,7 @@ def _from_sweeps(group: list[SourceRecord]) -> dict:
         "framework_version": first.get("framework_version"),
         "framework_variant": None if printed in R.PLAIN_FRAMEWORK_NAMES else printed,
         "model": model,
-        "gpu": {"name": first.get("gpu_name"), "memory_gib": first.get("gpu_total_gib"), "count": first.get("num_gpus")},
+        "gpu": {"name": gpu_name, "memory_gib": first.get("gpu_total_gib"), "count": first.get("num_gpus")},
         "workload": workload,
         "precision": {"dtype": dq if _is_plain_dtype(dq) else None,
                       "quantization": None if _is_plain_dtype(dq) else dq,

@@ -274,15 +274,18 @@ def _series(prefix):
 SWEEP_UNITS = (
     (_series("optimum-gptq-bench"), "MB", "mb", None,
      "benchmark_gptq.py multiplies bytes by 1e-6, so 'MB' = 1e6 bytes"),
-    (_series("optimum-benchmark-dec2023"), "MB", "mb", "unit_base_inferred",
-     "'MB' taken as 1e6 bytes: consistent with the data (13b exllamav1 bs16 max_memory_used 85422 MB would exceed "
-     "the A100-80GB's 81920 MiB if MiB; forward allocated minus fp16 weights is plausible only in 1e6 MB); the "
-     "tracker code of this version was not read"),
-    (_series("optimum-benchmark-aug2023"), "MB", "mb", "unit_base_unverified",
-     "'MB' base NOT verified for this optimum-benchmark version (both bytes>>20 and int(bytes*1e-6) existed in its "
-     "history); stored under _mb = 1e6 B as an assumption"),
-    (_series("optimum-benchmark-oct2023"), "MB", "mb", "unit_base_unverified",
-     "'MB' base NOT verified for this optimum-benchmark version; stored under _mb = 1e6 B as an assumption"),
+    # optimum_benchmark/env_utils.py bytes_to_mega_bytes() is ``int(bytes * 1e-6)`` at each
+    # commit that added these artifacts (read in the repository's history)
+    (_series("optimum-benchmark-dec2023"), "MB", "mb", None,
+     "optimum-benchmark's bytes_to_mega_bytes() returns int(bytes * 1e-6) ('MB, not MiB') at commits c8bbe4e "
+     "(2023-11-29) and f75d9f9 (2023-11-30) that added these reports (optimum_benchmark/env_utils.py), so "
+     "'MB' = 1e6 bytes"),
+    (_series("optimum-benchmark-aug2023"), "MB", "mb", None,
+     "optimum-benchmark's bytes_to_mega_bytes() returns int(bytes * 1e-6) at commit 01ccad5 (2023-09-01) that "
+     "stored this report (optimum_benchmark/env_utils.py), so 'MB' = 1e6 bytes"),
+    (_series("optimum-benchmark-oct2023"), "MB", "mb", None,
+     "optimum-benchmark's bytes_to_mega_bytes() returns int(bytes * 1e-6) at commit 014c97e (2023-10-30) that "
+     "added these reports (optimum_benchmark/env_utils.py), so 'MB' = 1e6 bytes"),
     (_series("tfdocs-sdpa-inference"), "MB", "mb", "unit_base_inferred",
      "the SDPA benchmark script family multiplies max_memory_allocated by 1e-6 (verified in a derivative script; "
      "the exact gist was not read)"),
@@ -294,6 +297,41 @@ SWEEP_UNITS = (
     (_series("trtllm"), "gb", "gib", None,
      "benchmark.py 'gpu_peak_mem(gb)' comes from MemoryMonitor.get_peak_memory_usage('GiB'), so 'gb' is GiB"),
     (_series("llamacpp"), "MiB", "mib", None, "llama.cpp prints MiB"),
+)
+
+#: Flags a series implies for one measured quantity: (predicate on record, quantity, flag).
+#: optimum-benchmark's MemoryTracker (Aug-Dec 2023) reads ``nvmlDeviceGetMemoryInfo(handle).used``
+#: right after the tracked call (optimum_benchmark/trackers/memory.py at 01ccad5, 014c97e,
+#: c8bbe4e): the allocator's reserved segments plus the memory outside PyTorch.
+#: Before Nov 2023 the tracker neither emptied the cache nor reset the peak statistics before
+#: the call (014c97e, 01ccad5; c8bbe4e added ``torch.cuda.empty_cache()`` and
+#: ``reset_peak_memory_stats``), so its reading also holds segments cached by model loading
+#: and earlier calls.
+SWEEP_SERIES_FLAGS = (
+    (_series("optimum-benchmark"), "peak_total", "nvml_used_after_call"),
+    (_series("optimum-benchmark-aug2023"), "peak_total", "cache_not_emptied"),
+    (_series("optimum-benchmark-oct2023"), "peak_total", "cache_not_emptied"),
+)
+
+#: GPU names a source states elsewhere than in the harvested record: (predicate on record,
+#: GPU name, where it is stated). The Oct-2023 running-mistrals short report gives only its
+#: artifacts folder 'A100-80GB'; the full report beside it names the devices.
+SWEEP_GPU_NAMES = (
+    (_series("optimum-benchmark-oct2023_mistral7b"), "NVIDIA A100-SXM4-80GB",
+     "GPU from the run's full report: examples/running-mistrals/artifacts/A100-80GB/full_report.csv at "
+     "optimum-benchmark commit 014c97e, column environment.gpus = ['NVIDIA A100-SXM4-80GB', "
+     "'NVIDIA A100-SXM4-80GB'] (the benchmark ran on one of them: CUDA_VISIBLE_DEVICES)"),
+)
+
+#: Quantization a source's own config states where the harvested record did not see it:
+#: (predicate on record, quantization text, where it is stated).
+SWEEP_QUANTIZATION = (
+    (_series("optimum-benchmark-oct2023_mistral7b_A100-80GB_bnb"),
+     "bitsandbytes 4-bit fp4 (load_in_4bit, compute float16; transformers 4.35 defaults: quant type fp4, "
+     "no nested quantization)",
+     "bitsandbytes settings from examples/running-mistrals/configs/bnb.yaml at optimum-benchmark commit 014c97e: "
+     "quantization_config {load_in_4bit: true, bnb_4bit_compute_dtype: float16}; BitsAndBytesConfig defaults "
+     "bnb_4bit_quant_type='fp4', bnb_4bit_use_double_quant=False"),
 )
 
 #: optimum-benchmark Dec-2023 series suffixes merged into one profile per run and phase.

@@ -112,7 +112,14 @@ from fitting.data.registry import UnknownModelError, resolve_model
 from fitting.data.gpus import find_gpu, gpu_interconnect
 from fitting.data.transformers_settings import transformers_settings_from_profile
 from fitting.data.vllm_settings import vllm_settings_from_record
-from fitting.overhead.measurement import ALLOCATED_PLUS_NON_TORCH, estimate_non_torch
+from fitting.overhead.measurement import (
+    ALLOCATED_PLUS_NON_TORCH,
+    CACHE_NOT_EMPTIED,
+    NVML_USED_AFTER_CALL,
+    RESERVED_SLACK,
+    estimate_non_torch,
+    estimate_prefill_slack,
+)
 from fitting.overhead.specs import FEATURE_NAMES, TRANSFORMERS_DEFAULTS, build_features, response_offset_gib
 from fitting.physics.parameters import count_parameters
 from fitting.physics.vllm import (
@@ -464,6 +471,28 @@ def _transformers_settings(frame) -> list[dict]:
     return out
 
 
+def _apply_slack_model(y, form, slack_reserved, reserved, phase, weights, finite, reason, pid, quantity):
+    """Allocated peaks of the ``reserved_slack`` rows (fitting.overhead.measurement): the slack
+    is estimated from the rows that measured one prefill pass both ways, then inverted.
+    Rows without an estimate are excluded (``reason`` is filled in place); ``quantity`` gains
+    the slack model's record."""
+    pending = (form == RESERVED_SLACK) & finite & np.array([r is None for r in reason])
+    if not pending.any():
+        return y
+    pairs = (finite & np.array([r is None for r in reason]) & (form == "peak_allocated")
+             & np.array([p == "prefill" for p in phase]) & np.isfinite(reserved))
+    est = estimate_prefill_slack(y[pairs], reserved[pairs], weights[pairs], pid[pairs])
+    if est is None:
+        for i in np.flatnonzero(pending):
+            reason[i] = ("missing component: a reserved/NVML figure of a prefill pass, and fewer than 5 paired "
+                         "allocated/reserved prefill profiles estimate the allocator slack")
+        return y
+    y = y.copy()
+    y[pending] = est.allocated_from_reserved(slack_reserved[pending], weights[pending])
+    quantity["measurement_models"] = list(quantity.get("measurement_models") or []) + [est.to_json()]
+    return y
+
+
 def build_observations(frame: pd.DataFrame, framework: str, *, response: str = "main") -> Observations:
     """Fitting table of ``framework`` from a profiles DataFrame.
 
@@ -544,6 +573,35 @@ def build_observations(frame: pd.DataFrame, framework: str, *, response: str = "
             y[i] = total[i] - est.estimate_gib
             form[i] = ALLOCATED_PLUS_NON_TORCH
             used_models[est.gpu_name] = est.to_json()
+        # a reserved peak of one prefill pass, or an NVML reading right after it (reserved +
+        # C_gpu): the allocated peak through the allocator-slack model once the weights are
+        # known (below); the same figures of a generate run stay out (fragmentation)
+        phase = _str(fr, "phase")
+        reserved = _num(fr, "peak_reserved_gib")
+        slack_reserved = np.full(n_total, np.nan)
+        for i in np.flatnonzero(np.isnan(y)):
+            r_i, nvml = reserved[i], False
+            if not np.isfinite(r_i) and np.isfinite(total[i]) and NVML_USED_AFTER_CALL in tuple(flags[i] or ()):
+                if CACHE_NOT_EMPTIED in tuple(flags[i] or ()):
+                    missing[i] += ("; peak_total is an NVML reading in a process whose allocator cache was never "
+                                   "emptied before the call (holds segments cached by loading and earlier calls), "
+                                   "not modelled")
+                    continue
+                est = non_torch.get(str(gname[i]))
+                if est is None:
+                    missing[i] += (f"; peak_total is an NVML reading (reserved + non-torch), and no paired "
+                                   f"profiles estimate the non-torch memory of {gname[i]}")
+                    continue
+                r_i, nvml = total[i] - est.estimate_gib, True
+                used_models[est.gpu_name] = est.to_json()
+            if not np.isfinite(r_i):
+                continue
+            if phase[i] != "prefill":
+                missing[i] += ("; only a reserved or NVML figure of a generate run: the growing KV cache "
+                               "fragments PyTorch's allocator (reserved - allocated is 0.1 to 6.7 x the "
+                               "activations in paired runs), not modelled")
+                continue
+            slack_reserved[i], y[i], form[i] = r_i, r_i, RESERVED_SLACK
         if used_models:
             quantity = dict(quantity, measurement_models=[used_models[k] for k in sorted(used_models)])
     n_gpu_stated = _num(fr, "gpu_count")
@@ -691,6 +749,9 @@ def build_observations(frame: pd.DataFrame, framework: str, *, response: str = "
     finite = np.all(np.column_stack([np.isfinite(feats[k]) for k in FEATURE_NAMES]), axis=1)
     _exclude(~finite, lambda i: "physics failed: non-finite features ("
              + ", ".join(k for k in FEATURE_NAMES if not np.isfinite(feats[k][i])) + ")")
+    if framework == "transformers" and response == "main":
+        y = _apply_slack_model(y, form, slack_reserved, reserved, phase, feats["weights_gib"], finite, reason,
+                               pid, quantity)
     if response == "main":
         # the error model puts the error on the uncertain part y - (weights + workload KV):
         # a measurement at or below the exact part is a unit or scope mismatch, not overhead
