@@ -341,6 +341,8 @@ def _from_vllm(rec: SourceRecord) -> dict:
     extra, extra_flags, extra_notes = _extra_figures(rec.file, d)
     for k, v in extra.items():
         measured.setdefault(k, v)
+    if d.get("source_url") in R.VLLM_SOURCE_LINES:
+        extra_notes.append(R.VLLM_SOURCE_LINES[d["source_url"]] + ".")
     settings = {
         "gpu_memory_utilization": d.get("gpu_memory_utilization"),
         "enforce_eager": d.get("enforce_eager"),

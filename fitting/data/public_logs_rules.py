@@ -339,3 +339,21 @@ MERGE_SUFFIXES = {"alloc": "peak_allocated", "resv": "peak_reserved", "used": "p
 PHASES = {"gen": "generate", "fwd": "prefill", "generate": "generate", "forward": "prefill", "prefill": "prefill"}
 
 PLAIN_DTYPES = re.compile(r"^(?:fp16|f16|float16|bf16|bfloat16|fp32|f32|float32)\b", re.I)
+
+
+# --------------------------------------------------------------------------- vllm.jsonl: lines read in the source
+_DL = "https://github.com/dennislee22/vLLM-benchmarking/blob/main/log/"
+_FI_LINE = "[topk_topp_sampler.py:50] Using FlashInfer for top-p & top-k sampling."
+
+#: Mechanism lines a vLLM record's excerpt left out, read in the record's own source file
+#: (source URL -> note). fitting.data.vllm_settings reads the quoted line.
+VLLM_SOURCE_LINES = {
+    _DL + "vllm-7B-1gpuA10080GB-0.25GRAM.log":
+        f"The linked log (read at commit 391660d) prints '{_FI_LINE}'",
+    _DL + "vllm-7B-1gpuA10080GB-0.5GRAM.log":
+        f"The linked log (read at commit 608c86e) prints '{_FI_LINE}'",
+    _DL + "vllm-7B-2gpuA10080GB-0.5GRAM-same-node.log":
+        f"The linked log (read at commit e514a58) prints '{_FI_LINE}' on both workers",
+    _DL + "vllm-120B-4gpuA10080GB-0.8GRAM-diff-nodes.log":
+        f"The linked log (read at commit 0787d88) prints '{_FI_LINE}' on all four workers",
+}

@@ -18,6 +18,9 @@ starts with a header of ``# key: value`` lines, written by whoever harvested it:
     judgement, as in ``MODEL_TABLE`` of :mod:`fitting.data.public_logs_rules`;
 ``weight_format``
     the quantized file's format when the log does not print it;
+``gpu``
+    the GPU model when the log does not print it and the source names it elsewhere (the
+    thread, a README, the log's file name; ``notes`` says where);
 ``flags``
     comma-separated profile flags the reviewer set (``fork_build``, ``non_nvidia_gpu``,
     ``unified_memory``, ``failed_run``, ``speculative_decoding``, ...);
@@ -52,7 +55,7 @@ __all__ = ["CONVERTER", "EXCLUDING_FLAGS", "HarvestError", "LogSource", "convert
 
 CONVERTER = f"fitting.ingest.harvest {__version__}"
 FRAMEWORKS = ("llamacpp", "sglang", "trtllm", "tgi", "vllm")
-HEADER_KEYS = ("url", "ref", "date", "model", "weight_format", "flags", "notes", "gpu_memory_gib")
+HEADER_KEYS = ("url", "ref", "date", "model", "weight_format", "flags", "notes", "gpu", "gpu_memory_gib")
 
 #: Flags that keep a profile out of default fits (docs/profiles.md), with the reason written.
 EXCLUDING_FLAGS = {
@@ -157,6 +160,8 @@ def _profile(src: LogSource, profile: dict, index: int, total: int) -> dict:
     out["measurement_notes"] = "; ".join(notes) or None
     if out["measurement_notes"] is None:
         out.pop("measurement_notes")
+    if h.get("gpu") and not (out.get("gpu") or {}).get("name"):
+        out["gpu"] = dict(out.get("gpu") or {}, name=h["gpu"])
     if h.get("gpu_memory_gib"):
         out.setdefault("gpu", {})
         out["gpu"] = dict(out["gpu"], memory_gib=float(h["gpu_memory_gib"]))

@@ -191,6 +191,14 @@ def _rules(c):
         s("Chunked prefill is enabled", rf"max_num_batched_tokens={NUM}", "max_num_batched_tokens", parse_int),
         Rule("LLM engine", re.compile(r"Initializing (?:a (V[01]) |an )?LLM engine(?: \(v?([\w.+-]{1,60})\))?"
                                       r" with config:"), lambda mm, line, rank: _header(c, mm, line)),
+        # lines that decide mechanisms (kept as evidence for fitting.data.vllm_settings): the
+        # sampler implementation (vllm/v1/sample/ops/topk_topp_sampler.py) and custom
+        # all-reduce (vllm/distributed/device_communicators/custom_all_reduce.py)
+        Rule("top-p & top-k sampling", re.compile(r"Using FlashInfer for top-p|FlashInfer is not available\. Falling back"
+                                                   r"|FlashInfer is available, but it is not enabled"),
+             lambda mm, line, rank: c.run.add_evidence(line[mm.start():])),
+        Rule("Custom allreduce is disabled", re.compile(r"Custom allreduce is disabled"),
+             lambda mm, line, rank: c.run.add_evidence(line[mm.start():])),
         Rule("server version", re.compile(r"vLLM API server version v?([\w.+-]{1,60})"),
              lambda mm, line, rank: (c.start(), c.setting("version", mm.group(1), fragment=line))),
         Rule("non-default args:", re.compile(r"non-default args: \{"),

@@ -453,6 +453,20 @@ def _vllm_interconnect(frame) -> np.ndarray:
     return out
 
 
+def _vllm_sampler_flashinfer(frame) -> list:
+    """Per row: True/False where the profile's own text quotes vLLM's sampler line (FlashInfer
+    in use / not available or not enabled; :func:`fitting.data.vllm_settings.vllm_settings_from_record`),
+    else None (the version's pip default applies)."""
+    col = functools.partial(_column_list, frame)
+    ev, notes, mnotes = col("provenance_evidence"), col("provenance_notes"), col("measurement_notes")
+    out = []
+    for i in range(len(frame)):
+        text = " | ".join(str(x) for x in (notes[i], mnotes[i]) if isinstance(x, str))
+        s = vllm_settings_from_record({"evidence": ev[i] if isinstance(ev[i], str) else None, "notes": text})
+        out.append(s["sampler_flashinfer"])
+    return out
+
+
 def _transformers_settings(frame) -> list[dict]:
     """Per row: the run's transformers settings (version, mode, attention, kernel) as the
     profile states them (:func:`fitting.data.transformers_settings.transformers_settings_from_profile`);
@@ -696,10 +710,11 @@ def build_observations(frame: pd.DataFrame, framework: str, *, response: str = "
     engine = _str(fr, "engine")
     tf_settings = _transformers_settings(fr) if framework == "transformers" else None
     interconnect = _vllm_interconnect(fr) if framework == "vllm" else None
+    sampler_fi = _vllm_sampler_flashinfer(fr) if framework == "vllm" else None
     lc_settings = _llamacpp_settings(fr) if framework == "llamacpp" else None
     for i in np.flatnonzero(keep):
         if framework == "vllm":
-            vkey = (version[i], engine[i])
+            vkey = (version[i], (engine[i], sampler_fi[i]))
         elif tf_settings is not None:
             vkey = (tf_settings[i]["version"], tuple(sorted((k, str(v)) for k, v in tf_settings[i].items())))
         elif lc_settings is not None:
@@ -722,8 +737,8 @@ def build_observations(frame: pd.DataFrame, framework: str, *, response: str = "
         if framework == "vllm":
             # the version selects the profile run's mechanics; a pipeline-parallel profile
             # prints its first stage, which runs no sampler
-            kw.update(framework_version=ver_g, engine=eng_g, last_stage=pp[rows] <= 1,
-                      interconnect=interconnect[rows])
+            kw.update(framework_version=ver_g, engine=eng_g[0], last_stage=pp[rows] <= 1,
+                      interconnect=interconnect[rows], sampler_flashinfer=eng_g[1])
         elif tf_settings is not None:
             kw.update(framework_version=ver_g, transformers_settings=tf_settings[rows[0]])
         elif lc_settings is not None:

@@ -472,7 +472,8 @@ def get_spec(name: str) -> OverheadSpec:
 def build_features(arch, *, framework, tp=1, pp=1, batch_size=1, input_len=0, output_len=0,
                    max_num_batched_tokens=None, dtype="bfloat16", quantization=None,
                    kv_cache_dtype="auto", weights_bytes=None, framework_version=None, engine=None,
-                   last_stage=True, transformers_settings=None, interconnect=None, llamacpp_settings=None):
+                   last_stage=True, transformers_settings=None, interconnect=None, llamacpp_settings=None,
+                   sampler_flashinfer=None):
     """Features of the overhead model for one architecture, broadcasting over workload arrays.
 
     Parameters
@@ -496,6 +497,11 @@ def build_features(arch, *, framework, tp=1, pp=1, batch_size=1, input_len=0, ou
     last_stage : bool or array
         vLLM with pipeline parallelism: whether the GPU is on the last stage (the only one
         that runs the dummy sampler). The estimator predicts the last stage (the largest).
+    sampler_flashinfer : bool, optional
+        vLLM V1: whether FlashInfer's top-k/top-p sampler ran in the profile run, as the run's
+        own log says ("Using FlashInfer for top-p & top-k sampling" / "FlashInfer is not
+        available"); None: the version's pip default
+        (:func:`fitting.physics.vllm.sampler_regime`).
     interconnect : {"nvlink", "pcie"} or array of them, optional
         How the GPUs of a tensor-parallel group are connected (feature
         ``pcie_interconnect``); None or ``nvlink``: 0.
@@ -534,7 +540,8 @@ def build_features(arch, *, framework, tp=1, pp=1, batch_size=1, input_len=0, ou
         kv = np.zeros(np.broadcast(b, seq).shape)
     if framework == "vllm":
         parts = _vllm_parts(arch, tp=tp, b=b, mbt=max_num_batched_tokens, dtype=dtype, quantization=quantization,
-                            version=framework_version, engine=engine, last_stage=last_stage)
+                            version=framework_version, engine=engine, last_stage=last_stage,
+                            flashinfer=sampler_flashinfer)
         act = parts["activations"]
     elif framework == "llamacpp":
         act = _llamacpp_compute_buffer(arch, seq=seq, settings=llamacpp_settings)
@@ -633,7 +640,7 @@ def _transformers_peak(arch, *, tp, b, input_len, output_len, dtype, version, se
     return out.reshape(shape)
 
 
-def _vllm_parts(arch, *, tp, b, mbt, dtype, quantization, version, engine, last_stage):
+def _vllm_parts(arch, *, tp, b, mbt, dtype, quantization, version, engine, last_stage, flashinfer=None):
     """vLLM's profile-run stages (bytes per GPU) over broadcast (tp, max_num_seqs, mbt,
     last_stage): one physics call per distinct combination."""
     mbt = np.asarray(8192.0 if mbt is None else mbt, dtype=float)
@@ -648,7 +655,7 @@ def _vllm_parts(arch, *, tp, b, mbt, dtype, quantization, version, engine, last_
             pp_ = vllm_physics.activation_peak_parts(
                 arch, max_num_seqs=int(b_), max_num_batched_tokens=int(m_), version=version, engine=engine,
                 dtype_bytes=_DTYPE_BYTES.get(str(dtype), 2), tp=int(t_), last_stage=bool(last),
-                quantization=quantization)
+                quantization=quantization, flashinfer=flashinfer)
             cache[key] = (pp_.peak, pp_.forward, pp_.sampler, pp_.leftover, SAMPLER_REGIME_CODES.get(pp_.regime, 0))
         for k, v in zip(("activations", "forward", "sampler", "leftover", "regime"), cache[key]):
             out[k][i] = v
