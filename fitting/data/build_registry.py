@@ -562,6 +562,265 @@ _PROFILE_ALIASES: dict[str, dict[str, Any]] = {
              "kind": "derived config copy (_name_or_path EleutherAI/pythia-410m-deduped)", "note": "same values, float32"},
         ],
     },
+    # ---- vicuna-7b-v1.5 family (optimum-benchmark running-vicunas, AutoAWQ README benchmarks) ----
+    "lmsys/vicuna-7b-v1.5": {
+        "target": "meta-llama/Llama-2-7b-hf", "verification": "full",
+        "differs": "none in memory-relevant fields (fine-tune of Llama 2 7B; pad_token_id 0)",
+        "sources": [
+            {"ref": "https://huggingface.co/Charlie911/vicuna-7b-v1.5-lora-mctaco/blame/"
+                    "fb3108202dd829a498f566246922a1b4662f4267/config.json",
+             "kind": "derived config copy (_name_or_path lmsys/vicuna-7b-v1.5)",
+             "note": "LlamaForCausalLM, hidden 4096, inter 11008, 32 layers, 32Q/32KV, vocab 32000, untied, "
+                     "maxpos 4096, rope_scaling null, float16"},
+            {"ref": "https://huggingface.co/casperhansen/vicuna-7b-v1.5-awq/blob/main/config.json",
+             "kind": "config of an AWQ quantization (commit 6b4f5fe; _name_or_path = HF cache snapshot "
+                     "de56c35b of lmsys/vicuna-7b-v1.5)",
+             "note": "same dims (hidden 4096, inter 11008, 32 layers, 32Q/32KV, vocab 32000, untied, maxpos 4096), "
+                     "float16, transformers 4.31.0"},
+            {"ref": "public GitHub file ref 8410662249",
+             "kind": "printed LlavaConfig of a LLaVA-1.5 model built on it (_name_or_path lmsys/vicuna-7b-v1.5)",
+             "note": "hidden 4096, inter 11008, maxpos 4096, 32 heads, 32 layers, num_key_value_heads 32, "
+                     "vocab 32000, tie false, float16"},
+        ],
+    },
+    "TheBloke/vicuna-7B-v1.5-GPTQ": {
+        "target": "meta-llama/Llama-2-7b-hf", "verification": "partial",
+        "differs": "weights GPTQ 4-bit (see weight_format); dims of lmsys/vicuna-7b-v1.5 (= Llama-2-7b)",
+        "weight_format": "GPTQ 4-bit (repo tags '4-bit precision', 'gptq'); main-branch group size 128 inferred from "
+                         "its 3.9 GB model.safetensors (= the sibling vicuna-7B-v1.5-16K-GPTQ main: 4-bit, g128, "
+                         "3.90 GB; its g32 branch is 4.28 GB); quantize_config.json not read, act-order unknown "
+                         "(g_idx is stored either way, so size is unaffected)",
+        "note": "the repo's config.json was not read: dims assumed = lmsys/vicuna-7b-v1.5 (README: 'GPTQ model files "
+                "for lmsys's Vicuna 7B v1.5'); max_position_embeddings 4096 kept",
+        "sources": [
+            {"ref": "https://huggingface.co/TheBloke/vicuna-7B-v1.5-GPTQ/blob/a4f8a9e8733a32780a8525aadb73d7f8608c19f1/"
+                    "README.md",
+             "kind": "model card", "note": "base_model lmsys/vicuna-7b-v1.5, model_type llama; 'This repo contains "
+                                           "GPTQ model files for lmsys's Vicuna 7B v1.5'; parameter permutations in branches"},
+            {"ref": "https://huggingface.co/TheBloke/vicuna-7B-v1.5-GPTQ/tree/main",
+             "kind": "file list of the main branch (head a4f8a9e)",
+             "note": "tags 4-bit precision, gptq; model.safetensors 3.9 GB, quantize_config.json 187 B, config.json "
+                     "874 B (branch gptq-8bit--1g-actorder_True: 7.01 GB)"},
+            {"ref": "https://huggingface.co/TheBloke/vicuna-7B-v1.5-16K-GPTQ/commit/edad1408279f4b1d15e039a0ee95c1d00faaddcf",
+             "kind": "README table of the sibling 16K repo (same 7B dims, same quantizer)",
+             "note": "'main | 4 | 128 | No | wikitext | 3.90 GB | AutoGPTQ'; 'gptq-4bit-32g-actorder_True | 4 | 32 | "
+                     "Yes | 4.28 GB' (bits, group size, act order, size)"},
+        ],
+    },
+    "IlyasMoutawwakil/vicuna-7b-v1.5-awq-gemm": {
+        "target": "meta-llama/Llama-2-7b-hf", "verification": "partial",
+        "differs": "weights AWQ 4-bit, GEMM layout (see weight_format); dims of lmsys/vicuna-7b-v1.5",
+        "weight_format": "AWQ 4-bit GEMM (name and benchmark config 'awq+gemm'); bits and group size not read: "
+                         "w_bit 4, q_group_size 128 assumed (AutoAWQ's default quant_config, also used by "
+                         "casperhansen/vicuna-7b-v1.5-awq)",
+        "note": "no config.json or quant_config.json of this repo found; dims assumed = lmsys/vicuna-7b-v1.5 (name; "
+                "benchmark 'Optimum-Benchmark x Vicuna x BnB & GPTQ & (AWQ+GEMM vs AWQ+GEMV)')",
+        "sources": [
+            {"ref": "github:huggingface/optimum-benchmark examples/running-vicunas/configs/awq+gemm.yaml "
+                    "@014c97e01fdb6dc955fd2e68ffbad88fc01ac392",
+             "kind": "benchmark config naming the repo", "note": "model: IlyasMoutawwakil/vicuna-7b-v1.5-awq-gemm; "
+                                                                 "README: 'A set of benchmarks on quantizing Vicuna'"},
+            {"ref": "github:huggingface/optimum-benchmark examples/running-vicunas/experiments/A100-80GB/"
+                    "awq+gemm-batch_size(1)-sequence_length(128)-new_tokens(256)/0/hydra_config.yaml "
+                    "@09886e9685bb7f2465e9489d2b5877cd8da4c91b",
+             "kind": "resolved benchmark config", "note": "torch_dtype float16, no quantization_config override "
+                                                         "(the checkpoint's own), transformers 4.35.0.dev0"},
+            {"ref": "github:casper-hansen/AutoAWQ examples/basic_quant.py @1c61aa38b6d7cdcea5986790f40b9a70e016f67e",
+             "kind": "AutoAWQ example (context for the assumed settings)",
+             "note": "quant_config = { zero_point: True, q_group_size: 128, w_bit: 4, version: GEMM }"},
+        ],
+    },
+    "IlyasMoutawwakil/vicuna-7b-v1.5-awq-gemv": {
+        "target": "meta-llama/Llama-2-7b-hf", "verification": "partial",
+        "differs": "weights AWQ 4-bit, GEMV layout (see weight_format); dims of lmsys/vicuna-7b-v1.5",
+        "weight_format": "AWQ 4-bit GEMV (name and benchmark config 'awq+gemv'); bits and group size not read: "
+                         "w_bit 4, q_group_size 128 assumed (as casperhansen/vicuna-7b-v1.5-awq-gemv's quant_config); "
+                         "GEMV's padding of the scale/zero columns is not modelled",
+        "note": "no config.json or quant_config.json of this repo found; dims assumed = lmsys/vicuna-7b-v1.5 (name)",
+        "sources": [
+            {"ref": "github:huggingface/optimum-benchmark examples/running-vicunas/configs/awq+gemv.yaml "
+                    "@014c97e01fdb6dc955fd2e68ffbad88fc01ac392",
+             "kind": "benchmark config naming the repo", "note": "model: IlyasMoutawwakil/vicuna-7b-v1.5-awq-gemv"},
+            {"ref": "https://huggingface.co/casperhansen/vicuna-7b-v1.5-awq-gemv/blob/main/quant_config.json",
+             "kind": "quant_config.json of another GEMV quantization of the same model (context for the assumption)",
+             "note": "zero_point true, q_group_size 128, w_bit 4, version GEMV"},
+        ],
+    },
+    "casperhansen/vicuna-7b-v1.5-awq": {
+        "target": "meta-llama/Llama-2-7b-hf", "verification": "full",
+        "differs": "weights AWQ 4-bit GEMM, group size 128 (see weight_format); dims of lmsys/vicuna-7b-v1.5",
+        "weight_format": "AWQ 4-bit, group size 128, zero point, GEMM (quantization_config in config.json)",
+        "sources": [
+            {"ref": "https://huggingface.co/casperhansen/vicuna-7b-v1.5-awq/blob/main/config.json",
+             "kind": "repo config.json (commit 6b4f5fe 'Update config.json')",
+             "note": "hidden 4096, inter 11008, 32 layers, 32Q/32KV, vocab 32000, untied, maxpos 4096, float16; "
+                     "quantization_config awq bits 4, group_size 128, version gemm, zero_point true"},
+            {"ref": "https://huggingface.co/casperhansen/vicuna-7b-v1.5-awq/blob/6ab92865e9dd372f5aa738442b1957e22a0c9c48/"
+                    "quant_config.json",
+             "kind": "repo quant_config.json (initial commit bccdca9)", "note": "zero_point true, q_group_size 128, w_bit 4"},
+        ],
+    },
+    "casperhansen/vicuna-7b-v1.5-awq-gemv": {
+        "target": "meta-llama/Llama-2-7b-hf", "verification": "partial",
+        "differs": "weights AWQ 4-bit GEMV, group size 128 (see weight_format); dims of lmsys/vicuna-7b-v1.5",
+        "weight_format": "AWQ 4-bit, group size 128, zero point, GEMV layout (quant_config.json); GEMV's padding of "
+                         "the scale/zero columns is not modelled",
+        "note": "the repo's config.json was not read: dims assumed = lmsys/vicuna-7b-v1.5 (name; same author's GEMM "
+                "quantization casperhansen/vicuna-7b-v1.5-awq has them)",
+        "sources": [
+            {"ref": "https://huggingface.co/casperhansen/vicuna-7b-v1.5-awq-gemv/blob/main/quant_config.json",
+             "kind": "repo quant_config.json (commit 5adf162 'add files')",
+             "note": "zero_point true, q_group_size 128, w_bit 4, version GEMV; repo tags llama, 4-bit precision, awq"},
+        ],
+    },
+    # ---- Mistral-7B quantizations ----
+    "TheBloke/Mistral-7B-v0.1-GPTQ": {
+        "target": "mistralai/Mistral-7B-v0.1", "verification": "partial",
+        "differs": "weights GPTQ 4-bit (see weight_format)",
+        "weight_format": "GPTQ 4-bit (repo tags '4-bit precision', 'gptq'); main-branch group size 128 inferred from "
+                         "its 4.16 GB model.safetensors (= a 4-bit g128 GPTQ of Mistral-7B-v0.1, 4,158,662,216 bytes); "
+                         "quantize_config.json not read, act-order unknown (size unaffected)",
+        "note": "the repo's config.json (963 B) was not read: dims assumed = mistralai/Mistral-7B-v0.1 (base_model); "
+                "the repo also ships an added_tokens.json (42 B) whose effect on vocab_size was not checked",
+        "sources": [
+            {"ref": "https://huggingface.co/TheBloke/Mistral-7B-v0.1-GPTQ/tree/390c99d6e4db9421177d88b28e05f1493fe0bdc7",
+             "kind": "file list of the main branch",
+             "note": "tags mistral, 4-bit precision, gptq; model.safetensors 4.16 GB, quantize_config.json 186 B"},
+            {"ref": "https://huggingface.co/iproskurina/Mistral-7B-v0.1-GPTQ-4bit-g128/commit/"
+                    "50d6f4295215d165761fa8e654dad46db4098703",
+             "kind": "another GPTQ of mistralai/Mistral-7B-v0.1 (size reference)",
+             "note": "'4bits, gr128, desc_act=False'; gptq_model-4bit-128g.safetensors size 4158662216; config hidden "
+                     "4096, inter 14336, 32 layers, 32Q/8KV, vocab 32000, maxpos 32768, sliding_window 4096"},
+            {"ref": "public GitHub file ref 52338871820",
+             "kind": "third-party experiment script", "note": "'GPTQ main = 4bit-128g; branch = 4bit-32g' above "
+                                                              "TheBloke/Mistral-7B-v0.1-GPTQ and its branches"},
+        ],
+    },
+    "ybelkada/test-mistral-7b-v0.1-awq": {
+        "target": "mistralai/Mistral-7B-v0.1", "verification": "partial",
+        "differs": "weights AWQ 4-bit (see weight_format)",
+        "weight_format": "AWQ 4-bit (benchmark config 'awq'); bits and group size not read: w_bit 4, q_group_size 128 "
+                         "assumed (every Mistral-7B AWQ of that period seen uses them, e.g. TheBloke/Mistral-7B-v0.1-AWQ)",
+        "note": "no config.json or quant_config.json of this test repo found; dims assumed = mistralai/Mistral-7B-v0.1 "
+                "(name)",
+        "sources": [
+            {"ref": "github:huggingface/optimum-benchmark examples/running-mistrals/configs/awq.yaml "
+                    "@014c97e01fdb6dc955fd2e68ffbad88fc01ac392",
+             "kind": "benchmark config naming the repo", "note": "model: ybelkada/test-mistral-7b-v0.1-awq"},
+            {"ref": "https://huggingface.co/TheBloke/Mistral-7B-v0.1-AWQ/blob/eb57837c43898bfa6d599c197a327e314dddf6a1/"
+                    "quant_config.json",
+             "kind": "quant_config.json of another AWQ of the same model (context for the assumption)",
+             "note": "zero_point true, q_group_size 128, w_bit 4, version GEMM"},
+        ],
+    },
+    "TheBloke/Mistral-7B-OpenOrca-AWQ": {
+        "target": "mistralai/Mistral-7B-v0.1", "verification": "partial",
+        "differs": "fine-tune with 2 added tokens (vocab_size 32002, see overrides); weights AWQ 4-bit g128 GEMM",
+        "overrides": {"vocab_size": 32002},
+        "weight_format": "AWQ 4-bit, group size 128, zero point, GEMM (quant_config.json)",
+        "note": "the AWQ repo's config.json was not read: dims and vocab from the unquantized Open-Orca/Mistral-7B-OpenOrca "
+                "config (eos 32000 in this repo's generation_config is consistent with the added tokens)",
+        "sources": [
+            {"ref": "https://huggingface.co/TheBloke/Mistral-7B-OpenOrca-AWQ/blob/main/quant_config.json",
+             "kind": "repo quant_config.json (commit 805b23b 'AWQ model commit')",
+             "note": "zero_point true, q_group_size 128, w_bit 4, version GEMM; repo tags mistral, 4-bit precision, awq"},
+            {"ref": "https://huggingface.co/Open-Orca/Mistral-7B-OpenOrca/blob/refs%2Fpr%2F19/config.json",
+             "kind": "config.json of the unquantized model (commit 1beff82)",
+             "note": "_name_or_path mistralai/Mistral-7B-v0.1; hidden 4096, inter 14336, 32 layers, 32Q/8KV, "
+                     "vocab 32002, untied, maxpos 32768, rope_theta 10000, sliding_window 4096, bfloat16, eos 32000"},
+            {"ref": "https://huggingface.co/whaleloops/Mistral-OpenOrca-7B/blob/4b1130d71235103da0889a5bd87374b4cc8bbcf5/"
+                    "config.json",
+             "kind": "derived copy (_name_or_path .../Open-Orca/Mistral-7B-OpenOrca)", "note": "same values, vocab 32002"},
+        ],
+    },
+    "hugging-quants/Meta-Llama-3.1-8B-Instruct-AWQ-INT4": {
+        "target": "meta-llama/Llama-3.1-8B", "verification": "partial",
+        "differs": "AWQ 4-bit weights of meta-llama/Llama-3.1-8B-Instruct (see weight_format)",
+        "weight_format": "AWQ 4-bit, GEMM, group size 128 (as quoted from the model card by a third party; the repo's "
+                         "quantization_config was not read)",
+        "note": "the repo's config.json was not read: dims = Llama-3.1-8B(-Instruct) per the listing below",
+        "sources": [
+            {"ref": "public GitHub file ref 55618112662", "kind": "project notes quoting the model card",
+             "note": "'hugging-quants/Meta-Llama-3.1-8B-Instruct-AWQ-INT4 exists (AutoAWQ, GEMM kernels, group size "
+                     "128, ~4GB VRAM for weights alone)'"},
+            {"ref": "https://llmrun.dev/model/hugging-quants-meta-llama-3-1-8b-instruct-awq-int4",
+             "kind": "model listing (from the repo metadata)",
+             "note": "LlamaForCausalLM, 'AWQ INT4-quantized version of Meta's Llama 3.1 8B Instruct', context 131,072, "
+                     "vocab 128,256"},
+        ],
+    },
+    # ---- ids of the vLLM logs ----
+    "Qwen/Qwen2.5-32B-Instruct": {
+        "target": "Qwen/Qwen2.5-32B", "verification": "full",
+        "differs": "max_position_embeddings (see overrides); eos 151645; rms_norm_eps 1e-6; sliding_window null "
+                   "(unused either way: use_sliding_window false)",
+        "overrides": {"max_position_embeddings": 32768},
+        "sources": [
+            {"ref": "https://huggingface.co/ehristoforu/qwen2.5-test-32b-it/blob/6bcc8f1cedfe72471276d0159d1646be6ac50e40/"
+                    "config.json",
+             "kind": "derived config copy (_name_or_path Qwen/Qwen2.5-32B-Instruct)",
+             "note": "hidden 5120, inter 27648, 64 layers, 40Q/8KV, vocab 152064, untied, maxpos 32768, rope_theta 1e6, "
+                     "bfloat16"},
+            {"ref": "https://huggingface.co/GAIR/LIMO/blob/refs%2Fpr%2F2/config.json",
+             "kind": "derived config copy (_name_or_path a local Qwen2.5-32B-Instruct folder)", "note": "same values"},
+        ],
+    },
+    "Qwen/Qwen2.5-72B-Instruct": {
+        "target": "Qwen/Qwen2.5-72B", "verification": "full",
+        "differs": "max_position_embeddings (see overrides); eos 151645; rms_norm_eps 1e-6",
+        "overrides": {"max_position_embeddings": 32768},
+        "sources": [
+            {"ref": "https://huggingface.co/OPEA/Qwen2.5-72B-Instruct-int4-sym-inc/blame/main/config.json",
+             "kind": "config of a quantization (_name_or_path a local Qwen2.5-72B-Instruct folder; commit 7a0672a)",
+             "note": "hidden 8192, inter 29568, 80 layers, 64Q/8KV, maxpos 32768, max_window_layers 70, rope_theta 1e6"},
+            {"ref": "https://huggingface.co/gghfez/UwU-72B-Preview/blob/64af8159bc15b908f7f1792121f99beaad633ce9/config.json",
+             "kind": "derived config copy (_name_or_path unsloth/qwen2.5-72b-instruct-bnb-4bit)",
+             "note": "hidden 8192, inter 29568, 80 layers, 64Q/8KV, vocab 152064, untied, maxpos 32768, bfloat16"},
+        ],
+    },
+    "google/gemma-2-9b-it": {
+        "target": "google/gemma-2-9b", "verification": "full",
+        "differs": "none in memory-relevant fields",
+        "sources": [
+            {"ref": "https://huggingface.co/thejaminator/gemma-hook-layer-0-step-2000/commit/"
+                    "33738e3d45f3bc4dc6cba719f54d0513279e2231",
+             "kind": "verbatim copy ('Copy config.json from google/gemma-2-9b-it')",
+             "note": "Gemma2ForCausalLM, hidden 3584, inter 14336, 42 layers, 16Q/8KV, head_dim 256, vocab 256000, "
+                     "maxpos 8192, sliding_window 4096, query_pre_attn_scalar 256, no tie key (default tied), bfloat16"},
+            {"ref": "https://huggingface.co/hfhugs/gemma-2-9b-it/blob/main/config.json",
+             "kind": "re-upload (commit 651845e)", "note": "same values"},
+        ],
+    },
+    "mistralai/Mistral-7B-Instruct-v0.3": {
+        "target": "mistralai/Mistral-7B-v0.1", "verification": "full",
+        "differs": "v0.3 tokenizer and RoPE: vocab_size 32768, rope_theta 1e6, no sliding window (see overrides)",
+        "overrides": {"vocab_size": 32768, "rope_theta": 1000000.0, "sliding_window": None},
+        "sources": [
+            {"ref": "https://huggingface.co/darkshapes/mistral-7b-v0.3-chinese-chat-4bit/blob/"
+                    "9f1af52c7f3718ddd7e78df3b9b868a258e9e8e9/config.json",
+             "kind": "derived config copy (_name_or_path mistralai/Mistral-7B-Instruct-v0.3)",
+             "note": "hidden 4096, inter 14336, 32 layers, 32Q/8KV, vocab 32768, untied, maxpos 32768, rope_theta 1e6, "
+                     "sliding_window null, bfloat16"},
+            {"ref": "https://huggingface.co/unsloth/mistral-7b-v0.3/blob/058e6597d74073e59a1c087ef221d0a7b6bb3889/config.json",
+             "kind": "derived config copy of the v0.3 base (_name_or_path mistralai/Mistral-7B-v0.3)",
+             "note": "same dims: vocab 32768, rope_theta 1e6, sliding_window null, maxpos 32768"},
+        ],
+    },
+    "meta-llama/Llama-Guard-3-8B": {
+        "target": "meta-llama/Llama-3.1-8B", "verification": "partial",
+        "differs": "safety-classifier fine-tune of Llama-3.1-8B (card); architecture as the target",
+        "note": "the repo's config.json was not read: vocab, KV heads and RoPE assumed = Llama-3.1-8B from the card's "
+                "'Llama-3.1-8B pretrained model, fine-tuned'; context 131,072 and 32 layers corroborated below",
+        "sources": [
+            {"ref": "https://ai.azure.com/catalog/models/Llama-Guard-3-8B", "kind": "mirror of the model card",
+             "note": "'Llama Guard 3 is a Llama-3.1-8B pretrained model, fine-tuned for content safety classification'"},
+            {"ref": "https://fireworks.ai/models/fireworks/llama-guard-3-8b", "kind": "provider model page",
+             "note": "'based on the Llama 3.1 8B architecture'; context length 131,072 tokens"},
+            {"ref": "public GitHub file ref 15945698718",
+             "kind": "analysis script on the snapshot 7327bd9f of meta-llama/Llama-Guard-3-8B",
+             "note": "iterates layer_indexs = range(33) over hidden states (embeddings + 32 layers)"},
+        ],
+    },
 }
 
 _PROFILE_ALIAS_QUANTIZATION: dict[str, tuple[str, str]] = {
@@ -577,6 +836,17 @@ _PROFILE_ALIAS_QUANTIZATION: dict[str, tuple[str, str]] = {
     "Qwen/Qwen2.5-7B-Instruct-GPTQ-Int4": ("gptq", "weight_format: GPTQ 4-bit; group size 128 assumed (not read)"),
     "Qwen/Qwen2.5-7B-Instruct-GPTQ-Int8": ("gptq-int8-g128", "weight_format: GPTQ 8-bit; group size 128 assumed "
                                                              "(not read)"),
+    "TheBloke/vicuna-7B-v1.5-GPTQ": ("gptq", "weight_format: GPTQ 4-bit; main-branch group size 128 inferred from "
+                                             "the file size (quantize_config.json not read)"),
+    "IlyasMoutawwakil/vicuna-7b-v1.5-awq-gemm": ("awq", "weight_format: AWQ GEMM; 4-bit g128 assumed (not read)"),
+    "IlyasMoutawwakil/vicuna-7b-v1.5-awq-gemv": ("awq", "weight_format: AWQ GEMV; 4-bit g128 assumed (not read)"),
+    "casperhansen/vicuna-7b-v1.5-awq": ("awq", "weight_format: AWQ 4-bit g128 GEMM (config.json quantization_config)"),
+    "casperhansen/vicuna-7b-v1.5-awq-gemv": ("awq", "weight_format: AWQ 4-bit g128 GEMV (quant_config.json)"),
+    "TheBloke/Mistral-7B-v0.1-GPTQ": ("gptq", "weight_format: GPTQ 4-bit; main-branch group size 128 inferred from "
+                                              "the file size (quantize_config.json not read)"),
+    "ybelkada/test-mistral-7b-v0.1-awq": ("awq", "weight_format: AWQ; 4-bit g128 assumed (not read)"),
+    "TheBloke/Mistral-7B-OpenOrca-AWQ": ("awq", "weight_format: AWQ 4-bit g128 GEMM (quant_config.json)"),
+    "hugging-quants/Meta-Llama-3.1-8B-Instruct-AWQ-INT4": ("awq", "weight_format: AWQ 4-bit GEMM g128 (card, quoted)"),
 }
 
 
