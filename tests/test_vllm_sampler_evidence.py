@@ -56,3 +56,24 @@ def test_the_sampler_difference_is_what_the_runs_measured(table):
     physics = off.activations_gib - on.activations_gib
     assert measured == pytest.approx(0.95, abs=0.01)
     assert physics == pytest.approx(measured, rel=0.10)
+
+
+def test_release_at_a_date():
+    from fitting.data.vllm_releases import VLLM_RELEASES, vllm_release_at
+
+    assert vllm_release_at("2025-09-28") == "0.10.2"      # 0.10.2 on 2025-09-13, 0.11.0 on 2025-10-04
+    assert vllm_release_at("2026-03-07") == "0.17.0"      # the release day itself counts
+    assert vllm_release_at("2025-09") == "0.10.2"         # a month: its newest release
+    assert vllm_release_at("2023-01-01") is None and vllm_release_at(None) is None
+    assert vllm_release_at("approx. 2025") is None
+    dates = [d for _v, d in VLLM_RELEASES]
+    assert dates == sorted(dates) and len(VLLM_RELEASES) > 90
+
+
+def test_a_dated_run_without_a_version_gets_the_mechanics_of_its_date(table):
+    """A Qwen3-8B FP8 start posted 2025-09-28 names no version: the newest release then was
+    0.10.2, whose V1 sampler sorts (no FlashInfer in the pip install): 1.40 GiB physics against
+    the 1.40 GiB it printed. With the newest mechanics (Triton top-k/top-p) it was 0.60 GiB."""
+    row = table.loc["vllm-qwen3-8b-fp8-local-98c3c8ec4c"]
+    assert row.sampler_regime == SAMPLER_REGIME_CODES["v1_sort"]
+    assert row.activations_gib == pytest.approx(1.40, rel=0.02)

@@ -111,6 +111,7 @@ from fitting.data.frameworks import (
 from fitting.data.registry import UnknownModelError, resolve_model
 from fitting.data.gpus import find_gpu, gpu_interconnect
 from fitting.data.transformers_settings import transformers_settings_from_profile
+from fitting.data.vllm_releases import vllm_release_at
 from fitting.data.vllm_settings import vllm_settings_from_record
 from fitting.overhead.measurement import (
     ALLOCATED_PLUS_NON_TORCH,
@@ -453,6 +454,16 @@ def _vllm_interconnect(frame) -> np.ndarray:
     return out
 
 
+def _vllm_versions(frame) -> np.ndarray:
+    """Per row: the vLLM version the profile states, else the newest release published by the
+    profile's date (:func:`fitting.data.vllm_releases.vllm_release_at`; the mechanisms and
+    defaults of that release), else None. The accounting form of the response (``_response``)
+    uses the stated version only."""
+    stated = _str(frame, "framework_version")
+    dates = _column_list(frame, "provenance_date")
+    return np.array([v if v is not None else vllm_release_at(d) for v, d in zip(stated, dates)], dtype=object)
+
+
 def _vllm_sampler_flashinfer(frame) -> list:
     """Per row: True/False where the profile's own text quotes vLLM's sampler line (FlashInfer
     in use / not available or not enabled; :func:`fitting.data.vllm_settings.vllm_settings_from_record`),
@@ -648,7 +659,7 @@ def build_observations(frame: pd.DataFrame, framework: str, *, response: str = "
             # vLLM's own defaults depend on the version, engine, GPU tier and max_model_len
             # (fitting.data.frameworks.vllm_defaults, read from vLLM's arg_utils)
             gmem, gname = _num(fr, "gpu_memory_gib"), _str(fr, "gpu_name")
-            eng, ver = _str(fr, "engine"), _str(fr, "framework_version")
+            eng, ver = _str(fr, "engine"), _vllm_versions(fr)
             mml = _num(fr, "max_model_len")
             vd = [vllm_defaults(ver[i], engine=eng[i], gpu_name=gname[i],
                                 gpu_memory_gib=None if not np.isfinite(gmem[i]) else gmem[i],
@@ -706,7 +717,7 @@ def build_observations(frame: pd.DataFrame, framework: str, *, response: str = "
     dtype_def = np.zeros(n_total, dtype=bool)
     w_used_meas = np.isfinite(w_meas)
     groups: dict = {}
-    version = _str(fr, "framework_version")
+    version = _vllm_versions(fr) if framework == "vllm" else _str(fr, "framework_version")
     engine = _str(fr, "engine")
     tf_settings = _transformers_settings(fr) if framework == "transformers" else None
     interconnect = _vllm_interconnect(fr) if framework == "vllm" else None
