@@ -39,6 +39,23 @@ has no estimate, and its profiles stay out with that reason.
     this kind enters the fit as ``y = (R + s W) / (1 + s)`` with ``R`` the reserved peak (or the
     NVML reading less ``C_gpu``).
 
+``running_maximum``
+    a benchmark that never resets the peak counter (AutoAWQ's ``examples/benchmark.py``:
+    ``torch.cuda.max_memory_allocated`` after each round, no ``reset_peak_memory_stats``)
+    prints after round ``j`` the maximum of the peaks of rounds ``1..j``:
+    ``y_j = max_{i<=j} f(x_i)``. For a spec whose prediction is non-decreasing in every
+    feature (``seed`` and ``boxcox`` with their non-negative parameters: weights, KV,
+    activations, model memory, batch size, GPUs), a round whose features are all at least
+    those of every earlier round has the largest prediction, whatever the parameters:
+    :func:`dominating_rounds` finds it. Where that is round ``j`` itself the figure is round
+    ``j``'s own peak and enters as a plain observation; where it is an earlier round the
+    figure repeats that round's and stays out (:func:`running_maximum_informative`: one
+    measurement must not count twice). A round with no dominating round (one feature up,
+    another down) is ambiguous and stays out. The AutoAWQ rounds in
+    the public data still stay out: its fused modules run their own forward with a KV cache
+    preallocated at load (``awq/modules/fused/attn.py``), a mechanism the transformers
+    physics does not describe.
+
 Not modelled (profiles stay out with their reason): NVML readings of a process whose cache
 was never emptied before the measured call (optimum-benchmark before Nov 2023: the reading
 also holds segments cached while loading and quantizing the model; tried as
@@ -59,7 +76,8 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["NonTorchEstimate", "estimate_non_torch", "ALLOCATED_PLUS_NON_TORCH", "NVML_USED_AFTER_CALL",
-           "RESERVED_SLACK", "CACHE_NOT_EMPTIED", "SlackEstimate", "estimate_prefill_slack"]
+           "RESERVED_SLACK", "CACHE_NOT_EMPTIED", "RUNNING_MAXIMUM", "SlackEstimate",
+           "dominating_rounds", "running_maximum_informative", "estimate_prefill_slack"]
 
 #: Profile flag of a total that is the allocated peak plus the non-torch memory.
 ALLOCATED_PLUS_NON_TORCH = "allocated_plus_non_torch"
@@ -69,6 +87,10 @@ NVML_USED_AFTER_CALL = "nvml_used_after_call"
 CACHE_NOT_EMPTIED = "cache_not_emptied"
 #: Response form of a reserved peak (or NVML reading less C_gpu) of one prefill pass.
 RESERVED_SLACK = "reserved_slack"
+#: Profile flag of a figure that is the running maximum over a benchmark's rounds so far.
+RUNNING_MAXIMUM = "running_maximum"
+#: Features a spec's prediction is non-decreasing in (non-negative overhead parameters).
+MONOTONE_FEATURES = ("weights_gib", "kv_gib", "activations_gib", "model_mem_gib", "batch_size", "n_gpus")
 #: Pairs needed for a slack estimate.
 _MIN_SLACK_PAIRS = 5
 
@@ -224,3 +246,50 @@ def estimate_prefill_slack(allocated_gib, reserved_gib, weights_gib, profile_ids
     mad = float(np.median(np.abs(ratio - med)))
     se = _MEDIAN_SE_FACTOR * _MAD_TO_SD * mad / math.sqrt(ratio.size)
     return SlackEstimate(med, se, mad, int(ratio.size), tuple(sorted(str(x) for x in ids[ok])))
+
+
+def dominating_rounds(series, order, features, keys=MONOTONE_FEATURES) -> np.ndarray:
+    """For each running-maximum row, the row whose prediction its figure equals.
+
+    Parameters
+    ----------
+    series : sequence
+        The benchmark run each row belongs to (rows of one run share the peak counter).
+    order : sequence of float
+        The round's position within its run (source order).
+    features : dict of ndarray
+        Feature arrays (:data:`fitting.overhead.specs.FEATURE_NAMES`); ``keys`` are compared.
+    keys : tuple of str
+        Features the prediction is non-decreasing in.
+
+    Returns
+    -------
+    ndarray of int
+        Row index of the round (this one or an earlier one of the same run) whose features are
+        at least those of every round so far, or -1 where no round dominates (ambiguous).
+    """
+    series = np.asarray(list(series), dtype=object)
+    order = np.asarray(order, dtype=float)
+    x = np.column_stack([np.asarray(features[k], dtype=float) for k in keys])
+    out = np.full(series.size, -1, dtype=int)
+    for run in dict.fromkeys(series.tolist()):
+        rows = np.flatnonzero(series == run)
+        rows = rows[np.argsort(order[rows], kind="stable")]
+        for pos, j in enumerate(rows):
+            past = rows[: pos + 1]
+            for i in past[::-1]:
+                if np.all(x[i] >= x[past] - 1e-12):
+                    out[j] = i
+                    break
+    return out
+
+
+def running_maximum_informative(dominating) -> np.ndarray:
+    """Rows whose running-maximum figure is their own round's peak (``dominating[j] == j``).
+
+    A row dominated by an earlier round prints that round's figure again: it adds no
+    information (fitting it would count one measurement twice and understate the standard
+    errors), so the caller excludes it; an ambiguous row (-1) is excluded as well.
+    """
+    idx = np.asarray(dominating, dtype=int)
+    return idx == np.arange(idx.size)
