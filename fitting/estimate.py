@@ -280,7 +280,8 @@ def main(argv=None) -> int:
         return EXIT_BAD_INPUT
     result["model_source"] = {"source": model.source, "location": model.location, "revision": model.revision,
                               "unmodelled_weight_bytes": dict(model.unmodelled_bytes),
-                              "notes": model.describe(tp=args.tp, pp=args.pp)}
+                              "notes": model.describe(tp=args.tp, pp=args.pp, dtype=args.dtype,
+                                                      quantization=args.quantization)}
     result = json_safe(result)
     if args.json:
         print(json.dumps(result, indent=2, allow_nan=False))

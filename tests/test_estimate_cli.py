@@ -241,7 +241,7 @@ def test_real_process_json(sim_dir):
 def test_the_answer_says_which_source_answered(capsys):
     rc, out, _ = _run(["--model", "meta-llama/Llama-3.1-8B", "--gpu", "H100", "--offline"], capsys)
     assert rc == 0
-    assert "answered by the registry" in out and "weights per GPU (tp=1, pp=1): 14.96 GiB language model" in out
+    assert "answered by the registry" in out and "weights per GPU (tp=1, pp=1, bfloat16): 14.96 GiB language model" in out
     rc, out, _ = _run(["--model", "meta-llama/Llama-3.1-8B", "--offline", "--json"], capsys)
     src = json.loads(out)["model_source"]
     assert rc == 0 and src["source"] == "registry" and src["unmodelled_weight_bytes"] == {}

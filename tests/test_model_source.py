@@ -411,7 +411,7 @@ def test_issue_kind_ids_resolve_from_a_local_folder_with_weights_per_gpu(name, t
     assert per_gpu[2] < per_gpu[1] < checkpoint_weight_bytes(arch, dtype="bfloat16") * 1.01 / 2**30
     lines = r.describe(tp=2)
     assert lines[0].startswith(f"model {folder}: answered by the local folder")
-    assert any(line.startswith(f"weights per GPU (tp=2, pp=1): {per_gpu[2]:.2f} GiB") for line in lines)
+    assert any(line.startswith("weights per GPU (tp=2, pp=1, ") and f": {per_gpu[2]:.2f} GiB" in line for line in lines)
     if fmt:
         assert any(fmt in line for line in lines)
     if r.towers:
@@ -510,3 +510,18 @@ def test_hybrid_kv_counts_only_the_attention_layers():
     # pp=2 splits layers 0-19 / 20-39: five attention layers on each stage
     assert kv_bytes_per_token(arch, dtype="bfloat16", pp=2) == 5 * per_layer
     assert kv_cache_bytes(arch, num_tokens=16, dtype="bfloat16", pp=2, block_size=16) == 5 * per_layer * 16
+
+
+def test_the_weights_line_uses_the_format_the_user_asked_for():
+    """A user who asks for a Q4_K_M GGUF of a bf16 checkpoint sees Q4_K_M weights on the
+    source line, the same figure as the estimate's weights (not the checkpoint's bf16)."""
+    from fitting.data.model_source import resolve_any
+
+    r = resolve_any("Qwen/Qwen2.5-7B-Instruct", offline=True)
+    q4 = r.weights_per_gpu(tp=1, quantization="Q4_K_M")["language_model_gib"]
+    bf16 = r.weights_per_gpu(tp=1)["language_model_gib"]
+    assert q4 < 0.4 * bf16
+    line = next(x for x in r.describe(tp=1, quantization="Q4_K_M") if x.startswith("weights per GPU"))
+    assert "Q4_K_M" in line and f"{q4:.2f} GiB" in line
+    line = next(x for x in r.describe(tp=1) if x.startswith("weights per GPU"))
+    assert "bfloat16" in line and f"{bf16:.2f} GiB" in line

@@ -467,9 +467,11 @@ class ResolvedModel:
                 "total_gib": (lm + extra) / BYTES_PER_GIB,
                 "unmodelled_parts": tuple(self.unmodelled_bytes) or tuple(f"{t} (not modelled)" for t in self.towers)}
 
-    def describe(self, *, tp: int | None = None, pp: int = 1) -> list[str]:
+    def describe(self, *, tp: int | None = None, pp: int = 1, dtype: str | None = None,
+                 quantization: str | None = None) -> list[str]:
         """Lines for a CLI: which source answered, the quantization, the metadata check, what is
-        not modelled, and (with ``tp``) the weights per GPU."""
+        not modelled, and (with ``tp``) the weights per GPU in the ``dtype`` / ``quantization``
+        the user asked for (default: the checkpoint's own)."""
         gb = 1e9
         where = self.location + (f" @ {self.revision[:12]}" if self.revision else "")
         lines = [f"model {self.entry.id}: answered by the {self.source} ({where})"]
@@ -496,10 +498,12 @@ class ResolvedModel:
             lines.append(f"{part}: {nbytes / gb:.3f} GB from the safetensors metadata (not in the physics weights; "
                          "add it on every GPU that holds it)")
         if tp is not None and self.entry.architecture is not None:
-            w = self.weights_per_gpu(tp=tp, pp=pp)
+            w = self.weights_per_gpu(tp=tp, pp=pp, dtype=dtype, quantization=quantization)
             more = f" + {w['unmodelled_gib']:.2f} GiB {', '.join(w['unmodelled_parts'])}" if w["unmodelled_gib"] else (
                 f" ({', '.join(w['unmodelled_parts'])})" if w["unmodelled_parts"] else "")
-            lines.append(f"weights per GPU (tp={tp}, pp={pp}): {w['language_model_gib']:.2f} GiB language model{more}")
+            fmt = quantization or self.entry.native_quantization or dtype or self.checkpoint_dtype
+            lines.append(f"weights per GPU (tp={tp}, pp={pp}, {fmt}): {w['language_model_gib']:.2f} GiB language "
+                         f"model{more}")
         lines.extend(self.warnings)
         return lines
 
