@@ -31,7 +31,7 @@ EXIT_BAD_INPUT = 2
 TP_CHOICES = (1, 2, 4, 8)
 
 
-def plan(est: Estimator, model, *, gpus=None, tps=TP_CHOICES, context=None, concurrency=1, input_len=None,
+def plan(est: Estimator, model, *, gpus=None, vendors=("NVIDIA",), tps=TP_CHOICES, context=None, concurrency=1, input_len=None,
          output_len=None, confidence=0.95, gpu_memory_utilization=None, quantization=None, kv_cache_dtype=None,
          dtype=None, framework_version=None) -> list[dict]:
     """Every GPU x tp candidate with its answers, ranked (best first).
@@ -43,6 +43,9 @@ def plan(est: Estimator, model, *, gpus=None, tps=TP_CHOICES, context=None, conc
     model : str, ModelEntry or ResolvedModel
         Registry id or alias, config.json path, or a model of the source chain
         (:func:`fitting.data.model_source.resolve_any`).
+    vendors : sequence of str or None, optional
+        Without ``gpus``: the vendors whose GPUs are tried (default NVIDIA: every profile the
+        fits have seen ran on NVIDIA GPUs; None tries every GPU of the table).
     gpus : sequence of str, optional
         Names from the GPU table (default: all of them).
     tps : sequence of int
@@ -67,7 +70,7 @@ def plan(est: Estimator, model, *, gpus=None, tps=TP_CHOICES, context=None, conc
     if est.kv_cache_mode != "pool":
         raise ValueError(f"plan answers for engines with a KV pool (vLLM, SGLang, TRT-LLM, TGI); "
                          f"{est.framework} grows its KV cache per request")
-    names = list(gpus) if gpus else list(GPUS)
+    names = list(gpus) if gpus else [n for n, g in GPUS.items() if vendors is None or g.vendor in vendors]
     rows = []
     for name in names:
         for tp in tps:
@@ -145,7 +148,10 @@ def _parser():
                                                           "huggingface_hub's cache only)")
     p.add_argument("--framework", default="vllm", help="an engine with a KV pool (default vllm)")
     p.add_argument("--params", help="coefficient file or folder (default: fitted_params/<framework>/)")
-    p.add_argument("--gpus", nargs="+", help="GPU names from fitting.data.gpus (default: every GPU in the table)")
+    p.add_argument("--gpus", nargs="+", help="GPU names from fitting.data.gpus (default: every GPU of --vendor)")
+    p.add_argument("--vendor", default="NVIDIA",
+                   help="without --gpus: the GPU vendor to try, NVIDIA (default: every profile the fits have seen "
+                        "ran on NVIDIA GPUs) or 'all' (adds AMD and others, whose ROCm builds the fits have not seen)")
     p.add_argument("--tp", nargs="+", type=int, default=list(TP_CHOICES), help="tensor-parallel degrees to try")
     p.add_argument("--context", type=int, help="max_model_len in tokens (default: the model's)")
     p.add_argument("--concurrency", type=int, default=1, help="requests at once (default 1)")
@@ -173,7 +179,12 @@ def main(argv=None) -> int:
         framework, location = params_location(args)
         est = Estimator.from_file(location)
         resolved = resolve_any(args.model, offline=True if args.offline else None)
-        rows = plan(est, resolved.entry, gpus=args.gpus, tps=tuple(args.tp), context=args.context,
+        vendors = None if args.vendor.lower() == "all" else (args.vendor.upper() if args.vendor.lower() in (
+            "nvidia", "amd") else args.vendor,)
+        if vendors is not None and not any(g.vendor in vendors for g in GPUS.values()):
+            raise ValueError(f"--vendor {args.vendor!r}: no GPU of that vendor in the table; expected one of "
+                             f"{sorted({g.vendor for g in GPUS.values()})} or 'all'")
+        rows = plan(est, resolved.entry, gpus=args.gpus, vendors=vendors, tps=tuple(args.tp), context=args.context,
                     concurrency=args.concurrency, input_len=args.input_len, output_len=args.output_len,
                     confidence=args.confidence, gpu_memory_utilization=args.gpu_memory_utilization,
                     quantization=args.quantization, kv_cache_dtype=args.kv_cache_dtype, dtype=args.dtype,
@@ -191,6 +202,9 @@ def main(argv=None) -> int:
         sys.stdout.write("\n")
     else:
         sys.stdout.write("\n".join(resolved.describe()) + "\n")
+        if not args.gpus and vendors is not None:
+            sys.stdout.write(f"GPUs tried: the {'/'.join(vendors)} GPUs of the table (the fits have seen NVIDIA "
+                             f"runs only; --vendor all adds the others)\n")
         sys.stdout.write(format_plan(rows, model=args.model, framework=est.framework, limit=args.limit))
     return 0
 

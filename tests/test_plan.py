@@ -56,3 +56,27 @@ def test_cli_json_and_help(capsys):
     assert P.main(["--model", "Qwen/Qwen3-8B", "--gpus", "NoSuchGPU"]) == 2
     out = subprocess.run([sys.executable, "-m", "fitting.plan", "--help"], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0 and "--concurrency" in out.stdout
+
+
+def test_default_candidates_are_the_gpus_the_fits_have_seen(capsys):
+    """Every profile the fits use ran on NVIDIA GPUs: without --gpus the planner tries those,
+    says so, and adds AMD and the rest only with --vendor all."""
+    from fitting.data.gpus import GPUS
+
+    assert P.main(["--model", "Qwen/Qwen2.5-7B-Instruct", "--offline", "--tp", "1", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["candidates"]
+    assert rows and {GPUS[r["gpu"]].vendor for r in rows} == {"NVIDIA"}
+    assert P.main(["--model", "Qwen/Qwen2.5-7B-Instruct", "--offline", "--tp", "1", "--vendor", "all", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["candidates"]
+    assert {"NVIDIA", "AMD"} <= {GPUS[r["gpu"]].vendor for r in rows}
+    assert P.main(["--model", "Qwen/Qwen2.5-7B-Instruct", "--offline", "--tp", "1"]) == 0
+    assert "the fits have seen NVIDIA runs only" in capsys.readouterr().out
+    assert P.main(["--model", "Qwen/Qwen2.5-7B-Instruct", "--offline", "--vendor", "intel"]) == 2
+
+
+def test_an_amd_gpu_answer_says_the_fit_has_not_seen_it():
+    est = Estimator.from_file(Path(__file__).resolve().parents[1] / "fitted_params" / "vllm")
+    amd = est.query("Qwen/Qwen2.5-7B-Instruct", gpu="MI300X")
+    nvidia = est.query("Qwen/Qwen2.5-7B-Instruct", gpu="H100-80GB")
+    assert any("AMD GPU" in w and "not validated" in w for w in amd["warnings"])
+    assert not any("not validated" in w for w in nvidia["warnings"])

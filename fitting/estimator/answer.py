@@ -72,6 +72,10 @@ def answer(est, model, *, gpu=None, gpu_memory_gib=None, gpu_memory_utilization=
             if info.usable_is_estimate:
                 warnings.append(f"usable memory of {info.name} ({info.usable_gib} GiB) is an estimate "
                                 "(no log seen); give --gpu-memory-gib to override")
+            if info.vendor != "NVIDIA":
+                warnings.append(f"{info.name} is a {info.vendor} GPU: every profile this fit has seen ran on NVIDIA "
+                                f"GPUs; the {info.vendor} build of {est.framework} (its runtime, allocator and "
+                                "kernels) is not validated here")
         else:
             out["gpu"] = gpu
             out["gpu_memory_source"] = "given"
