@@ -73,7 +73,8 @@ def answer(est, model, *, gpu=None, gpu_memory_gib=None, gpu_memory_utilization=
                 warnings.append(f"usable memory of {info.name} ({info.usable_gib} GiB) is an estimate "
                                 "(no log seen); give --gpu-memory-gib to override")
             if info.vendor != "NVIDIA":
-                warnings.append(f"{info.name} is a {info.vendor} GPU: every profile this fit has seen ran on NVIDIA "
+                article = "an" if info.vendor[:1].upper() in "AEIOU" else "a"
+                warnings.append(f"{info.name} is {article} {info.vendor} GPU: every profile this fit has seen ran on NVIDIA "
                                 f"GPUs; the {info.vendor} build of {est.framework} (its runtime, allocator and "
                                 "kernels) is not validated here")
         else:
