@@ -296,3 +296,40 @@ def test_settings_from_public_log_records():
                    "measure": "generate.max_memory_used(MB): NVML device-level used memory"})
     assert (ex["quantization"], ex["mode"], ex["measured"]) == ("gptq-exllama", "generate", "nvml_used")
     assert settings({})["mode"] is None
+
+
+def test_logits_upcast_follows_each_model_class():
+    """4.35-4.45: LlamaForCausalLM and its kin return ``logits.float()``; OPT, GPT-2, GPT-NeoX,
+    Falcon, GPTBigCode, MPT and BLOOM return lm_head's output as it is (their modeling files
+    of 4.35.2, 4.43.0 and 4.45.2 read). From 4.46 no class upcasts."""
+    from fitting.physics.transformers import logits_bytes, logits_upcast
+
+    assert logits_upcast("llama") and logits_upcast("mistral") and logits_upcast("qwen2")
+    assert not any(logits_upcast(t) for t in ("opt", "gpt2", "gpt_neox", "falcon", "gpt_bigcode"))
+    n = 2 * 512 * 50272
+    assert logits_bytes(version="4.43.0", batch_size=2, q_len=512, vocab_size=50272, dtype="float16",
+                        upcast=False) == (n * 2.0, 0.0)
+    assert logits_bytes(version="4.43.0", batch_size=2, q_len=512, vocab_size=50272, dtype="float16") == (
+        n * 4.0, n * 2.0)
+    assert logits_bytes(version="4.46.3", mode="forward", batch_size=2, q_len=512, vocab_size=50272,
+                        dtype="float16") == (n * 2.0, 0.0)
+
+
+def test_opt_growth_per_sequence_matches_the_docs_benchmark():
+    """OPT-350m (transformers docs SDPA table, fp16, generate of 100 tokens): going from 1 to 8
+    sequences of 1024 prompt tokens adds 1.44 GiB. Without the logits upcast OPT's forward does
+    not make, the physics (KV + activations) adds 1.34 GiB; with the Llama upcast (and no
+    generated tokens) it added 2.7 GiB."""
+    from pathlib import Path
+
+    from fitting.data.profiles import load_profiles
+    from fitting.overhead.observations import build_observations
+
+    frame = load_profiles(Path(__file__).resolve().parents[1] / "profiles").to_frame()
+    t = build_observations(frame, "transformers").table
+    opt = t[(t.model_id == "facebook/opt-350m") & (t.input_len == 1024)].set_index("batch_size")
+    measured = opt.loc[8.0, "y_gib"] - opt.loc[1.0, "y_gib"]
+    physics = (opt.loc[8.0, "kv_gib"] + opt.loc[8.0, "activations_gib"]) - (
+        opt.loc[1.0, "kv_gib"] + opt.loc[1.0, "activations_gib"])
+    assert measured == pytest.approx(1.44, abs=0.01)
+    assert physics == pytest.approx(measured, rel=0.10)

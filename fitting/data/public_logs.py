@@ -577,6 +577,15 @@ def _from_sweeps(group: list[SourceRecord]) -> dict:
     workload = {"batch_size": first.get("batch_size"), "input_len": first.get("input_len"),
                 "output_len": first.get("output_len"), "context_len": first.get("context_len"),
                 "phase": _sweep_phase(first.get("series") or "")}
+    for applies, fields, where in R.SWEEP_WORKLOAD_DEFAULTS:
+        if applies(first):
+            for key, value in fields.items():
+                if workload.get(key) is None:
+                    workload[key] = value
+                    if key in ("input_len", "output_len") and workload.get("input_len") is not None:
+                        workload["context_len"] = workload["input_len"] + (workload.get("output_len") or 0)
+            notes.append(where + ".")
+            break
     if workload["phase"] == "prefill" and (workload["output_len"] or 0) > 1 and workload["input_len"]:
         # The figure covers one forward pass over the prompt: describe that workload, keep the run's in the notes.
         notes.append(f"Workload is that of the measured prefill pass (output_len 0, context_len = input_len); the "

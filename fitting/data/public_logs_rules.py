@@ -334,6 +334,16 @@ SWEEP_QUANTIZATION = (
      "bnb_4bit_quant_type='fp4', bnb_4bit_use_double_quant=False"),
 )
 
+#: Workload fields a sweep record leaves empty, from the benchmark script's own default:
+#: (predicate on record, {field: value}, where the value comes from).
+SWEEP_WORKLOAD_DEFAULTS = (
+    (_series("tfdocs-sdpa-inference"), {"output_len": 100},
+     "output_len 100 assumed: the docs tables report 'Per token latency' from generate(), and the SDPA inference "
+     "benchmark script of this family generates exactly --max_token new tokens (GenerationConfig(max_new_tokens="
+     "max_token, min_new_tokens=max_token)), default 100 (read in a public copy of the script, search-index file "
+     "id 31209750363); the docs do not state the value they passed"),
+)
+
 #: optimum-benchmark Dec-2023 series suffixes merged into one profile per run and phase.
 MERGE_SUFFIXES = {"alloc": "peak_allocated", "resv": "peak_reserved", "used": "peak_total"}
 PHASES = {"gen": "generate", "fwd": "prefill", "generate": "generate", "forward": "prefill", "prefill": "prefill"}

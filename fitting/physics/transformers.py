@@ -275,8 +275,21 @@ def kv_copies_at_decode(version, cache_class: str = "dynamic") -> float:
     raise ValueError(f"cache_class {cache_class!r}: expected one of {CACHE_CLASSES}")
 
 
+#: Causal-LM classes whose ``forward`` returns ``lm_head``'s output without ``logits.float()``
+#: in 4.35-4.45 (``modeling_<type>.py`` of 4.35.2, 4.43.0 and 4.45.2 read: no upcast in
+#: OPTForCausalLM, GPT2LMHeadModel, GPTNeoXForCausalLM, FalconForCausalLM,
+#: GPTBigCodeForCausalLM, MptForCausalLM, BloomForCausalLM; Llama, Mistral, Mixtral, Qwen2,
+#: Gemma, Phi, Phi3 and Starcoder2 upcast). Other types are taken to upcast, like Llama.
+NO_LOGITS_UPCAST_MODEL_TYPES = frozenset({"opt", "gpt2", "gpt_neox", "falcon", "gpt_bigcode", "mpt", "bloom"})
+
+
+def logits_upcast(model_type) -> bool:
+    """Whether a model type's forward upcast its logits to float32 in 4.35-4.45."""
+    return str(model_type or "").lower() not in NO_LOGITS_UPCAST_MODEL_TYPES
+
+
 def logits_bytes(*, version, mode: str = "generate", batch_size, q_len, vocab_size, dtype: str = "bfloat16",
-                 logits_to_keep=None) -> tuple[float, float]:
+                 logits_to_keep=None, upcast: bool = True) -> tuple[float, float]:
     """``(held, transient)``: the model's logits and the upcast copy alive beside them.
 
     Positions projected by ``lm_head`` (``K``):
@@ -288,7 +301,8 @@ def logits_bytes(*, version, mode: str = "generate", batch_size, q_len, vocab_si
 
     Dtype: ``LlamaForCausalLM.forward`` upcasts with ``logits.float()`` in 4.35-4.45 (held in
     float32; the model-dtype output of ``lm_head`` is alive during the cast: ``transient``);
-    from 4.46 the logits stay in the model dtype (the upcast is in the loss only).
+    from 4.46 the logits stay in the model dtype (the upcast is in the loss only). The model
+    types of :data:`NO_LOGITS_UPCAST_MODEL_TYPES` never upcast there (``upcast=False``).
 
     >>> logits_bytes(version="4.35.2", batch_size=1, q_len=512, vocab_size=32000, dtype="float16")
     (65536000.0, 32768000.0)
@@ -302,7 +316,7 @@ def logits_bytes(*, version, mode: str = "generate", batch_size, q_len, vocab_si
     else:
         keep = q_len if int(logits_to_keep) == 0 else min(int(logits_to_keep), q_len)
     n = float(batch_size) * keep * vocab_size
-    if v < (4, 46, 0):
+    if v < (4, 46, 0) and upcast:
         return n * 4.0, (n * b if b < 4 else 0.0)
     return n * b, 0.0
 
@@ -508,7 +522,7 @@ def _phase(dims: _Dims, arch, *, q: int, L: int, phase: str, version, mode: str,
     parts["norm"] = dict(kv=kv, logits=carry, attention=mask + kept, hidden=res3 + 8.0 * T * h + rope, mlp=0.0,
                          dequant=0.0, bookkeeping=book)
     held, transient = logits_bytes(version=version, mode=mode, batch_size=B, q_len=q, vocab_size=V, dtype=dtype,
-                                   logits_to_keep=logits_to_keep)
+                                   logits_to_keep=logits_to_keep, upcast=logits_upcast(arch.text_model_type))
     parts["lm_head"] = dict(kv=kv, logits=carry + held + transient, attention=0.0, hidden=T * h * b, mlp=0.0,
                             dequant=0.0, bookkeeping=book)
     if mode == "generate":
@@ -658,7 +672,8 @@ def transformers_peak_bytes(arch: Architecture, *, version, mode: str = "generat
         if g["carry_prefill_logits"]:
             prev_q = S if t == 1 else 1
             held_prev, _ = logits_bytes(version=v, mode=mode, batch_size=dims.B, q_len=prev_q, vocab_size=dims.V,
-                                        dtype=dtype, logits_to_keep=logits_to_keep)
+                                        dtype=dtype, logits_to_keep=logits_to_keep,
+                                        upcast=logits_upcast(arch.text_model_type))
             carry = held_prev + (g["carry"] - 1) * row32
         else:
             carry = g["carry"] * row32
