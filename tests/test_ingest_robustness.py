@@ -58,6 +58,9 @@ def _explained(profile, path, value, numbers, text):
         return True
     if _printed(value, numbers):
         return True
+    if path == ("engine_settings", "gpu_memory_utilization") and value == 0.9 and "vLLM's default" in (
+            profile.get("measurement_notes") or ""):
+        return True  # a utilization the 'non-default args' line does not list is vLLM's default, said in the notes
     if path == ("gpu", "count"):
         return value <= len(set(_DEVICE.findall(text))) or value in numbers
     if path[0] == "measured":
@@ -185,3 +188,13 @@ def test_fifty_megabyte_input_stays_fast(kind):
     elapsed = time.perf_counter() - began
     assert elapsed < 30, f"{kind}: {elapsed:.1f} s"
     assert len(profiles) == (1 if kind == "serving log" else 0)
+
+
+def test_a_utilization_the_non_default_args_do_not_list_is_the_default():
+    line = ("(APIServer pid=1) INFO 09-03 04:36:09 [utils.py:326] non-default args: {'model': 'm', "
+            "'max_model_len': 4096}\n(EngineCore_0 pid=2) INFO 09-03 04:42:46 [gpu_worker.py:276] Available KV cache "
+            "memory: 11.03 GiB\n")
+    (p,) = parse_log(line, "vllm")
+    assert p["engine_settings"]["gpu_memory_utilization"] == 0.9 and "vLLM's default" in p["measurement_notes"]
+    (p,) = parse_log(line.replace("'max_model_len': 4096", "'gpu_memory_utilization': 0.5"), "vllm")
+    assert p["engine_settings"]["gpu_memory_utilization"] == 0.5

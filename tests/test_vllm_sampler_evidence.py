@@ -77,3 +77,23 @@ def test_a_dated_run_without_a_version_gets_the_mechanics_of_its_date(table):
     row = table.loc["vllm-qwen3-8b-fp8-local-98c3c8ec4c"]
     assert row.sampler_regime == SAMPLER_REGIME_CODES["v1_sort"]
     assert row.activations_gib == pytest.approx(1.40, rel=0.02)
+
+
+def test_the_pool_from_its_token_count_matches_the_printed_gib():
+    """Where a log prints the pool both ways, the pool from its token count (or blocks x 16)
+    times the exact KV bytes per token is within 0.01 GiB or 1.5% of the printed GiB figure;
+    logs that print only the count enter the fit through it."""
+    import numpy as np
+
+    from fitting.overhead.observations import _resolve_models, _str, _vllm_kv_from_tokens
+
+    frame = load_profiles(ROOT / "profiles").to_frame()
+    v = frame[frame["framework"] == "vllm"].reset_index(drop=True)
+    derived = _vllm_kv_from_tokens(v, _resolve_models(_str(v, "model_id")))
+    printed = v["kv_cache_gib"].to_numpy(dtype=float)
+    both = np.isfinite(derived) & np.isfinite(printed)
+    assert both.sum() >= 30
+    err = np.abs(derived[both] - printed[both])
+    assert np.all((err <= 0.01) | (err <= 0.015 * printed[both])), err
+    t = build_observations(frame, "vllm").table
+    assert t.response_form.str.endswith("_tokens").sum() >= 4

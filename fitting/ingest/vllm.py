@@ -176,6 +176,8 @@ def _rules(c):
         Rule(" blocks: ", re.compile(rf"# (\w{{1,8}}) blocks: {NUM}, # CPU blocks", re.IGNORECASE),
              lambda mm, line, rank: c.add("blocks.v0", parse_int(mm.group(2)), None, rank=rank, line=line)),
         m("num_gpu_blocks is", rf"num_gpu_blocks is: {NUM}", "blocks.v1", integer=True),
+        # V1 0.7.x prints the pool alone: "kv_cache_utils.py:407] # GPU blocks: 33660"
+        m("# GPU blocks:", rf"kv_cache_utils\.py:\d+\] # GPU blocks: {NUM}\s*$", "blocks.v1", integer=True),
         s("total_gpu_memory", rf"total_gpu_memory(?: \(|\s+|=){NUM} ?GiB", "gpu_memory_gib",
           lambda r: to_float(parse_decimal(r))),
         s("Free memory on device", rf"Free memory on device \({NUM}/{NUM} GiB\)", "gpu_memory_gib",
@@ -202,7 +204,8 @@ def _rules(c):
         Rule("server version", re.compile(r"vLLM API server version v?([\w.+-]{1,60})"),
              lambda mm, line, rank: (c.start(), c.setting("version", mm.group(1), fragment=line))),
         Rule("non-default args:", re.compile(r"non-default args: \{"),
-             lambda mm, line, rank: (c.start(), _settings_from(line, c, [_DICT]))),
+             lambda mm, line, rank: (c.start(), c.setting("non_default_args_listed", True),
+                                     _settings_from(line, c, [_DICT]))),
         Rule("Namespace(", re.compile(r"args: Namespace\("),
              lambda mm, line, rank: (c.start(), _settings_from(line, c, [_EQ]))),
         Rule("vllm serve", _SERVE, lambda mm, line, rank: _serve(c, mm, line)),
@@ -293,6 +296,12 @@ def _parts(run):
         return None
     s = run.settings
     model = s.get("model")
+    if s.get("non_default_args_listed") and s.get("gpu_memory_utilization") is None:
+        # the API server lists every argument that differs from its default (vllm/entrypoints/
+        # utils.py, 0.10+): a utilization it does not list is EngineArgs' default, 0.9
+        s["gpu_memory_utilization"] = 0.9
+        notes.append("gpu_memory_utilization 0.9: vLLM's default (EngineArgs); the printed 'non-default args' "
+                     "do not list it")
     return {
         "measured": measured,
         "notes": notes,

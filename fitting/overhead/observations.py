@@ -122,6 +122,7 @@ from fitting.overhead.measurement import (
     estimate_prefill_slack,
 )
 from fitting.overhead.specs import FEATURE_NAMES, TRANSFORMERS_DEFAULTS, build_features, response_offset_gib
+from fitting.physics.memory import kv_bytes_per_token
 from fitting.physics.parameters import count_parameters
 from fitting.physics.vllm import (
     parse_version,
@@ -305,8 +306,12 @@ def _bool(frame, col, default):
     return np.array([default if _missing(v) else bool(v) for v in frame[col].tolist()], dtype=bool)
 
 
-def _response(frame, framework):
-    """(y_gib, weights_gib, form, missing) per row from the measured components."""
+def _response(frame, framework, kv_from_tokens=None):
+    """(y_gib, weights_gib, form, missing) per row from the measured components.
+
+    ``kv_from_tokens`` (vLLM): the pool in GiB per GPU from the printed pool size in tokens
+    (or blocks x block size) and the exact KV bytes per token, for rows that print no GiB
+    figure of the pool (:func:`_vllm_kv_from_tokens`)."""
     n = len(frame)
     y = np.full(n, np.nan)
     form = np.array([None] * n, dtype=object)
@@ -340,13 +345,19 @@ def _response(frame, framework):
                 if info is not None and not info.usable_is_estimate:
                     G[i], G_from_table[i] = info.usable_gib, True
         kv = _num(frame, "kv_cache_gib")
+        from_tokens = np.zeros(n, dtype=bool)
+        if kv_from_tokens is not None:
+            from_tokens = ~np.isfinite(kv) & np.isfinite(kv_from_tokens)
+            kv = np.where(from_tokens, kv_from_tokens, kv)
         cg = _num(frame, "cuda_graph_gib")
         ver = _str(frame, "framework_version")
         cg_counted = np.array([(parse_version(v) or (0, 0)) >= (0, 20) for v in ver])
         diff = u * G - kv - np.where(cg_counted, cg, 0.0)
         ok = np.isnan(y) & np.isfinite(diff) & (diff > 0)
         y = np.where(ok, diff, y)
-        form = np.where(ok, np.where(G_from_table, "pool_difference_gpu_table", "pool_difference"), form)
+        name = np.where(G_from_table, "pool_difference_gpu_table", "pool_difference")
+        name = np.where(from_tokens, np.char.add(name.astype(str), "_tokens"), name)
+        form = np.where(ok, name, form)
         for i in np.flatnonzero(np.isnan(y)):
             gone = [n for n, v in (("gpu_memory_utilization", u[i]), ("gpu_memory_gib", G[i]),
                                    ("kv_cache_gib", kv[i])) if not np.isfinite(v)]
@@ -451,6 +462,37 @@ def _vllm_interconnect(frame) -> np.ndarray:
             out[i] = "pcie"
         else:
             out[i] = s["interconnect"] or gpu_interconnect(gpus[i] if isinstance(gpus[i], str) else None)
+    return out
+
+
+def _vllm_kv_from_tokens(frame, entries) -> np.ndarray:
+    """Per row: the KV pool in GiB per GPU from the pool size vLLM printed in tokens ("GPU KV
+    cache size: N tokens", else "# GPU blocks: B" x the block size, 16 unless stated), times
+    the exact KV bytes per token and GPU (:func:`fitting.physics.memory.kv_bytes_per_token`,
+    which matches the pools vLLM prints to 0.02%). NaN where the model is unknown, its stack
+    has sliding-window or KV-less layers (vLLM sizes those pools per layer group), the run is
+    pipeline-parallel, or no count is printed. vLLM rounds the pool down to whole blocks: at most one block's bytes below the
+    GiB figure it would print."""
+    n = len(frame)
+    out = np.full(n, np.nan)
+    tokens = _num(frame, "kv_cache_tokens")
+    blocks = _num(frame, "num_gpu_blocks")
+    block = _num(frame, "block_size")
+    count = np.where(np.isfinite(tokens), tokens, blocks * np.where(np.isfinite(block), block, 16.0))
+    tp, _ = _positive_int_or(_num(frame, "tp"), 1.0)
+    pp, _ = _positive_int_or(_num(frame, "pp"), 1.0)
+    ids, dtypes, kvd = _str(frame, "model_id"), _str(frame, "dtype"), _str(frame, "kv_cache_dtype")
+    for i in np.flatnonzero(np.isfinite(count)):
+        entry = (entries.get(ids[i]) or (None, None))[0]
+        arch = getattr(entry, "architecture", None)
+        if arch is None or arch.num_sliding_layers or len(arch.kv_layers) != arch.num_layers or pp[i] > 1:
+            continue  # per-group pools; a pipeline stage's block count (one V0 DeepSeek-V2.5 pp=2 log: 2x off)
+        try:
+            per_token = kv_bytes_per_token(arch, kv_cache_dtype=kvd[i] or "auto",
+                                           dtype=dtypes[i] or default_dtype(arch, "vllm"), tp=int(tp[i]), pp=int(pp[i]))
+        except (ValueError, KeyError):
+            continue
+        out[i] = count[i] * float(per_token) / _GIB
     return out
 
 
@@ -569,7 +611,8 @@ def build_observations(frame: pd.DataFrame, framework: str, *, response: str = "
             reason[i] = entries[m][1]
 
     # --- per-GPU response
-    y, w_meas, form, missing = _response(fr, framework)
+    y, w_meas, form, missing = _response(fr, framework,
+                                         _vllm_kv_from_tokens(fr, entries) if framework == "vllm" else None)
     if response == "cuda_graph":
         y = _num(fr, "cuda_graph_gib")
         y = np.where(y > 0, y, np.nan)  # 0 = graphs not captured (eager) or not reported
