@@ -151,3 +151,12 @@ def test_concurrent_gpu_use_flag_excludes_the_start(tmp_path):
     for p in profiles:
         assert "concurrent_gpu_use" in p["flags"] and p["use_in_fit"] is False
         assert "other processes used the GPU" in p["exclude_reason"]
+
+
+def test_a_guessed_file_type_gives_way_to_the_reviewed_header(harvested):
+    """llama.cpp prints 'all F32 (guessed)' for a GGUF without its file type; the header's
+    weight_format (here F16: the CI converted the model with --outtype f16) replaces it, also
+    as the profile's quantization."""
+    p = next(x for x in harvested if x["provenance"]["source_file"].endswith("ggml-ci-pythia-2.8b-f16-v100-b4424.log"))
+    assert p["model"]["weight_format"] == "F16" and p["precision"]["quantization"] == "gguf:F16"
+    assert "guessed" in p["provenance"]["evidence"]

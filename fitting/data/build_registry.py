@@ -289,6 +289,48 @@ EXTRA_MODELS: dict[str, dict[str, Any]] = {
              "note": "kept verbatim in profiles/public/llamacpp/logs/ggml-ci-pythia-2.8b-q4_0-v100-b4424.log"},
         ],
     },
+    "openlm-research/open_llama_7b_v2": {
+        "verification": "partial",
+        "model_type": "llama",
+        "hidden_size": 4096,
+        "intermediate_size": 11008,
+        "num_hidden_layers": 32,
+        "num_attention_heads": 32,
+        "num_key_value_heads": 32,
+        "vocab_size": 32000,
+        "tie_word_embeddings": False,
+        "max_position_embeddings": 2048,
+        "field_sources": {
+            "model_type": "A (arch llama)",
+            "hidden_size": "A (n_embd)",
+            "intermediate_size": "A (n_ff)",
+            "num_hidden_layers": "A (n_layer)",
+            "num_attention_heads": "A (n_head)",
+            "num_key_value_heads": "A (n_head_kv)",
+            "vocab_size": "A (n_vocab)",
+            "tie_word_embeddings": "A (inferred from 'model params = 6.74 B', see notes)",
+            "max_position_embeddings": "A (n_ctx_train)",
+        },
+        "notes": [
+            "Dimensions as llama.cpp printed them for the GGUF that its CI (ci/run.sh gg_run_open_llama_7b_v2) "
+            "converts from the files it downloads from huggingface.co/openlm-research/open_llama_7b_v2 (A): arch "
+            "llama, n_vocab 32000, n_ctx_train 2048, n_embd 4096, n_head 32 = n_head_kv, n_layer 32, n_rot 128 "
+            "= n_embd_head, n_ff 11008, 'model params = 6.74 B', F16 size 12.55 GiB (16.00 BPW).",
+            "tie_word_embeddings false: with an untied LM head the LLaMA block count is 6,738,415,616 (6.74 B, as "
+            "printed); a tied head would give 6.61 B. The F16 file also has 226 f16 tensors = 7 per layer x 32 + "
+            "token embedding + output.",
+            "No config.json copy of the original repository was found in the searchable index; torch_dtype and "
+            "rms_norm_eps (printed f_norm_rms_eps 1.0e-06) are not recorded. Hence verification 'partial'.",
+        ],
+        "sources": [
+            {"id": "A", "ref": "https://github.com/ggml-org/ci/blob/030daed1d68e085366a0d459fe38951c4e171e8f/llama.cpp/"
+                               "d1/99ca79f279e84ebe27caafe0aa59c461d88969/ggml-4-x86-cuda-v100/open_llama_7b_v2-tg-f16.log",
+             "kind": "llama.cpp CI log (llm_load_print_meta of the GGUF converted from openlm-research/open_llama_7b_v2)",
+             "note": "kept verbatim in profiles/public/llamacpp/logs/ggml-ci-open-llama-7b-v2-f16-v100-b2459.log; "
+                     "the GGUF metadata dump of the same log (not kept) prints llama.embedding_length 4096, "
+                     "block_count 32, feed_forward_length 11008, head_count 32, head_count_kv 32, context_length 2048"},
+        ],
+    },
     "huggyllama/llama-13b": {
         "verification": "full",
         "model_type": "llama",

@@ -139,13 +139,23 @@ def _profile(src: LogSource, profile: dict, index: int, total: int) -> dict:
     flags |= {f.strip() for f in (h.get("flags") or "").split(",") if f.strip()}
     if h.get("model"):
         flags -= {"model_id_unresolved", "model_unnamed"}
-    if h.get("weight_format") and not model.get("weight_format"):
+    printed = model.get("weight_format")
+    guessed = isinstance(printed, str) and "guessed" in printed.lower()
+    precision = dict(profile.get("precision") or {})
+    if h.get("weight_format") and (not printed or guessed):
+        # llama.cpp prints "all F32 (guessed)" when the GGUF lacks its file type: the reviewer's
+        # header (from the tensor types or the file name) then says what the file holds
         model["weight_format"] = h["weight_format"]
+        q = precision.get("quantization")
+        if guessed and isinstance(q, str) and "guessed" in q.lower():
+            precision["quantization"] = ("gguf:" if q.startswith("gguf:") else "") + h["weight_format"]
     if profile.get("framework_variant") == "ik_llama.cpp":
         flags.add("fork_build")
     label = model.get("id") or model.get("name_as_given")
     pid = f"{src.framework}-{_slug(label)}-{src.sha256[:10]}" + (f"-{index}" if total > 1 else "")
     out = dict(profile, profile_id=pid, model=model)
+    if precision:
+        out["precision"] = precision
     reasons = [EXCLUDING_FLAGS[f] for f in sorted(flags) if f in EXCLUDING_FLAGS]
     if model.get("id") is None and not reasons:
         reasons.append(EXCLUDING_FLAGS["model_id_unresolved"])
