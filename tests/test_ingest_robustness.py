@@ -198,3 +198,13 @@ def test_a_utilization_the_non_default_args_do_not_list_is_the_default():
     assert p["engine_settings"]["gpu_memory_utilization"] == 0.9 and "vLLM's default" in p["measurement_notes"]
     (p,) = parse_log(line.replace("'max_model_len': 4096", "'gpu_memory_utilization': 0.5"), "vllm")
     assert p["engine_settings"]["gpu_memory_utilization"] == 0.5
+
+
+def test_older_trtllm_runtime_kv_lines():
+    """TensorRT-LLM 0.8-0.9 (gptManager) prints its pool in bytes and tokens, with no
+    [MemUsageChange] KV line (a Triton start of Llama-3-8B on an RTX 3090)."""
+    log = ("[TensorRT-LLM][INFO] Loaded engine size: 15319 MiB\n"
+           "[TensorRT-LLM][INFO] Allocate 4143972352 bytes for k/v cache.\n"
+           "[TensorRT-LLM][INFO] Using 31616 total tokens in paged KV cache, and 16 blocks per sequence\n")
+    (p,) = parse_log(log, "trtllm")
+    assert p["measured"] == {"weights_mib": 15319.0, "kv_cache_bytes": 4143972352.0, "kv_cache_tokens": 31616}

@@ -71,6 +71,10 @@ def _rules(c):
         m("paged KV cache", rf"Allocated {NUM} GiB for max tokens in paged KV cache \({NUM}\)", "kv_tokens",
           group=2, integer=True, mode="last"),
         m("primary pool", rf"Number of blocks in KV cache primary pool: {NUM}", "blocks", integer=True, mode="last"),
+        # runtimes before the [MemUsageChange] KV line (0.8-0.9, gptManager): the pool in bytes and tokens
+        m("for k/v cache", rf"Allocate {NUM} bytes for k/v cache", "kv", mode="last", unit="bytes"),
+        m("tokens in paged KV cache", rf"Using {NUM} (?:total )?tokens in paged KV cache", "kv_tokens", integer=True,
+          mode="last"),
         m("(inside torch)", rf"Memory used after loading model weights \(inside torch\) in memory usage profiling: "
                             rf"{NUM} GiB", "weights.torch", **gib),
         m("during inference", rf"Memory dynamically allocated during inference \(inside torch\) in memory usage "
