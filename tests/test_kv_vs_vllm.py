@@ -58,6 +58,9 @@ WEIGHT_EXCEPTIONS: list[dict] = [
      "reason": "multimodal: the physics counts the language model only (5.75 GiB); the ViT (32 blocks, hidden 1280, "
                "MLP 3420) and merger are ~0.67B parameters, ~1.25 GiB in bf16, 'not modelled' (model_source reports "
                "the tower from safetensors headers when it has them)"},
+    {"model": "internvl3-78b", "weights_gib": 21.67,
+     "reason": "multimodal: the physics counts the Qwen2.5-72B language model only (16.93 GiB per GPU at tp 8); the "
+               "InternViT-6B tower (45 blocks, width 3200) and MLP projector are not modelled"},
     {"model": "llama-3.2-3b", "weights_gib": 3.2636,
      "reason": "model named only as '3.2 3b' in an issue digest; 3.26 GiB is about half the bf16 weights of "
                "Llama-3.2-3B (5.98 GiB), so the checkpoint or its precision is not the one the id suggests"},

@@ -97,3 +97,20 @@ def test_the_pool_from_its_token_count_matches_the_printed_gib():
     assert np.all((err <= 0.01) | (err <= 0.015 * printed[both])), err
     t = build_observations(frame, "vllm").table
     assert t.response_form.str.endswith("_tokens").sum() >= 4
+
+
+def test_multimodal_starts_stay_out_of_the_fit_and_the_estimate_says_so(table):
+    """A multimodal model's profile run encodes dummy images through its tower, which the
+    physics does not model: such starts stay out of the vLLM fit with that reason, and an
+    estimate for such a model warns."""
+    from fitting.estimator import Estimator
+
+    frame = load_profiles(ROOT / "profiles").to_frame()
+    obs = build_observations(frame, "vllm")
+    why = {e["profile_id"]: e["reason"] for e in obs.excluded}
+    for pid in ("vllm-qwen-qwen2-5-vl-3b-instruct-fc7502ee67", "vllm-opengvlab-internvl3-78b-c1387ab0ac"):
+        assert pid not in table.index and why[pid].startswith("multimodal model")
+    est = Estimator.from_file(ROOT / "fitted_params" / "vllm")
+    out = est.query("Qwen/Qwen2.5-VL-3B-Instruct", gpu="L4")
+    assert any(w.startswith("multimodal model") for w in out["warnings"])
+    assert not any(w.startswith("multimodal model") for w in est.query("Qwen/Qwen2.5-7B-Instruct", gpu="L4")["warnings"])

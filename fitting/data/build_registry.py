@@ -84,6 +84,11 @@ TRUST_REMOTE_CODE: dict[str, str] = {
     "deepseek-ai/DeepSeek-V2-Lite": _DEEPSEEK_V2_CODE,
     "deepseek-ai/DeepSeek-Coder-V2-Lite-Instruct": "same DeepSeek-V2 custom code (model_type deepseek_v2); " + _DEEPSEEK_V2_CODE,
     "deepseek-ai/DeepSeek-V2.5": "same DeepSeek-V2 custom code (model_type deepseek_v2); " + _DEEPSEEK_V2_CODE,
+    "OpenGVLab/InternVL3-78B": (
+        "model_type internvl_chat is not a transformers model type: the repo ships its own InternVLChatModel code "
+        "(auto_map to configuration_internvl_chat / modeling_internvl_chat, as in the InternVL3-38B config); the vLLM "
+        "log of profiles/public/vllm/logs/gnosia93-internvl3-78b-8xl40s-tp8-u092.log prints trust_remote_code=True"
+    ),
 }
 
 _NATIVE_NOTES = {
@@ -374,6 +379,204 @@ EXTRA_MODELS: dict[str, dict[str, Any]] = {
                                "cef613a2f750ae1caba646f0e2c858fb8b763ea6/config.json",
              "kind": "independent HF conversion of the original LLaMA-13B weights (convert_llama_weights_to_hf.py)",
              "note": "same dimensions, float16"},
+        ],
+    },
+    # ---- ids of the vLLM logs (profiles/public/vllm/logs) ----
+    "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B": {
+        "verification": "full",
+        "model_type": "qwen2",
+        "hidden_size": 1536,
+        "intermediate_size": 8960,
+        "num_hidden_layers": 28,
+        "num_attention_heads": 12,
+        "num_key_value_heads": 2,
+        "vocab_size": 151936,
+        "tie_word_embeddings": False,
+        "max_position_embeddings": 131072,
+        "torch_dtype": "bfloat16",
+        "rope_theta": 10000,
+        "use_sliding_window": False,
+        "field_sources": {
+            "model_type": "A,B,C",
+            "hidden_size": "A,B,C",
+            "intermediate_size": "A,B,C",
+            "num_hidden_layers": "A,B,C",
+            "num_attention_heads": "A,B,C",
+            "num_key_value_heads": "A,B,C",
+            "vocab_size": "A,B,C",
+            "tie_word_embeddings": "A,B,C (D: the printed weights need the untied LM head, see notes)",
+            "max_position_embeddings": "A,B,C",
+            "torch_dtype": "A,B,C",
+            "rope_theta": "A,B,C",
+            "use_sliding_window": "A,B,C (sliding_window 4096 in A,C, null in B's re-print; unused either way)",
+        },
+        "notes": [
+            "Same layer dimensions as Qwen/Qwen2.5-Math-1.5B (the base model the card names), but NOT an alias of it: "
+            "the distilled checkpoint unties the LM head (tie_word_embeddings false, Qwen2.5-Math-1.5B true) and uses "
+            "max_position_embeddings 131072 (Math: 4096); rope_theta 10000 as the Math model.",
+            "Untied: the physics count is 1,777,088,000 parameters = 3.310 GiB in bf16; vLLM printed 'Model loading "
+            "took 3.3466 GiB' (D) and 3.3465 GiB (C), the difference (0.037 GiB) being about vLLM's bf16 RoPE cos/sin "
+            "cache for 131072 positions (131072 x 128 x 2 B = 0.031 GiB), not weights. A tied head would give 2.875 GiB.",
+            "max_window_layers 21 and sliding_window are inert (use_sliding_window false): every layer is full attention.",
+        ],
+        "sources": [
+            {"id": "A", "ref": "public GitHub file ref 67580773169",
+             "kind": "verbatim config.json in a Qualcomm AI Hub model module (HF_REPO_NAME = "
+                     "'deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B')",
+             "note": "Qwen2ForCausalLM, hidden 1536, inter 8960, 28 layers, 12Q/2KV, vocab 151936, "
+                     "tie_word_embeddings false, maxpos 131072, rope_theta 10000, sliding_window 4096, "
+                     "use_sliding_window false, max_window_layers 21, bfloat16, transformers 4.44.0"},
+            {"id": "B", "ref": "public GitHub file ref 52422771377",
+             "kind": "printed Qwen2Config (_name_or_path deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B, transformers 4.48.3)",
+             "note": "same values (sliding_window null in this re-print)"},
+            {"id": "C", "ref": "public GitHub file ref 51774936285",
+             "kind": "vLLM KV-cache walkthrough: config.json of /data/DeepSeek-R1-Distill-Qwen-1.5B and its vLLM start-up log",
+             "note": "same values as A; 'Model loading took 3.3465 GiB'; KV per token 2 x 2 x 128 x 2 B x 28 layers = "
+                     "28672 B; 'GPU KV cache size: 426,448 tokens', 'Maximum concurrency for 131,072 tokens'"},
+            {"id": "D", "ref": "https://github.com/cr7258/cr7258.github.io/blob/bd7e1a42a9a147adb681d3e8e4a97381aa2893c3/"
+                               "docs/blogs/original/2025/17-runai-model-streamer.md",
+             "kind": "vLLM 0.9.0.1 start-up log of deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B (bf16, tp 1)",
+             "note": "kept verbatim in profiles/public/vllm/logs/cr7258-runai-streamer-deepseek-r1-distill-qwen-1.5b-a100.log: "
+                     "'Model loading took 3.3466 GiB', max_seq_len=131072"},
+        ],
+    },
+    "ibm-granite/granite-3.0-3b-a800m-instruct": {
+        "verification": "partial",
+        "model_type": "granitemoe",
+        "hidden_size": 1536,
+        "intermediate_size": 512,
+        "num_hidden_layers": 32,
+        "num_attention_heads": 24,
+        "num_key_value_heads": 8,
+        "num_local_experts": 40,
+        "num_experts_per_tok": 8,
+        "vocab_size": 49155,
+        "tie_word_embeddings": True,
+        "max_position_embeddings": 4096,
+        "field_sources": {
+            "model_type": "A (fused_moe layer of the GraniteMoe model), B (GraniteMoeForCausalLM)",
+            "hidden_size": "C (routers [30, 1536] after pruning 40 -> 30 experts), D, E",
+            "intermediate_size": "A (fused-MoE config 'N=512' at tp 1), D, E",
+            "num_hidden_layers": "B,C,D",
+            "num_attention_heads": "B,D",
+            "num_key_value_heads": "B,D",
+            "num_local_experts": "A ('E=40'), B, C, D, E",
+            "num_experts_per_tok": "B,C,D",
+            "vocab_size": "D (granite-3.1 sibling; see notes)",
+            "tie_word_embeddings": "D (granite-3.1 sibling), A (printed weights, see notes)",
+            "max_position_embeddings": "A ('Maximum concurrency for 4096 tokens' with max_model_len unset), B, F (4K)",
+        },
+        "notes": [
+            "GraniteMoE: Llama-style GQA attention (24 Q / 8 KV heads, head_dim 1536/24 = 64) and a Mixtral-shaped "
+            "routed FFN per layer (40 experts of width 512, top-8, no shared expert; gate and up fused in "
+            "input_linear [40, 1024, 1536], E), router 1536 x 40 (C), tied embeddings. The four Granite multipliers "
+            "(embedding, attention, residual, logits) change no memory.",
+            "No config.json copy of granite-3.0-3b-a800m(-instruct) was found. The layer figures come from the 3.0 base "
+            "model (B, C: the instruct model is its fine-tune, same architecture) and the vLLM log (A); vocab_size 49155 "
+            "and tie_word_embeddings true are those of the config of the 3.1 sibling (D), which the 3.1 card (F) "
+            "describes as Granite-3.0-3B-A800M with its context extended from 4K to 128K (RoPE theta adjusted). Hence "
+            "verification 'partial'; rope_theta is not recorded.",
+            "Weights check: with these figures the physics gives 6.145 GiB in bf16; vLLM printed 'Loading model weights "
+            "took 6.1501 GB' (GiB, A). An untied LM head would add 0.141 GiB (6.285 GiB), so the log supports tied "
+            "embeddings.",
+        ],
+        "sources": [
+            {"id": "A", "ref": "https://github.com/dumb0002/production-stack/blob/c5cf57706db28f03feffa986681b32c6010cf339/"
+                               "perf-test/server-startup/README.md",
+             "kind": "vLLM 0.7.3 start-up log of ibm-granite/granite-3.0-3b-a800m-instruct (bf16, tp 1)",
+             "note": "kept verbatim in profiles/public/vllm/logs/dumb0002-production-stack-granite-3.0-3b-a800m-l40s.log: "
+                     "'Loading model weights took 6.1501 GB'; fused_moe config 'E=40,N=512'; 'Maximum concurrency for "
+                     "4096 tokens per request' with max_model_len=None"},
+            {"id": "B", "ref": "public GitHub file ref 58041522810",
+             "kind": "project README listing the models it loads",
+             "note": "'Granite | ibm-granite/granite-3.0-3b-a800m-base | 32 layers x 40 experts, top-8 routing, "
+                     "grouped-query attention (24 query / 8 KV heads), max 4096'"},
+            {"id": "C", "ref": "public GitHub file ref 60499204694",
+             "kind": "expert-pruning write-up verified on granite-3.0-3b-a800m-base",
+             "note": "'40 experts, top-8, 32 layers, stacked, shipped in fp32': pruned to 30 experts, "
+                     "'num_local_experts 40 -> 30, routers [30, 1536]'"},
+            {"id": "D", "ref": "public GitHub file ref 71463455676",
+             "kind": "config.json fields of the sibling ibm-granite/granite-3.1-3b-a800m-instruct",
+             "note": "GraniteMoeForCausalLM, granitemoe, hidden 1536, intermediate 512, 32 layers, 24 heads, 8 KV heads, "
+                     "40 local experts, top-8, vocab 49155, tie_word_embeddings true, maxpos 131072, rope_theta 1e7"},
+            {"id": "E", "ref": "public GitHub file ref 5780571571",
+             "kind": "Ollama GraniteMoE converter comment",
+             "note": "'the GraniteMoE FFN tensor has dimensions (40, 512, 1536) as represented in the model's "
+                     "config.json: \"num_local_experts\": 40, \"intermediate_size\": 512, \"hidden_size\": 1536'"},
+            {"id": "F", "ref": "https://huggingface.co/ibm-granite/granite-3.1-3b-a800m-base",
+             "kind": "official model card of the 3.1 sibling",
+             "note": "'extends the context length of Granite-3.0-3B-A800M-Base from 4K to 128K ... while adjusting "
+                     "RoPE theta'"},
+        ],
+    },
+    "OpenGVLab/InternVL3-78B": {
+        "verification": "partial",
+        "model_type": "internvl_chat",
+        "architectures": ["InternVLChatModel"],
+        "hidden_size": 8192,
+        "llm_config": {
+            "architectures": ["Qwen2ForCausalLM"],
+            "model_type": "qwen2",
+            "hidden_size": 8192,
+            "intermediate_size": 29568,
+            "num_hidden_layers": 80,
+            "num_attention_heads": 64,
+            "num_key_value_heads": 8,
+            "vocab_size": 151674,
+            "tie_word_embeddings": False,
+            "max_position_embeddings": 32768,
+            "rope_theta": 1000000.0,
+        },
+        "vision_config": {
+            "architectures": ["InternVisionModel"],
+            "hidden_size": 3200,
+            "num_hidden_layers": 45,
+        },
+        "field_sources": {
+            "model_type": "D (the InternVL3 family's wrapper type and language-model key; see notes)",
+            "architectures": "D (as model_type)",
+            "hidden_size": "C (d_model 8192); InternVL's config repeats the language model's hidden size at the top "
+                           "level (D: 5120 = its llm_config hidden_size)",
+            "llm_config": "A (Qwen2.5-72B language part), C (8192 / 29568 / 80 layers / 64Q / 8KV / vocab 151674 / "
+                          "untied / 32768 / theta 1e6), B (KV bytes per token printed)",
+            "vision_config": "A (InternViT-6B-448px-V2_5), C (depth 45, hidden 3200)",
+        },
+        "notes": [
+            "InternVL 'ViT-MLP-LLM': InternViT-6B-448px-V2_5 + MLP projector + Qwen2.5-72B (A). The language model is "
+            "kept under llm_config as in InternVL's config.json; the vision tower and projector are NOT in the physics "
+            "weights (multimodal_towers).",
+            "No config.json copy of OpenGVLab/InternVL3-78B was found: the language-model figures come from an abridged "
+            "third-party listing (C) and the card (A); model_type internvl_chat / InternVLChatModel / llm_config are those "
+            "of the InternVL3-38B config (D, same family code). Hence verification 'partial'. C also states RoPE dynamic-NTK "
+            "scaling x2 (not recorded: no memory effect).",
+            "Checks against the vLLM 0.6.6.post1 tp-8 log (B): the KV pool of 3.09 GiB held 5065 blocks x 16 tokens, i.e. "
+            "40,960 B per token per GPU = 80 layers x 2 x 8 KV heads x 128 x 2 B / 8, as these figures give. Weights: the "
+            "log prints 21.67 GiB per GPU, the physics (language model only, vocab 151674) 16.93 GiB; the 4.7 GiB gap is "
+            "the InternViT-6B tower (45 blocks of width 3200, C) and the MLP projector, which the physics does not model "
+            "(how vLLM 0.6.6 shards the tower at tp 8 was not checked).",
+            "trust_remote_code: the repo ships its own InternVLChatModel code (the log's engine config prints "
+            "trust_remote_code=True).",
+        ],
+        "sources": [
+            {"id": "A", "ref": "https://huggingface.co/OpenGVLab/InternVL3-78B",
+             "kind": "official model card",
+             "note": "'InternVL3-78B | InternViT-6B-448px-V2_5 | Qwen2.5-72B' (vision part, language part); "
+                     "'ViT-MLP-LLM' paradigm"},
+            {"id": "B", "ref": "https://github.com/gnosia93/vlm-distillation/blob/30967bf4a93dba3c639a90452d2c0da35e9372b3/"
+                               "ec2/5-vlm-infer.md",
+             "kind": "vLLM 0.6.6.post1 start-up log of OpenGVLab/InternVL3-78B (bf16, tp 8, trust_remote_code=True)",
+             "note": "kept verbatim in profiles/public/vllm/logs/gnosia93-internvl3-78b-8xl40s-tp8-u092.log: 'Loading "
+                     "model weights took 21.6682 GB'; KV cache 3.09 GiB; 5065 GPU blocks"},
+            {"id": "C", "ref": "public GitHub file ref 60243573531",
+             "kind": "third-party architecture atlas (JSON), entry internvl3-78b citing the HF card and arXiv 2504.10479",
+             "note": "80 layers, d_model 8192, d_ff 29568, 64 heads, 8 KV heads, head_dim 128, vocab 151674, context "
+                     "32768, untied embeddings, RoPE theta 1e6 (dynamic NTK x2); vision InternViT-6B-448px (depth 45, "
+                     "hidden 3200)"},
+            {"id": "D", "ref": "github:binarrii/qwen_vl_object_detect OpenGVLab/InternVL3-38B-AWQ/config.json "
+                               "@8e7e8119bb70392b48b894ca0b6ba55567557f88",
+             "kind": "config.json of the sibling InternVL3-38B (AWQ quantization; copy in tests/data/hub/internvl3-38b-awq)",
+             "note": "model_type internvl_chat, architectures InternVLChatModel, language model under llm_config "
+                     "(Qwen2ForCausalLM, vocab 151674, untied), vision_config InternVisionModel hidden 3200"},
         ],
     },
 }
@@ -820,6 +1023,34 @@ _PROFILE_ALIASES: dict[str, dict[str, Any]] = {
              "note": "hidden 8192, inter 29568, 80 layers, 64Q/8KV, vocab 152064, untied, maxpos 32768, bfloat16"},
         ],
     },
+    "Qwen/Qwen3-235B-A22B-Instruct-2507-FP8": {
+        "target": "Qwen/Qwen3-235B-A22B", "verification": "partial",
+        "differs": "block-FP8 weights (see weight_format); 2507 update: max_position_embeddings 262144 and "
+                   "rope_theta 5e6 (see overrides); layer dimensions identical",
+        "overrides": {"max_position_embeddings": 262144, "rope_theta": 5000000.0},
+        "weight_format": "FP8 e4m3, fine-grained, block size 128 (card; the FP8 repo's quantization_config was not read)",
+        "note": "the FP8 repo's config.json was not read: dimensions from its card and from the config.json of the "
+                "BF16 Qwen3-235B-A22B-Instruct-2507 that it quantizes",
+        "sources": [
+            {"ref": "github:akash-network/awesome-akash Qwen3-235B-A22B-Instruct-2507-FP8/README.md "
+                    "@344abdb144db36d2eaa6bf34b91e987c501712a4",
+             "kind": "copy of the official model card",
+             "note": "'This repo contains the FP8 version of Qwen3-235B-A22B-Instruct-2507': 235B total / 22B active, "
+                     "94 layers, 64 Q / 4 KV heads, 128 experts, 8 activated, context 262,144 natively; 'fine-grained "
+                     "fp8 quantization with block size of 128'"},
+            {"ref": "public GitHub file ref 62836009775",
+             "kind": "verbatim config.json of Qwen3-235B-A22B-Instruct-2507 (BF16; local copy of the official repo)",
+             "note": "Qwen3MoeForCausalLM, hidden 4096, inter 12288, moe_intermediate 1536, 94 layers, 64Q/4KV, "
+                     "head_dim 128, 128 experts, top-8, decoder_sparse_step 1, mlp_only_layers [], vocab 151936, untied, "
+                     "maxpos 262144, rope_theta 5000000, bfloat16; embed_tokens [151936, 4096]"},
+            {"ref": "public GitHub file ref 38962983769",
+             "kind": "vLLM 0.10.2 start-up log in markdown notes 'Hosting Qwen3-235B-A22B-Instruct-2507-FP8 on 8xL40S' "
+                     "(tp 8, expert parallel, quantization=fp8); kept verbatim in profiles/public/vllm/logs/"
+                     "gh-ref38962983769-qwen3-235b-a22b-instruct-2507-fp8-8xl40s-tp8-ep.log",
+             "note": "'Model loading took 27.7183 GiB' per GPU; 'Available KV cache memory: 10.68 GiB' for "
+                     "238,208 tokens = 48,128 B per token per GPU (94 layers x 2 x 1 KV head x 128 x 2 B at tp 8)"},
+        ],
+    },
     "google/gemma-2-9b-it": {
         "target": "google/gemma-2-9b", "verification": "full",
         "differs": "none in memory-relevant fields",
@@ -889,6 +1120,8 @@ _PROFILE_ALIAS_QUANTIZATION: dict[str, tuple[str, str]] = {
     "ybelkada/test-mistral-7b-v0.1-awq": ("awq", "weight_format: AWQ; 4-bit g128 assumed (not read)"),
     "TheBloke/Mistral-7B-OpenOrca-AWQ": ("awq", "weight_format: AWQ 4-bit g128 GEMM (quant_config.json)"),
     "hugging-quants/Meta-Llama-3.1-8B-Instruct-AWQ-INT4": ("awq", "weight_format: AWQ 4-bit GEMM g128 (card, quoted)"),
+    "Qwen/Qwen3-235B-A22B-Instruct-2507-FP8": ("fp8-block128", "card: fine-grained fp8 quantization with block size "
+                                                                "of 128 (quantization_config not read)"),
 }
 
 

@@ -55,6 +55,16 @@ def answer(est, model, *, gpu=None, gpu_memory_gib=None, gpu_memory_utilization=
             gpu_default_note["interconnect"] = f"{fabric} (how {gpu_info(gpu).name} cards are usually connected)"
     pred = est.predict(model, alpha=alpha, **workload_kwargs(workload))
     out = pred.to_dict()
+    if est.framework == "vllm":
+        arch = resolve_model_arg(model)[0]
+        towers = (getattr(arch, "extra", None) or {}).get("multimodal_towers")
+        if towers:
+            out.setdefault("warnings", [])
+            out["warnings"] = list(out["warnings"]) + [
+                f"multimodal model ({', '.join(towers)}): vLLM's profile run also encodes dummy images/audio through "
+                "the tower; those activations are not modelled and no multimodal start is in the fit (a "
+                "Qwen2.5-VL-3B log printed 4.06 GiB of activation peak against 2.64 GiB of language-model physics): "
+                "the non-KV memory may be higher and the KV pool smaller than shown"]
     out["defaults_applied"].update(gpu_default_note)
     out.pop("fit_probability")
     out["confidence"] = confidence

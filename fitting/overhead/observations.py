@@ -610,6 +610,18 @@ def build_observations(frame: pd.DataFrame, framework: str, *, response: str = "
         if reason[i] is None and entries.get(m, (None, None))[1] is not None:
             reason[i] = entries[m][1]
 
+    if framework == "vllm":
+        # vLLM's profile run of a multimodal model first encodes its dummy images / audio through
+        # the tower (gpu_model_runner.profile_run: _dummy_mm_... before the dummy forward); the
+        # physics has no tower activations, so the fit would absorb them (InternVL3-78B prints
+        # 15.7 GiB of activation peak against 1.5 GiB of language-model physics)
+        for i, m in enumerate(model_ids):
+            entry = (entries.get(m) or (None, None))[0] if reason[i] is None else None
+            arch = getattr(entry, "architecture", None)
+            if arch is not None and (arch.extra or {}).get("multimodal_towers"):
+                reason[i] = ("multimodal model: vLLM's profile run also encodes dummy multimodal inputs through "
+                             "its tower, which the physics does not model")
+
     # --- per-GPU response
     y, w_meas, form, missing = _response(fr, framework,
                                          _vllm_kv_from_tokens(fr, entries) if framework == "vllm" else None)
