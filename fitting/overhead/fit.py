@@ -407,10 +407,10 @@ def fit_spec(spec, features: dict, y, *, groups=None, fixed: dict | None = None,
         if not _feasible(spec, features, p0):
             p0 = p.copy() if lam is None else np.where(np.arange(k) == lam_i, lam, p)
         starts.append(p0)
-    for extra in extra_starts:
+    for extra in tuple(extra_starts) + tuple(getattr(spec, "start_grid", ()) or ()):
         p0 = np.where(free, np.clip(np.asarray(extra, dtype=float), lb, ub), p)
         starts.append(p0)
-    best, best_warn = None, []
+    best, best_warn, found = None, [], []
     for p0 in starts:
         if not _feasible(spec, features, p0):
             continue
@@ -419,6 +419,7 @@ def fit_spec(spec, features: dict, y, *, groups=None, fixed: dict | None = None,
         except (ValueError, np.linalg.LinAlgError, FloatingPointError) as exc:
             best_warn = [f"fit failed: {exc}"]
             continue
+        found.append((res, msgs))
         if best is None or (res.converged, -res.rss) > (best.converged, -best.rss):
             best, best_warn = res, msgs
     if best is None:
@@ -429,10 +430,26 @@ def fit_spec(spec, features: dict, y, *, groups=None, fixed: dict | None = None,
         out.variance_note = "independent errors (fitted without architecture groups)"
         return out
     groups = np.asarray(groups)
-    try:
-        rif, msgs = _random_intercept(spec, features, u, groups, best.params.to_numpy(dtype=float), free)
-    except (ValueError, np.linalg.LinAlgError, FloatingPointError) as exc:
-        return _failed(spec, reasons, fixed, f"random-intercept fit failed: {exc}")
+    # the random-intercept fit starts from the best independent-errors fit; where it stops
+    # short of a stationary point (vLLM's max of two stages makes the problem nearly flat in
+    # some directions), it is retried from the other independent-errors solutions, best first
+    order = [best] + [r for r, _ in sorted(found, key=lambda t: (not t[0].converged, t[0].rss))
+                      if r is not best][:4]
+    rif = None
+    for start in order:
+        try:
+            cand, msgs = _random_intercept(spec, features, u, groups, start.params.to_numpy(dtype=float), free)
+        except (ValueError, np.linalg.LinAlgError, FloatingPointError) as exc:
+            if rif is None and start is order[-1]:
+                return _failed(spec, reasons, fixed, f"random-intercept fit failed: {exc}")
+            continue
+        if rif is None or (cand.results.converged and not rif.results.converged):
+            rif, rif_msgs = cand, msgs
+        if rif.results.converged:
+            break
+    if rif is None:
+        return _failed(spec, reasons, fixed, "random-intercept fit failed from every start")
+    msgs = rif_msgs
     vc = rif.components
     res = rif.results
     df = vc.df

@@ -25,6 +25,8 @@ Features (all per GPU, GiB unless named):
 
 from __future__ import annotations
 
+import dataclasses
+
 from dataclasses import dataclass
 from typing import Callable
 
@@ -95,6 +97,10 @@ class OverheadSpec:
     #: ``"overhead"``: the response is offset + overhead; ``"term"``: the spec *is* the
     #: response (a separately reported component such as vLLM's CUDA-graph memory).
     response: str = "overhead"
+    #: Extra starting points (full parameter vectors) every fit of this spec also tries:
+    #: for a non-smooth formula (vLLM's max of two profile-run stages) a local solver can stop
+    #: at a kink away from the least-squares point; starts on both sides of it find it.
+    start_grid: tuple = ()
 
     @property
     def param_names(self) -> tuple:
@@ -410,6 +416,25 @@ VLLM_FABRIC = OverheadSpec(
     ),
     evaluate=_vllm_fabric_eval, jacobian=_vllm_fabric_jac, regressors=_vllm_fabric_regressors,
 )
+
+def _excess_grid(spec, fixed: dict) -> tuple:
+    """Starts over the forward and sampler excess factors (below, at and above 0), the other
+    parameters at their defaults or ``fixed``."""
+    names = spec.param_names
+    base = [fixed.get(n, prm.start) for n, prm in zip(names, spec.params)]
+    out = []
+    for fe in (-0.4, 0.0, 0.3):
+        for se in (-0.7, -0.3, 0.0):
+            v = list(base)
+            v[names.index("forward_excess")] = fe
+            for n in ("sampler_sort_excess", "sampler_triton_excess", "sampler_flashinfer_excess"):
+                v[names.index(n)] = se
+            out.append(tuple(v))
+    return tuple(out)
+
+
+VLLM = dataclasses.replace(VLLM, start_grid=_excess_grid(VLLM, {}))
+VLLM_FABRIC = dataclasses.replace(VLLM_FABRIC, start_grid=_excess_grid(VLLM_FABRIC, {}))
 
 SPECS = {s.name: s for s in (SEED, BOXCOX, PHYSICAL, VLLM, VLLM_FABRIC)}
 
