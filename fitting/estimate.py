@@ -281,7 +281,8 @@ def main(argv=None) -> int:
     result["model_source"] = {"source": model.source, "location": model.location, "revision": model.revision,
                               "unmodelled_weight_bytes": dict(model.unmodelled_bytes),
                               "notes": model.describe(tp=args.tp, pp=args.pp, dtype=args.dtype,
-                                                      quantization=args.quantization)}
+                                                      quantization=args.quantization,
+                                                      embedding_on_gpu=est.framework != "llamacpp")}
     result = json_safe(result)
     if args.json:
         print(json.dumps(result, indent=2, allow_nan=False))

@@ -295,3 +295,23 @@ def test_fit_features_use_each_profiles_compute_buffer_settings():
             assert row.activations_gib == pytest.approx(measured[pid], rel=0.01), pid
             checked += 1
     assert checked >= 7
+
+
+def test_the_estimate_keeps_the_token_embeddings_in_host_memory():
+    """llama.cpp's input layer stays on the CPU (llama_model::load_tensors: dev_input is the
+    CPU): the estimate's GPU weights are the printed CUDA0 model buffer (Qwen2.5-7B-Instruct
+    Q4_K_M: 4168.09 MiB), not the whole file (4.36 GiB with token_embd); pythia-2.8b's host
+    part is exactly its f16 embeddings (245.62 MiB printed as CPU_Mapped)."""
+    from fitting.data.registry import resolve_model
+    from fitting.overhead.specs import build_features
+    from fitting.physics.memory import weight_bytes_per_gpu
+
+    arch = resolve_model("Qwen/Qwen2.5-7B-Instruct").architecture
+    f = build_features(arch, framework="llamacpp", quantization="Q4_K_M", input_len=4096)
+    assert f["weights_gib"] * 1024 == pytest.approx(4168.09, abs=0.5)
+    full = weight_bytes_per_gpu(arch, quantization="Q4_K_M") / MIB
+    assert full - 4168.09 > 250  # the embeddings a vLLM-style count would add
+    pythia = resolve_model("EleutherAI/pythia-2.8b").architecture
+    host = (weight_bytes_per_gpu(pythia, dtype="float16", quantization="gguf:F16")
+            - weight_bytes_per_gpu(pythia, dtype="float16", quantization="gguf:F16", embedding_on_gpu=False))
+    assert host / MIB == pytest.approx(245.62, abs=0.05)

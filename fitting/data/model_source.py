@@ -440,7 +440,7 @@ class ResolvedModel:
         return (normalize_dtype(arch.torch_dtype) if arch is not None and arch.torch_dtype else None) or "bfloat16"
 
     def weights_per_gpu(self, *, tp: int = 1, pp: int = 1, dtype: str | None = None,
-                        quantization: str | None = None) -> dict[str, float]:
+                        quantization: str | None = None, embedding_on_gpu: bool = True) -> dict[str, float]:
         """Weights on one GPU (GiB): the physics of the language model, plus the parts it does
         not model (towers, from the safetensors headers) counted whole on every GPU (an upper
         bound: engines may shard or place them on one rank).
@@ -452,6 +452,8 @@ class ResolvedModel:
             Default: the checkpoint's ``torch_dtype``.
         quantization : str, optional
             Default: the checkpoint's own format (``entry.native_quantization``).
+        embedding_on_gpu : bool, default True
+            False for llama.cpp, which keeps the token embeddings in host memory.
 
         Returns
         -------
@@ -461,14 +463,15 @@ class ResolvedModel:
         """
         arch = self.entry.architecture
         fmt = quantization if quantization is not None else self.entry.native_quantization
-        lm = weight_bytes_per_gpu(arch, dtype=dtype or self.checkpoint_dtype, quantization=fmt, tp=tp, pp=pp)
+        lm = weight_bytes_per_gpu(arch, dtype=dtype or self.checkpoint_dtype, quantization=fmt, tp=tp, pp=pp,
+                                  embedding_on_gpu=embedding_on_gpu)
         extra = float(sum(self.unmodelled_bytes.values()))
         return {"language_model_gib": lm / BYTES_PER_GIB, "unmodelled_gib": extra / BYTES_PER_GIB,
                 "total_gib": (lm + extra) / BYTES_PER_GIB,
                 "unmodelled_parts": tuple(self.unmodelled_bytes) or tuple(f"{t} (not modelled)" for t in self.towers)}
 
     def describe(self, *, tp: int | None = None, pp: int = 1, dtype: str | None = None,
-                 quantization: str | None = None) -> list[str]:
+                 quantization: str | None = None, embedding_on_gpu: bool = True) -> list[str]:
         """Lines for a CLI: which source answered, the quantization, the metadata check, what is
         not modelled, and (with ``tp``) the weights per GPU in the ``dtype`` / ``quantization``
         the user asked for (default: the checkpoint's own)."""
@@ -498,12 +501,14 @@ class ResolvedModel:
             lines.append(f"{part}: {nbytes / gb:.3f} GB from the safetensors metadata (not in the physics weights; "
                          "add it on every GPU that holds it)")
         if tp is not None and self.entry.architecture is not None:
-            w = self.weights_per_gpu(tp=tp, pp=pp, dtype=dtype, quantization=quantization)
+            w = self.weights_per_gpu(tp=tp, pp=pp, dtype=dtype, quantization=quantization,
+                                     embedding_on_gpu=embedding_on_gpu)
             more = f" + {w['unmodelled_gib']:.2f} GiB {', '.join(w['unmodelled_parts'])}" if w["unmodelled_gib"] else (
                 f" ({', '.join(w['unmodelled_parts'])})" if w["unmodelled_parts"] else "")
             fmt = quantization or self.entry.native_quantization or dtype or self.checkpoint_dtype
+            where = "" if embedding_on_gpu else " (token embeddings in host memory)"
             lines.append(f"weights per GPU (tp={tp}, pp={pp}, {fmt}): {w['language_model_gib']:.2f} GiB language "
-                         f"model{more}")
+                         f"model{where}{more}")
         lines.extend(self.warnings)
         return lines
 

@@ -555,8 +555,14 @@ def build_features(arch, *, framework, tp=1, pp=1, batch_size=1, input_len=0, ou
     seq = np.asarray(input_len, dtype=float) + np.asarray(output_len, dtype=float)
     if max_num_batched_tokens is None:
         max_num_batched_tokens = info.defaults.get("max_num_batched_tokens")
-    w_phys = physics.weight_bytes_per_gpu(arch, dtype=dtype, quantization=quantization, tp=tp, pp=pp)
-    w_total = physics.weight_bytes_per_gpu(arch, dtype=dtype, quantization=quantization, tp=1, pp=1)
+    # llama.cpp keeps the input layer (token_embd) in host memory: its dev_input is the CPU
+    # (src/llama-model.cpp load_tensors: "there is very little benefit to offloading the input
+    # layer"); a printed 'CPU_Mapped model buffer' of exactly the embedding shows it
+    on_gpu = framework != "llamacpp"
+    w_phys = physics.weight_bytes_per_gpu(arch, dtype=dtype, quantization=quantization, tp=tp, pp=pp,
+                                          embedding_on_gpu=on_gpu)
+    w_total = physics.weight_bytes_per_gpu(arch, dtype=dtype, quantization=quantization, tp=1, pp=1,
+                                           embedding_on_gpu=on_gpu)
     w = w_phys if weights_bytes is None else np.where(np.isnan(weights_bytes), w_phys, weights_bytes)
     if info.kv_cache_mode == "growing":
         kv = physics.kv_cache_bytes(arch, num_tokens=seq, num_seqs=b, kv_cache_dtype=kv_cache_dtype,
