@@ -445,23 +445,31 @@ def _column_list(frame, name) -> list:
     return frame[name].tolist() if name in frame.columns else [None] * len(frame)
 
 
-def _vllm_interconnect(frame) -> np.ndarray:
-    """Per row: ``"pcie"`` where the profile's text says custom all-reduce was off, P2P was
-    missing or the cards are PCIe (:func:`fitting.data.vllm_settings.vllm_settings_from_record`
-    on its evidence and notes), else the GPU's usual interconnect
-    (:func:`fitting.data.gpus.gpu_interconnect`); ``nvlink`` or None otherwise."""
+def _vllm_text_settings(frame) -> list[dict]:
+    """Per row: the settings the profile's own text states
+    (:func:`fitting.data.vllm_settings.vllm_settings_from_record` on its evidence and notes)."""
     col = functools.partial(_column_list, frame)
     ev, notes, mnotes, gpus = col("provenance_evidence"), col("provenance_notes"), col("measurement_notes"), \
         col("gpu_name")
-    out = np.empty(len(frame), dtype=object)
+    out = []
     for i in range(len(frame)):
         text = " | ".join(str(x) for x in (notes[i], mnotes[i]) if isinstance(x, str))
-        s = vllm_settings_from_record({"evidence": ev[i] if isinstance(ev[i], str) else None, "notes": text,
-                                       "gpu_name": gpus[i] if isinstance(gpus[i], str) else None})
-        if s["custom_all_reduce"] is False or s["p2p"] is False or s["interconnect"] == "pcie":
+        out.append(vllm_settings_from_record({"evidence": ev[i] if isinstance(ev[i], str) else None, "notes": text,
+                                              "gpu_name": gpus[i] if isinstance(gpus[i], str) else None}))
+    return out
+
+
+def _vllm_interconnect(frame, settings) -> np.ndarray:
+    """Per row: ``"pcie"`` where the profile's text (``settings``, :func:`_vllm_text_settings`)
+    says custom all-reduce was off, P2P was missing or the cards are PCIe, else the GPU's usual
+    interconnect (:func:`fitting.data.gpus.gpu_interconnect`); ``nvlink`` or None otherwise."""
+    gpus = _column_list(frame, "gpu_name")
+    out = np.empty(len(frame), dtype=object)
+    for i, st in enumerate(settings):
+        if st["custom_all_reduce"] is False or st["p2p"] is False or st["interconnect"] == "pcie":
             out[i] = "pcie"
         else:
-            out[i] = s["interconnect"] or gpu_interconnect(gpus[i] if isinstance(gpus[i], str) else None)
+            out[i] = st["interconnect"] or gpu_interconnect(gpus[i] if isinstance(gpus[i], str) else None)
     return out
 
 
@@ -504,20 +512,6 @@ def _vllm_versions(frame) -> np.ndarray:
     stated = _str(frame, "framework_version")
     dates = _column_list(frame, "provenance_date")
     return np.array([v if v is not None else vllm_release_at(d) for v, d in zip(stated, dates)], dtype=object)
-
-
-def _vllm_sampler_flashinfer(frame) -> list:
-    """Per row: True/False where the profile's own text quotes vLLM's sampler line (FlashInfer
-    in use / not available or not enabled; :func:`fitting.data.vllm_settings.vllm_settings_from_record`),
-    else None (the version's pip default applies)."""
-    col = functools.partial(_column_list, frame)
-    ev, notes, mnotes = col("provenance_evidence"), col("provenance_notes"), col("measurement_notes")
-    out = []
-    for i in range(len(frame)):
-        text = " | ".join(str(x) for x in (notes[i], mnotes[i]) if isinstance(x, str))
-        s = vllm_settings_from_record({"evidence": ev[i] if isinstance(ev[i], str) else None, "notes": text})
-        out.append(s["sampler_flashinfer"])
-    return out
 
 
 def _transformers_settings(frame) -> list[dict]:
@@ -660,7 +654,7 @@ def build_observations(frame: pd.DataFrame, framework: str, *, response: str = "
         reserved = _num(fr, "peak_reserved_gib")
         slack_reserved = np.full(n_total, np.nan)
         for i in np.flatnonzero(np.isnan(y)):
-            r_i, nvml = reserved[i], False
+            r_i = reserved[i]
             if not np.isfinite(r_i) and np.isfinite(total[i]) and NVML_USED_AFTER_CALL in tuple(flags[i] or ()):
                 if CACHE_NOT_EMPTIED in tuple(flags[i] or ()):
                     missing[i] += ("; peak_total is an NVML reading in a process whose allocator cache was never "
@@ -672,7 +666,7 @@ def build_observations(frame: pd.DataFrame, framework: str, *, response: str = "
                     missing[i] += (f"; peak_total is an NVML reading (reserved + non-torch), and no paired "
                                    f"profiles estimate the non-torch memory of {gname[i]}")
                     continue
-                r_i, nvml = total[i] - est.estimate_gib, True
+                r_i = total[i] - est.estimate_gib
                 used_models[est.gpu_name] = est.to_json()
             if not np.isfinite(r_i):
                 continue
@@ -775,8 +769,10 @@ def build_observations(frame: pd.DataFrame, framework: str, *, response: str = "
     version = _vllm_versions(fr) if framework == "vllm" else _str(fr, "framework_version")
     engine = _str(fr, "engine")
     tf_settings = _transformers_settings(fr) if framework == "transformers" else None
-    interconnect = _vllm_interconnect(fr) if framework == "vllm" else None
-    sampler_fi = _vllm_sampler_flashinfer(fr) if framework == "vllm" else None
+    text_settings = _vllm_text_settings(fr) if framework == "vllm" else None
+    interconnect = _vllm_interconnect(fr, text_settings) if framework == "vllm" else None
+    # FlashInfer's sampler ran / did not, as the run's own log line says; None: the pip default
+    sampler_fi = [st["sampler_flashinfer"] for st in text_settings] if framework == "vllm" else None
     lc_settings = _llamacpp_settings(fr) if framework == "llamacpp" else None
     for i in np.flatnonzero(keep):
         if framework == "vllm":
