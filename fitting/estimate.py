@@ -82,7 +82,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--kv-cache-dtype", help="auto (= dtype), fp8, ... (default auto)")
     p.add_argument("--gpu", help="GPU name from the table in fitting.data.gpus (H100, A100-80GB, L40S, MI300X, ...)")
     p.add_argument("--gpu-memory-gib", type=float, help="GPU memory in GiB as the driver reports it (overrides --gpu)")
-    p.add_argument("--gpu-memory-utilization", type=float, help="vLLM fraction of GPU memory (default 0.9)")
+    p.add_argument("--gpu-memory-utilization", "--mem-fraction-static", type=float, dest="gpu_memory_utilization",
+                   help="static fraction of GPU memory: vLLM gpu_memory_utilization (default 0.9) or SGLang "
+                        "mem_fraction_static (default: SGLang's own rule for the GPU and tp)")
     p.add_argument("--confidence", type=float, default=0.95, help="confidence of max batch / context / "
                                                                   "min utilization (default 0.95)")
     p.add_argument("--alpha", type=float, default=0.10, help="intervals are 1 - alpha (default 0.10: 90%%)")
@@ -140,28 +142,32 @@ def _kv_label(r: dict) -> str:
 
 
 def _pool_lines(r: dict) -> list:
-    """The answers a user of a preallocating engine needs (vLLM)."""
+    """The answers a user of a preallocating engine needs (vLLM, SGLang)."""
     gpu = f"{r['gpu']} " if r.get("gpu") else ""
+    knob = r.get("static_fraction_setting", "gpu_memory_utilization")
+    vllm = r["framework"] == "vllm"
     conf = r["confidence"]
     p = r.get("engine_start_probability")
     starts = ("uncalibrated (seed-plan constants, not fitted)" if p is None
               else f"{'yes' if p >= conf else 'NO'} (P = {p:.3f})")
     mml = r["max_model_len"]
     w = r["workload"]
-    lines = ["", f"on {gpu}{r['gpu_memory_gib']:g} GiB, gpu_memory_utilization {r['gpu_memory_utilization']:g}, "
+    holds = f"one {mml:,}-token sequence" if vllm else "at least one token"
+    lines = ["", f"on {gpu}{r['gpu_memory_gib']:g} GiB, {knob} {r['gpu_memory_utilization']:g}, "
                  f"confidence {conf:g}:",
              f"  {'engine starts':32s}{starts}   (non-KV fits in {r['gpu_memory_utilization']:g} x "
-             f"{r['gpu_memory_gib']:g} GiB and the pool holds one {mml:,}-token sequence)",
-             f"  {'KV pool (GPU KV cache size)':32s}{r['kv_pool_tokens']:>12,d}   tokens "
+             f"{r['gpu_memory_gib']:g} GiB and the pool holds {holds})",
+             f"  {'KV pool (GPU KV cache size)' if vllm else 'KV pool (max_total_num_tokens)':32s}"
+             f"{r['kv_pool_tokens']:>12,d}   tokens "
              f"[{r['kv_pool_tokens_lower']:,d}, {r['kv_pool_tokens_upper']:,d}]",
              f"  {'max concurrency @ ' + format(mml, ',') + ' tok':32s}"
              f"{format(r['max_concurrency_at_max_model_len'], '.2f') + 'x':>12s}   "
              f"[{r['max_concurrency_at_max_model_len_lower']:.2f}x, {r['max_concurrency_at_max_model_len_upper']:.2f}x]"
-             " (vLLM's 'Maximum concurrency')",
-             f"  {'largest max_model_len to start':32s}{r['max_model_len_that_starts']:>12,d}   tokens"
+             + (" (vLLM's 'Maximum concurrency')" if vllm else ""),
+             f"  {'largest max_model_len to start' if vllm else 'longest request the pool holds':32s}{r['max_model_len_that_starts']:>12,d}   tokens"
              + (f" (memory allows {r['max_model_len_memory_allows']:,d})"
                 if r["max_model_len_memory_allows"] > r["max_model_len_that_starts"] else ""),
-             f"  {'min utilization to start':32s}"
+             f"  {'min ' + knob + ' to start' if not vllm else 'min utilization to start':32s}"
              f"{'none <= 1' if r['min_gpu_memory_utilization_to_start'] is None else format(r['min_gpu_memory_utilization_to_start'], '.3f'):>12s}"]
     if w["concurrency"] != 1 or w["tokens_per_request"] != mml:
         fp = w["fits_in_pool_probability"]

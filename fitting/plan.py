@@ -5,8 +5,9 @@ the model's heads allow, the estimator answers the questions of a preallocating 
 (vLLM by default): the probability that the engine starts with the requested context, the
 KV pool in tokens, the concurrency it allows, and whether the stated workload (concurrency
 x tokens per request) fits in the pool. Candidates are ranked by GPUs used, then by
-headroom (``gpu_memory_utilization x G`` minus non-KV and the workload's KV, GiB per GPU,
-at the lower end of the interval). Every figure comes from
+headroom (``gpu_memory_utilization x G`` minus non-KV, the CUDA graphs where vLLM 0.20+
+counts them in the budget, and the workload's KV, GiB per GPU, at the lower end of the
+interval). Every figure comes from
 :meth:`fitting.estimator.Estimator.query`, the same answer ``fitting.estimate`` prints.
 
 Examples
@@ -95,7 +96,9 @@ def _row(name, tp, r, confidence):
     u = r.get("gpu_memory_utilization", 1.0)
     g = r["gpu_memory_gib"]
     kv = r["kv_cache_gib"] or 0.0
-    headroom = u * g - r["non_kv_upper_gib"] - kv
+    # vLLM 0.20+ sizes its pool after subtracting the CUDA graphs: they use the same budget
+    graphs = (r.get("cuda_graph_upper_gib") or 0.0) if r.get("cuda_graph_in_budget") else 0.0
+    headroom = u * g - r["non_kv_upper_gib"] - graphs - kv
     p_start = r.get("engine_start_probability")
     p_work = r["workload"]["fits_in_pool_probability"] if "workload" in r else r.get("fit_probability")
     qualifies = (p_start is not None and p_work is not None and p_start >= confidence and p_work >= confidence)

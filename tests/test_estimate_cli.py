@@ -80,7 +80,8 @@ def test_json_keys_and_units(params_file, capsys):
     r = json.loads(out)
     fw = r["framework"]
     assert BASE_KEYS | GPU_KEYS <= set(r)
-    assert (VLLM_GPU_KEYS <= set(r)) == (fw == "vllm")
+    # the preallocating engines with a static fraction (vLLM, SGLang) answer the pool questions
+    assert (VLLM_GPU_KEYS <= set(r)) == (fw in ("vllm", "sglang"))
     assert r["model"] == model and isinstance(r["params_version"], int) and r["alpha"] == 0.10
     # units: GiB per GPU are the physics' bytes / 2**30; bytes per token per GPU
     arch = resolve_model(model).architecture
@@ -107,7 +108,7 @@ def test_json_keys_and_units(params_file, capsys):
         assert r["fit_probability"] is None and r["fit_probability_status"].startswith("uncalibrated")
     assert isinstance(r["max_batch_size"], int) and isinstance(r["max_context_len"], int)
     assert isinstance(r["warnings"], list)
-    if fw == "vllm":
+    if fw in ("vllm", "sglang"):
         assert r["kv_pool_tokens_lower"] <= r["kv_pool_tokens"] <= r["kv_pool_tokens_upper"]
         assert r["min_gpu_memory_utilization"] is None or 0 < r["min_gpu_memory_utilization"] <= 1
     if json.loads(Path(params_file).read_text())["status"] == "unfitted":
@@ -128,7 +129,7 @@ def test_table_by_default_states_defaults(sim_dir, capsys):
     # vLLM V1's own max_num_seqs default on a >= 70 GiB non-A100 GPU is 1024
     for text in ("meta-llama/Llama-3.1-8B on vllm", "defaults:",
                  "batch_size=1024 (vLLM's max_num_seqs default on this GPU)",
-                 "max_num_batched_tokens=8192", "gpu_memory_utilization=0.9", "non-KV", "total", "KV pool",
+                 "max_num_batched_tokens=8192", "gpu_memory_utilization=1.0 (vLLM 0.34.0's default", "non-KV", "total", "KV pool",
                  "engine starts", "max concurrency @", "largest max_model_len to start", "min utilization to start",
                  "H100-80GB"):
         assert text in out, text

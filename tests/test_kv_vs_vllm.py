@@ -201,8 +201,16 @@ def test_kv_bytes_per_token_match_vllm():
 
 # ----------------------------------------------------------------------------- weights
 def _is_unquantized(profile) -> bool:
+    """No quantization stated and none native to the checkpoint (DeepSeek-V3/R1 ship block-FP8
+    weights: vLLM loads them as FP8 without a --quantization flag)."""
     q = (profile.get("precision") or {}).get("quantization")
-    return q is None or str(q).strip().lower() in ("", "none", "null", "unquantized")
+    if not (q is None or str(q).strip().lower() in ("", "none", "null", "unquantized")):
+        return False
+    mid = (profile.get("model") or {}).get("id")
+    try:
+        return not (mid and getattr(REG.resolve(mid), "native_quantization", None))
+    except (UnknownModelError, IncompleteModelError):
+        return True
 
 
 def test_weights_match_vllm_for_unquantized_records():

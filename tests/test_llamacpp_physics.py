@@ -172,7 +172,8 @@ def _printed_kv_total(p):
 
 def _kv_check(p):
     """(predicted MiB, printed MiB) or None when the start cannot be checked."""
-    if (p["model"].get("hparams_printed") or {}).get("n_lora_kv") or "non_llamacpp_engine" in p.get("flags", ()):
+    if (p["model"].get("hparams_printed") or {}).get("n_lora_kv") or {"non_llamacpp_engine", "encoder_model"} & set(
+            p.get("flags", ())):
         return None  # ik_llama.cpp's own MLA caches, ollama's Go engine: sized their own way
     printed = _printed_kv_total(p) if p["measured"].get("kv_cache_mib") is not None else None
     if printed is None or p.get("measured_scope") == "sum_over_gpus" and not p.get("engine_settings", {}).get(
@@ -224,6 +225,8 @@ def test_kv_physics_matches_printed_kv_size():
 
 
 def _compute_check(p):
+    if "encoder_model" in p.get("flags", ()):
+        return None  # BERT-style embedding/reranker graphs: no output logits, not the decoder physics
     es = p.get("engine_settings") or {}
     printed = p["measured"].get("compute_buffer_mib")
     hp, _ = _hparams(p)

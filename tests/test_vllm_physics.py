@@ -193,6 +193,10 @@ def test_cuda_graph_capture_sizes():
 
 #: Records outside 15 %, each with the reason (the source's or the data's).
 EXCEPTIONS = {
+    "vllm-qwen-qwen3-coder-30b-a3b-instruct-eff1e55c9c": (
+        "vLLM 0.26.1rc1.dev156 source build with uncommitted changes ('.d20260731', flagged patched_build, "
+        "out of the fit): 0.23 GiB printed vs 0.17 GiB of forward physics at N=16, a 0.06 GiB gap on a "
+        "build whose contents are unknown"),
     "vllm-opengvlab-internvl3-78b-c1387ab0ac": (
         "multimodal: vLLM 0.6.6's profile run also encodes dummy images through the InternViT-6B tower; the "
         "physics models the language model's forward only (1.50 vs 15.73 GiB printed)"),

@@ -85,11 +85,11 @@ def test_the_pool_from_its_token_count_matches_the_printed_gib():
     logs that print only the count enter the fit through it."""
     import numpy as np
 
-    from fitting.overhead.observations import _resolve_models, _str, _vllm_kv_from_tokens
+    from fitting.overhead.observations import _resolve_models, _str, _kv_from_tokens
 
     frame = load_profiles(ROOT / "profiles").to_frame()
     v = frame[frame["framework"] == "vllm"].reset_index(drop=True)
-    derived = _vllm_kv_from_tokens(v, _resolve_models(_str(v, "model_id")))
+    derived = _kv_from_tokens(v, _resolve_models(_str(v, "model_id")))
     printed = v["kv_cache_gib"].to_numpy(dtype=float)
     both = np.isfinite(derived) & np.isfinite(printed)
     assert both.sum() >= 30

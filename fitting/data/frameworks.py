@@ -6,6 +6,8 @@ output (the estimator lists every default it applied).
 
 from __future__ import annotations
 
+import math
+
 import re
 from dataclasses import dataclass, field
 
@@ -50,9 +52,12 @@ FRAMEWORK_INFO = {
     ),
     "sglang": FrameworkInfo(
         "sglang", "pool", "non_kv_gib",
-        "SGLang: non-KV footprint per GPU = memory in use after weight load (\"Load weight end "
-        "... mem usage\") plus what is not the KV pool.",
-        {"mem_fraction_static": 0.88},
+        "SGLang: non-KV part of the static budget per GPU = mem_fraction_static x G - KV pool "
+        "(what loading the weights used, plus mem_fraction_static x the memory in use before "
+        "loading: CUDA context, NCCL); activations and CUDA graphs use the rest of the GPU.",
+        # mem_fraction_static: SGLang's fallback when the GPU memory is unknown (0.88 up to
+        # 0.5.x); with a GPU the estimator applies sglang_default_mem_fraction_static
+        {"mem_fraction_static": 0.88, "block_size": 1},
     ),
     "trtllm": FrameworkInfo(
         "trtllm", "pool", "non_kv_gib",
@@ -196,7 +201,8 @@ def vllm_defaults(version=None, *, engine: str | None = None, gpu_name: str | No
     -------
     dict
         ``max_num_seqs``, ``max_num_batched_tokens`` (None when ``max_model_len`` is needed
-        and missing), ``gpu_memory_utilization`` (0.9), ``block_size`` (16),
+        and missing), ``gpu_memory_utilization`` (:func:`vllm_default_utilization`: 0.9,
+        0.92 from 0.20, 1.0 from 0.34), ``block_size`` (16),
         ``enable_chunked_prefill``, ``engine``, ``rule`` (which rule applied, for printing).
 
     Notes
@@ -233,7 +239,7 @@ def vllm_defaults(version=None, *, engine: str | None = None, gpu_name: str | No
     if ep is None:
         raise ValueError(f"entry_point: expected 'serve' or 'llm', got {entry_point!r}")
     vs = ".".join(map(str, v)) if v else f"unknown (newest known {VLLM_NEWEST_KNOWN})"
-    out = {"gpu_memory_utilization": 0.9, "block_size": 16, "engine": eng}
+    out = {"gpu_memory_utilization": vllm_default_utilization(v), "block_size": 16, "engine": eng}
     if eng == "v0":
         chunked = enable_chunked_prefill
         why_chunk = "set"
@@ -295,3 +301,82 @@ def default_dtype(arch, framework: str) -> str:
     if td == "float32" and framework in _AUTO_FP32_TO_FP16:
         return "float16"
     return td
+
+
+#: The setting that sizes a preallocating engine's static budget (weights + KV pool) as a
+#: fraction of the GPU: vLLM's ``gpu_memory_utilization``, SGLang's ``mem_fraction_static``.
+STATIC_FRACTION_SETTING = {"vllm": "gpu_memory_utilization", "sglang": "mem_fraction_static"}
+
+
+def sglang_default_mem_fraction_static(gpu_memory_gib, *, tp=1, pp=1, chunked_prefill_size=None,
+                                       cuda_graph_max_bs=None) -> dict:
+    """SGLang's default ``mem_fraction_static`` for a GPU, with the settings it derives.
+
+    Follows ``handle_gpu_memory_settings`` of SGLang 0.5.23
+    (``sglang/srt/arg_groups/memory_hook.py``; ``ServerArgs._handle_gpu_memory_settings`` in
+    0.5.5 has the same form): ``chunked_prefill_size`` and the decode CUDA-graph ``max_bs`` by
+    memory tier (< 20, < 35, < 60, < 90, < 160 GiB and above), then ``reserved = 512 +
+    1.5 x max(chunked_prefill_size, 2048) + tp x pp / 8 x 1024 + 2 x max_bs`` MiB, at least
+    10240 MiB on GPUs above 60 GiB, and ``mfs = round((gpu_mem - reserved) / gpu_mem, 3)``
+    with ``gpu_mem`` the device total in MiB. Not modelled: data-parallel attention,
+    speculative decoding, DeepEP, the prefill CUDA graphs (8 MiB per captured size, or
+    1.5 GiB for MLA) and the multimodal reduction; SGLang prints the value it used in its
+    ``server_args`` line, which is what a fit uses.
+
+    Parameters
+    ----------
+    gpu_memory_gib : float
+        Device total (GiB) as the driver reports it.
+    tp, pp : int
+    chunked_prefill_size, cuda_graph_max_bs : int, optional
+        As given to SGLang; None for its tier default.
+
+    Returns
+    -------
+    dict
+        ``mem_fraction_static``, ``chunked_prefill_size``, ``cuda_graph_max_bs``, ``reserved_mib``.
+
+    Examples
+    --------
+    >>> sglang_default_mem_fraction_static(79.19)["mem_fraction_static"]  # H100 80GB, tp=1
+    0.834
+    """
+    gpu_mem = float(gpu_memory_gib) * 1024.0
+    tiers = ((20, 2048, 8, 8), (35, 4096, 48, 160), (60, 4096, 32, 160), (90, 8192, 256, 512),
+             (160, 8192, 256, 512), (math.inf, 16384, 512, 512))
+    for upper, cps, bs_small, bs_large in tiers:
+        if gpu_mem < upper * 1024:
+            break
+    cps = cps if chunked_prefill_size is None else int(chunked_prefill_size)
+    bs = (bs_small if tp < 4 else bs_large) if cuda_graph_max_bs is None else int(cuda_graph_max_bs)
+    reserved = 512.0 + max(cps, 2048) * 1.5 + tp * pp / 8 * 1024 + bs * 2
+    if gpu_mem > 60 * 1024:
+        reserved = max(reserved, 10 * 1024.0)
+    return {"mem_fraction_static": round((gpu_mem - reserved) / gpu_mem, 3), "chunked_prefill_size": cps,
+            "cuda_graph_max_bs": bs, "reserved_mib": reserved}
+
+
+def vllm_default_utilization(version=None) -> float:
+    """vLLM's default ``gpu_memory_utilization`` for a version (None: the newest known).
+
+    ``CacheConfig.gpu_memory_utilization`` (``vllm/config/cache.py``): 0.9 up to 0.19; 0.92
+    from 0.20.0 (2026-04-27, with CUDA-graph memory profiling); from 0.34.0 (2026-11-16) the
+    field defaults to None and ``resolved_gpu_memory_utilization`` gives 1.0 with the
+    extensible KV cache (on by default on CUDA: the pool is committed after warm-up from the
+    memory actually free, keeping the profiled activation peak as headroom,
+    ``v1/worker/gpu_worker.py``), else 0.92. Read in the sdists of 0.16-0.22, 0.28, 0.31,
+    0.33 and 0.34.
+
+    Examples
+    --------
+    >>> vllm_default_utilization("0.19.0"), vllm_default_utilization("0.20.0"), vllm_default_utilization("0.34.0")
+    (0.9, 0.92, 1.0)
+    """
+    v = parse_version(version) if not isinstance(version, tuple) else version
+    if v is None:
+        v = VLLM_NEWEST_VERIFIED
+    if v >= (0, 34):
+        return 1.0
+    if v >= (0, 20):
+        return 0.92
+    return 0.9

@@ -70,8 +70,10 @@ _TABLE = (
     GPUInfo("L4", "NVIDIA", 24, 22.06, _GDDR_ECC, ("l4-24gb",)),
     GPUInfo("L40", "NVIDIA", 48, 44.39, f"vLLM log total_gpu_memory (44.39GiB), {_PL}/vllm.jsonl file ref 60430572081",
             ("l40-48gb",)),
-    GPUInfo("L40S", "NVIDIA", 48, 44.39, "estimate: same 48 GiB GDDR6 with ECC as the L40, whose vLLM log shows "
-            f"44.39 GiB ({_PL}/vllm.jsonl, file ref 60430572081)", ("l40s-48gb",)),
+    GPUInfo("L40S", "NVIDIA", 48, 44.39, "vLLM logs 'Free memory on device (43.97/44.39 GiB)' on 8x L40S, "
+            "https://github.com/gnosia93/vlm-distillation/blob/30967bf4a93dba3c639a90452d2c0da35e9372b3/ec2/"
+            "5-vlm-infer.md, and the gemma-4-26B L40S starts of akamaslabs/vllm-benchmark (profiles/public/vllm/logs/"
+            "h6-*); 44.42 GiB in file ref 38962983769 - the smaller is used", ("l40s-48gb",)),
     GPUInfo("T4", "NVIDIA", 16, 14.74, "vLLM log total_gpu_memory (14.74GiB) of a 'Turing-class 16 GB GPU' "
             f"(ECC on), {_PL}/vllm.jsonl file ref 7884883735", ("t4-16gb", "tesla-t4")),
     GPUInfo("V100-16GB", "NVIDIA", 16, *_est(16), ("v100", "v100-16", "v100-sxm2-16gb")),
@@ -174,12 +176,26 @@ _PCIE_WORDS = re.compile(r"pcie|geforce|\brtx\b|quadro|titan|\bl4\b|\bl40s?\b|\b
 _NVLINK_WORDS = re.compile(r"sxm|hbm3|\bnvl\b|hgx|dgx|\bh200\b|\bb200\b|\bb300\b|\bgb200\b|\bgb300\b", re.I)
 
 
+_COUNT_SUFFIX = re.compile(r"\s*\(\s*x\s*\d{1,2}\s*\)\s*$", re.I)
+_MEMORY_NOTE = re.compile(r"\s*\(\s*(\d{1,3})\s*GB\s*\)\s*$", re.I)
+
+
 def find_gpu(name: str | None) -> GPUInfo | None:
     """:func:`gpu_info`, or None for a name the table does not know (or an ambiguous one)."""
     if not name:
         return None
-    try:
-        return gpu_info(str(name))
+    # a board count written after the name ("NVIDIA H100 (x4)", "4x A100 80GB" stays unknown)
+    name = _COUNT_SUFFIX.sub("", str(name))
+    # a memory size in parentheses ("RTX 4090 (24 GB)", "A100 (40GB)") is part of the name
+    candidates = [name, _MEMORY_NOTE.sub(lambda m: f" {m.group(1)}GB", name)]
+    for candidate in dict.fromkeys(candidates):
+        try:
+            return gpu_info(candidate)
+        except (ValueError, KeyError, LookupError):
+            continue
+    stripped = _MEMORY_NOTE.sub("", name)
+    try:  # the size did not name a table entry: the name alone, if that is unambiguous
+        return gpu_info(stripped) if stripped != name else None
     except (ValueError, KeyError, LookupError):
         return None
 

@@ -70,6 +70,7 @@ MEMORY_QUANTITIES = (
     "cuda_context",
     "torch_allocated",
     "free_after_boot",
+    "free_before_load",
     "peak_unspecified",
 )
 
@@ -89,7 +90,7 @@ FRAME_COLUMNS = (
     "gpu_memory_utilization", "enforce_eager", "kv_cache_mode", "measured_scope",
     "use_in_fit", "exclude_reason", "flags", "provenance_kind", "source", "series",
     "attention_impl", "phase", "measurement_notes", "provenance_notes", "provenance_evidence",
-    "provenance_date", "n_ubatch", "flash_attn",
+    "provenance_date", "n_ubatch", "flash_attn", "mem_fraction_static", "max_total_tokens",
 )
 
 _INT_COLUMNS = ("gpu_count", "tp", "pp", "batch_size", "input_len", "output_len", "context_len",
@@ -466,6 +467,7 @@ def _frame_row(rec: ProfileRecord) -> dict:
         "measurement_notes": d.get("measurement_notes"), "provenance_notes": prov.get("notes"),
         "provenance_evidence": prov.get("evidence"), "provenance_date": prov.get("date"),
         "n_ubatch": eng.get("n_ubatch"), "flash_attn": eng.get("flash_attn"),
+        "mem_fraction_static": eng.get("mem_fraction_static"), "max_total_tokens": eng.get("max_total_tokens"),
     }
     for key in ("batch_size", "input_len", "output_len", "context_len", "max_model_len", "max_num_seqs",
                 "max_num_batched_tokens"):

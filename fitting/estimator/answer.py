@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from fitting.data.frameworks import VLLM_NEWEST_KNOWN, vllm_defaults
+from fitting.data.frameworks import VLLM_NEWEST_KNOWN, sglang_default_mem_fraction_static, vllm_defaults
 from fitting.data.gpus import find_gpu, gpu_info, gpu_interconnect
 from fitting.estimator.inputs import (
     check_gpu_memory,
@@ -15,6 +15,7 @@ from fitting.estimator.inputs import (
     workload_kwargs,
 )
 from fitting.estimator.queries import MAX_BATCH_SEARCH
+from fitting.physics.vllm import parse_version
 
 __all__ = ["answer"]
 
@@ -28,8 +29,9 @@ def answer(est, model, *, gpu=None, gpu_memory_gib=None, gpu_memory_utilization=
     cuda_graph_gib, kv_cache_gib, kv_bytes_per_token`` (bytes per token per GPU),
     ``total_gib, total_lower_gib, total_upper_gib, total_all_gpus_gib, alpha, warnings``;
     with a GPU also ``gpu_memory_gib, fit_probability, max_batch_size, max_context_len``
-    and for vLLM ``kv_pool_tokens, kv_pool_tokens_lower, kv_pool_tokens_upper``
-    (tokens per engine) and ``min_gpu_memory_utilization``; plus ``settings``,
+    and for vLLM and SGLang ``kv_pool_tokens, kv_pool_tokens_lower, kv_pool_tokens_upper``
+    (tokens per engine), ``min_gpu_memory_utilization`` (the smallest static fraction:
+    ``static_fraction_setting`` names it) and the engine-start answers; plus ``settings``,
     ``defaults_applied``, ``units`` and the overhead/CUDA-graph interval bounds.
     """
     gpu_default_note = {}
@@ -70,8 +72,10 @@ def answer(est, model, *, gpu=None, gpu_memory_gib=None, gpu_memory_utilization=
     out["confidence"] = confidence
     out["kv_cache_mode"] = est.kv_cache_mode  # "pool": preallocated (vLLM & co.), "growing": allocated per request
     warnings = list(out["warnings"])
-    if gpu_memory_utilization is not None and est.framework != "vllm":
-        warnings.append(f"gpu_memory_utilization applies to vLLM only; ignored for {est.framework}")
+    knob = est.static_fraction_setting
+    if gpu_memory_utilization is not None and knob is None:
+        warnings.append(f"gpu_memory_utilization / mem_fraction_static apply to vLLM / SGLang only; ignored for "
+                        f"{est.framework}")
     if gpu is not None or gpu_memory_gib is not None:
         check_probability(confidence, "confidence")
         if gpu_memory_gib is None:
@@ -102,13 +106,29 @@ def answer(est, model, *, gpu=None, gpu_memory_gib=None, gpu_memory_utilization=
             if gpu is None or measured_on is None or gpu_info(gpu).name != measured_on.name:
                 warnings.append(f"the non-torch memory added to fit questions ({est.non_torch_gib:.2f} GiB) was "
                                 f"measured on {nt['gpu_name']}; another GPU or CUDA version holds a different amount")
-        u = est.utilization(gpu_memory_utilization)
         q = dict(workload_kwargs(workload))
         q.update(settings_to_workload(pred.settings))
-        if est.framework == "vllm":
+        u_note = None
+        if est.framework == "sglang" and gpu_memory_utilization is None:
+            # SGLang derives its default from the GPU's memory, tp and pp
+            d = sglang_default_mem_fraction_static(gpu_memory_gib, tp=int(q.get("tp") or 1), pp=int(q.get("pp") or 1))
+            gpu_memory_utilization = d["mem_fraction_static"]
+            u_note = (f"{gpu_memory_utilization} (SGLang's default for {gpu_memory_gib:g} GiB, tp={q.get('tp') or 1}: "
+                      f"{d['reserved_mib']:g} MiB reserved for activations and CUDA graphs; the server_args line "
+                      "of a start prints the value it used)")
+        u = est.utilization(gpu_memory_utilization, pred.settings)
+        if knob is not None:
             out["gpu_memory_utilization"] = float(u)
-            if gpu_memory_utilization is None:
-                out["defaults_applied"]["gpu_memory_utilization"] = f"{u} (vLLM default)"
+            out["static_fraction_setting"] = knob
+            version = parse_version(pred.settings.get("framework_version")) if est.framework == "vllm" else None
+            # vLLM 0.20+ subtracts its profiled CUDA-graph memory before sizing the pool
+            out["cuda_graph_in_budget"] = bool(out.get("cuda_graph_gib") is not None and version is not None
+                                               and version >= (0, 20))
+            if u_note is not None or gpu_memory_utilization is None:
+                if u_note is None and est.framework == "vllm":
+                    u_note = (f"{u} (vLLM {pred.settings.get('framework_version')}'s default: 0.9 to 0.19, 0.92 from "
+                              "0.20, 1.0 from 0.34 with the extensible KV cache)")
+                out["defaults_applied"][knob] = u_note or f"{u} ({est.framework} default)"
         p_fit = est.fit_probability(model, gpu_memory_gib=gpu_memory_gib, gpu_memory_utilization=u, **q)
         if est.status == "fitted":
             out["fit_probability"] = p_fit
@@ -123,10 +143,10 @@ def answer(est, model, *, gpu=None, gpu_memory_gib=None, gpu_memory_utilization=
         if out["max_batch_size"] >= MAX_BATCH_SEARCH:
             warnings.append(f"max_batch_size reached the search limit {MAX_BATCH_SEARCH}")
         mpe = resolve_model_arg(model)[0].max_position_embeddings
-        if mpe and out["max_context_len"] > mpe and est.framework != "vllm":
+        if mpe and out["max_context_len"] > mpe and knob is None:
             warnings.append(f"memory allows {out['max_context_len']} tokens per sequence, more than the model's "
                             f"max_position_embeddings {mpe}")
-        if est.framework == "vllm":
+        if knob is not None:
             t, tl, tu = est.kv_pool_tokens(model, gpu_memory_gib=gpu_memory_gib, gpu_memory_utilization=u,
                                             alpha=alpha, **q)
             out["kv_pool_tokens"], out["kv_pool_tokens_lower"], out["kv_pool_tokens_upper"] = t, tl, tu
@@ -144,18 +164,23 @@ def answer(est, model, *, gpu=None, gpu_memory_gib=None, gpu_memory_utilization=
                     "max_concurrency*": "requests (sequences) at once",
                     "max_model_len_that_starts": "tokens per sequence",
                     "kv_bytes_per_token": "bytes per token per GPU",
-                    "kv_pool_tokens*": "tokens per engine (vLLM 'GPU KV cache size')",
+                    "kv_pool_tokens*": "tokens per engine (vLLM 'GPU KV cache size', SGLang 'max_total_num_tokens')",
                     "fit_probability": "probability (null where uncalibrated: see fit_probability_status)", "max_context_len": "tokens per sequence"}
     return out
 
 
 def _engine_start(est, model, out, q, gpu_memory_gib, u, confidence) -> dict:
     """The questions a user of a preallocating engine asks: does it start (non-KV within
-    ``u G`` and one ``max_model_len`` sequence in the pool), how many requests of
+    ``u G`` and one ``max_model_len`` sequence in the pool; for SGLang one token), how many requests of
     ``max_model_len`` tokens the pool holds (vLLM's own "Maximum concurrency"), the largest
     ``max_model_len`` that starts and the smallest ``gpu_memory_utilization`` that starts."""
     max_len = q.get("max_model_len") or resolve_model_arg(model)[0].max_position_embeddings
-    start = dict(q, concurrency=1, input_len=max_len, output_len=0, max_model_len=max_len)
+    # vLLM refuses to start unless one max_model_len sequence fits in the pool
+    # (kv_cache_utils.check_enough_kv_cache_memory); SGLang starts with any pool of at least one
+    # token and caps a request's input at the pool (model_runner: "Not enough memory" only at
+    # max_total_num_tokens <= 0; scheduler max_req_input_len = min(context_len, pool) - 1)
+    start_len = max_len if est.framework == "vllm" else 1
+    start = dict(q, concurrency=1, input_len=start_len, output_len=0, max_model_len=max_len)
     fitted = est.status == "fitted"
     p_start = est.fit_probability(model, gpu_memory_gib=gpu_memory_gib, gpu_memory_utilization=u, **start)
     ans = {"max_model_len": int(max_len),

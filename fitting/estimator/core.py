@@ -24,6 +24,9 @@ Per GPU, in GiB:
 * vLLM at ``gpu_memory_utilization`` ``u``: the KV pool ``u G - non_kv`` holds the workload
   and the CUDA graphs fit in the rest, ``P(non_kv + kv <= u G) * P(cuda_graph <= (1-u) G)``
   (independent fitted terms).
+* SGLang at ``mem_fraction_static`` ``u`` (passed as ``gpu_memory_utilization``): the same
+  pool identity, ``P(non_kv + kv <= u G)``; its activations and CUDA graphs use the rest of
+  the GPU, which SGLang's own default fraction reserves for them (no fitted term).
 * every other framework: ``P(total <= G)``.
 
 Only numpy and the package's physics are imported on this path (pandas only when a
@@ -38,8 +41,14 @@ import math
 import numpy as np
 
 from fitting.data.frameworks import default_dtype, framework_info
-from fitting.data.frameworks import VLLM_NEWEST_KNOWN, vllm_defaults
+from fitting.data.frameworks import (
+    STATIC_FRACTION_SETTING,
+    VLLM_NEWEST_KNOWN,
+    vllm_default_utilization,
+    vllm_defaults,
+)
 from fitting.estimator import queries
+from fitting.physics.vllm import parse_version
 from fitting.estimator.answer import answer
 from fitting.estimator.coefficient_file import (
     SUPPORTED_SCHEMA_VERSIONS,
@@ -362,15 +371,22 @@ class Estimator:
         cg = (self.cuda_graph.distribution(feats) if self.cuda_graph is not None and not s.get("enforce_eager")
               else None)
         total = needed.plus(cg) if cg is not None else needed
+        # vLLM 0.20+ profiles the CUDA-graph memory and subtracts it before sizing the pool
+        # (v1/worker/gpu_worker.py, determine_available_memory; 0.34's extensible KV cache is
+        # committed after capture): the graphs are inside u G, not in the rest of the GPU
+        version = parse_version(s.get("framework_version")) if self.framework == "vllm" else None
+        cg_in_budget = cg is not None and version is not None and version >= (0, 20)
         return dict(features=feats, y=y, overhead=overhead, kv=kv, kvbpt=np.broadcast_to(kvbpt, y.center.shape),
-                    non_kv=non_kv, needed=needed, cg=cg, total=total)
+                    non_kv=non_kv, needed=needed, cg=cg, total=total, cg_in_budget=cg_in_budget,
+                    budget_non_kv=non_kv.plus(cg) if cg_in_budget else non_kv,
+                    budget_needed=total if cg_in_budget else needed)
 
     def fit_probability_of(self, c, gpu_memory_gib, gpu_memory_utilization):
         G = np.asarray(gpu_memory_gib, dtype=float)
-        if self.framework == "vllm":
+        if self.static_fraction_setting is not None:
             u = np.asarray(gpu_memory_utilization, dtype=float)
-            p = c["needed"].cdf(u * G)
-            if c["cg"] is not None:
+            p = c["budget_needed"].cdf(u * G)
+            if c["cg"] is not None and not c["cg_in_budget"]:
                 p = p * c["cg"].cdf((1.0 - u) * G)
             return p
         return c["total"].cdf(G - self.non_torch_gib)
@@ -524,17 +540,29 @@ class Estimator:
         out["outside_fitted_range"] = np.broadcast_to(outside, shape)
         if gpu_memory_gib is not None:
             check_gpu_memory(gpu_memory_gib)
-            u = self.utilization(gpu_memory_utilization)
+            u = self.utilization(gpu_memory_utilization, s)
             out["fit_probability"] = np.broadcast_to(self.fit_probability_of(c, gpu_memory_gib, u), shape)
         return out, msgs, s, applied, name, c
 
-    def utilization(self, u):
-        """vLLM's ``gpu_memory_utilization``: the framework default for None, else checked in (0, 1]."""
+    @property
+    def static_fraction_setting(self) -> str | None:
+        """The setting that sizes this engine's static budget as a fraction of the GPU (vLLM
+        ``gpu_memory_utilization``, SGLang ``mem_fraction_static``), None for other frameworks."""
+        return STATIC_FRACTION_SETTING.get(self.framework)
+
+    def utilization(self, u, settings=None):
+        """The static fraction (vLLM's ``gpu_memory_utilization``, SGLang's
+        ``mem_fraction_static``): the framework default for None (vLLM: that of the version in
+        ``settings``, :func:`fitting.data.frameworks.vllm_default_utilization`), else checked
+        in (0, 1]."""
+        name = self.static_fraction_setting or "gpu_memory_utilization"
         if u is None:
-            return float(self.info.defaults.get("gpu_memory_utilization", 1.0))
+            if self.framework == "vllm":
+                return vllm_default_utilization((settings or {}).get("framework_version") or VLLM_NEWEST_KNOWN)
+            return float(self.info.defaults.get(name, 1.0))
         u = np.asarray(u, dtype=float)
         if np.any((u <= 0) | (u > 1)):
-            raise ValueError(f"gpu_memory_utilization must lie in (0, 1], got {show_value(u)}")
+            raise ValueError(f"{name} must lie in (0, 1], got {show_value(u)}")
         return u
 
     # ----------------------------------------------------------- inverse queries (queries.py)
@@ -573,6 +601,8 @@ class Estimator:
                       **workload)
 
     def require_pool(self, what):
-        if self.framework != "vllm":
-            raise ValueError(f"{what} is a vLLM question (gpu_memory_utilization); framework is {self.framework}")
+        if self.static_fraction_setting is None:
+            raise ValueError(f"{what} is a question for engines that preallocate a static fraction of the GPU "
+                             f"(vLLM gpu_memory_utilization, SGLang mem_fraction_static); framework is "
+                             f"{self.framework}")
 

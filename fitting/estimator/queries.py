@@ -53,15 +53,15 @@ def fit_probability(est, model, *, gpu_memory_gib, gpu_memory_utilization=None, 
     """
     check_gpu_memory(gpu_memory_gib)
     arch, entry, name, s, _ = est.resolve_workload(model, **workload_kwargs(workload))
-    p = est.fit_probability_of(est.components(arch, s), gpu_memory_gib, est.utilization(gpu_memory_utilization))
+    p = est.fit_probability_of(est.components(arch, s), gpu_memory_gib, est.utilization(gpu_memory_utilization, s))
     return float(p) if np.ndim(p) == 0 else p
 
 def _max_search(est, model, vary, gpu_memory_gib, confidence, gpu_memory_utilization, workload, cap):
     check_gpu_memory(gpu_memory_gib)
     check_probability(confidence, "confidence")
-    u = est.utilization(gpu_memory_utilization)
     base = workload_kwargs(workload)
     arch, entry, name, s, _ = est.resolve_workload(model, **base)
+    u = est.utilization(gpu_memory_utilization, s)
 
     shape = np.broadcast(*[np.asarray(s[k]) for k in ("tp", "pp", "batch_size", "concurrency", "input_len",
                                                       "output_len")],
@@ -130,8 +130,8 @@ def max_context_len(est, model, *, gpu_memory_gib, confidence=0.95, gpu_memory_u
 def kv_pool_tokens(est, model, *, gpu_memory_gib, gpu_memory_utilization=None, alpha=0.10, **workload):
     """vLLM's KV pool in tokens per engine for a ``gpu_memory_utilization``, with interval.
 
-    ``pool = u G - non_kv`` GiB per GPU, divided by the per-GPU KV bytes per token and
-    rounded down to whole blocks. The ``1 - alpha`` interval comes from the non-KV
+    ``pool = u G - non_kv`` GiB per GPU (vLLM 0.20+: ``- cuda_graph`` too, which it subtracts
+    before sizing), divided by the per-GPU KV bytes per token and rounded down to whole blocks. The ``1 - alpha`` interval comes from the non-KV
     interval (its upper end gives the lower pool).
 
     Returns
@@ -141,8 +141,8 @@ def kv_pool_tokens(est, model, *, gpu_memory_gib, gpu_memory_utilization=None, a
     est.require_pool("kv_pool_tokens")
     check_gpu_memory(gpu_memory_gib)
     check_alpha(alpha)
-    u = est.utilization(gpu_memory_utilization)
     arch, entry, name, s, _ = est.resolve_workload(model, **workload_kwargs(workload))
+    u = est.utilization(gpu_memory_utilization, s)
     c = est.components(arch, s)
     G = np.asarray(gpu_memory_gib, float)
     block = float(est.info.defaults.get("block_size", 1))
@@ -152,7 +152,7 @@ def kv_pool_tokens(est, model, *, gpu_memory_gib, gpu_memory_utilization=None, a
         t = np.floor(pool_bytes / (c["kvbpt"] * block)) * block
         return t.astype(np.int64) if np.ndim(t) else int(t)
 
-    nk = c["non_kv"]
+    nk = c["budget_non_kv"]  # vLLM 0.20+: non-KV + the CUDA graphs, all inside u G
     return tokens(nk.median), tokens(nk.quantile(1 - alpha / 2)), tokens(nk.quantile(alpha / 2))
 
 def min_gpu_memory_utilization(est, model, *, gpu_memory_gib, confidence=0.95, **workload):
@@ -164,7 +164,7 @@ def min_gpu_memory_utilization(est, model, *, gpu_memory_gib, confidence=0.95, *
     check_gpu_memory(gpu_memory_gib)
     check_probability(confidence, "confidence")
     arch, entry, name, s, _ = est.resolve_workload(model, **workload_kwargs(workload))
-    need = est.components(arch, s)["needed"].quantile(confidence)
+    need = est.components(arch, s)["budget_needed"].quantile(confidence)
     u = np.ceil(need / np.asarray(gpu_memory_gib, float) * 1000.0 - 1e-9) / 1000.0
     u = np.where(u > 1.0, np.nan, u)
     if np.ndim(u) == 0:

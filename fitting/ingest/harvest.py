@@ -21,6 +21,12 @@ starts with a header of ``# key: value`` lines, written by whoever harvested it:
 ``gpu``
     the GPU model when the log does not print it and the source names it elsewhere (the
     thread, a README, the log's file name; ``notes`` says where);
+``tp``
+    the tensor-parallel size when the log's lines do not state it in a form the parser reads
+    and the source states it (a JSON ``--vllm_config``, the command); the log wins where both do;
+``max_num_seqs``
+    likewise the engine's ``max_num_seqs`` stated by the source outside the log lines (e.g. the
+    ``docker run`` line printed just before them);
 ``flags``
     comma-separated profile flags the reviewer set (``fork_build``, ``non_nvidia_gpu``,
     ``unified_memory``, ``failed_run``, ``speculative_decoding``, ...);
@@ -55,7 +61,8 @@ __all__ = ["CONVERTER", "EXCLUDING_FLAGS", "HarvestError", "LogSource", "convert
 
 CONVERTER = f"fitting.ingest.harvest {__version__}"
 FRAMEWORKS = ("llamacpp", "sglang", "trtllm", "tgi", "vllm")
-HEADER_KEYS = ("url", "ref", "date", "model", "weight_format", "flags", "notes", "gpu", "gpu_memory_gib")
+HEADER_KEYS = ("url", "ref", "date", "model", "weight_format", "flags", "notes", "gpu", "gpu_memory_gib", "tp",
+               "max_num_seqs")
 
 #: Flags that keep a profile out of default fits (docs/profiles.md), with the reason written.
 EXCLUDING_FLAGS = {
@@ -172,6 +179,10 @@ def _profile(src: LogSource, profile: dict, index: int, total: int) -> dict:
         out.pop("measurement_notes")
     if h.get("gpu") and not (out.get("gpu") or {}).get("name"):
         out["gpu"] = dict(out.get("gpu") or {}, name=h["gpu"])
+    if h.get("max_num_seqs") and not (out.get("workload") or {}).get("max_num_seqs"):
+        out["workload"] = dict(out.get("workload") or {}, max_num_seqs=int(h["max_num_seqs"]))
+    if h.get("tp") and not (out.get("parallel") or {}).get("tp"):
+        out["parallel"] = dict(out.get("parallel") or {}, tp=int(h["tp"]))
     if h.get("gpu_memory_gib"):
         out.setdefault("gpu", {})
         out["gpu"] = dict(out["gpu"], memory_gib=float(h["gpu_memory_gib"]))

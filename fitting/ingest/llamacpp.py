@@ -154,6 +154,7 @@ def _rules(c):
         s("n_batch", rf"\bn_batch\s+=\s*{NUM}", "n_batch", parse_int),
         s("n_ubatch", rf"\bn_ubatch\s+=\s*{NUM}", "n_ubatch", parse_int),
         s("n_seq_max", rf"\bn_seq_max\s+=\s*{NUM}", "n_seq_max", parse_int),
+        s("causal attn", rf"\bcausal attn\s+=\s*{NUM}", "causal_attn", parse_int),
         s("flash_attn", r"\bflash_attn\s+=\s*(\w{1,10})", "flash_attn"),
         s("Flash Attention was", r"Flash Attention was \w+, set to (\w{1,10})", "flash_attn", overwrite=True),
         s("type_k", r"type_k = '(\w{1,10})'", "type_k"),
@@ -260,7 +261,14 @@ def _parts(run, variant):
         hparams["swa_layers"] = [swa_flags[i] for i in range(n_layer)]
     if s.get("model_file"):
         notes.append(f"model file {s['model_file']}")
+    encoder = s.get("causal_attn") == 0
+    if encoder:
+        flags.append("encoder_model")
     return {
+        **({"use_in_fit": False,
+            "exclude_reason": "non-causal encoder (embedding / reranker) model, 'causal attn = 0': no generation, "
+                              "its graph has no output logits and its KV cache is not used; not an LLM start"}
+           if encoder else {}),
         "measured": measured,
         "measured_scope": "sum_over_gpus" if len(devices) > 1 else "per_gpu",
         "notes": notes,

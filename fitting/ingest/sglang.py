@@ -3,12 +3,15 @@
 Lines read (``[2026-02-04 11:30:29 TP0] ...``; the ``TPn``/``DPn``/``PPn`` tags are the
 rank):
 
+* ``Load weight begin. avail mem=X GB`` -> free_before_load (free device memory after CUDA and
+  distributed init: ``model_runner.py`` reads it with ``torch.cuda.mem_get_info``);
 * ``Load weight end. ... mem usage=X GB`` -> weights;
 * ``KV Cache is allocated. [dtype: torch.X, ]#tokens: N, K size: X GB, V size: Y GB``
   (or ``KV size: X GB`` for MLA) -> KV pool and its tokens (several pools of a hybrid
   model add up);
 * ``Mamba Cache is allocated. ... conv_state size: X GB, ssm_state size: Y GB`` -> other;
-* ``Capture cuda graph end. ... mem usage=X GB`` -> CUDA graphs;
+* ``Capture cuda graph end. ... mem usage=X GB`` (and from 0.5.18 ``Capture target prefill /
+  decode CUDA graph end``, ``Capture piecewise CUDA graph end``, summed) -> CUDA graphs;
 * ``max_total_num_tokens=N, chunked_prefill_size=..., max_prefill_tokens=...,
   max_running_requests=..., context_len=...`` and ``server_args`` / ``ServerArgs(...)``
   (``tp_size``, ``mem_fraction_static``, ``model_path``, ``dtype``, ``kv_cache_dtype``,
@@ -47,7 +50,8 @@ MARKERS = {
 
 _RANK = re.compile(r"^\s*\[(?:\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ?)?((?:[A-Z]{2,3}\d{1,4} ?){0,4})\]")
 _ARGS = kv_pattern(("tp_size", "pp_size", "dp_size", "mem_fraction_static", "model_path", "served_model_name",
-                    "dtype", "kv_cache_dtype", "quantization", "context_length"), "eq")
+                    "dtype", "kv_cache_dtype", "quantization", "context_length", "cuda_graph_max_bs",
+                    "page_size", "disable_cuda_graph", "max_total_tokens"), "eq")
 _CLI = kv_pattern(("tp_size", "tp", "model_path", "model", "mem_fraction_static", "dtype", "kv_cache_dtype",
                    "quantization", "context_length"), "cli")
 _GIB = {"unit": "gib"}
@@ -97,6 +101,10 @@ def _args(c, line, rank, pattern):
             c.setting({"model": "model_path"}.get(key, key), raw)
         elif key in ("dtype", "kv_cache_dtype", "quantization") and raw not in (None, "auto"):
             c.setting(key, raw)
+        elif key in ("cuda_graph_max_bs", "page_size", "max_total_tokens") and raw not in (None, "None"):
+            c.setting(key, parse_int(raw))
+        elif key == "disable_cuda_graph" and raw in ("True", "False"):
+            c.setting(key, raw == "True")
     if found:
         c.run.add_evidence("[settings] " + ", ".join(found))
 
@@ -110,13 +118,20 @@ def _rules(c):
         Rule("server_args", re.compile(r"server_args"), lambda mm, line, rank: _args(c, line, rank, _ARGS)),
         Rule("sglang.launch_server", re.compile(r"sglang\.launch_server"),
              lambda mm, line, rank: _args(c, line, rank, _CLI)),
+        Rule("Load weight begin", re.compile(rf"Load weight begin\..{{0,40}}?avail mem={NUM} ?GB"),
+             lambda mm, line, rank: c.add("free_before_load", parse_decimal(mm.group(1)), "gib", rank=rank,
+                                          line=line) if _primary(rank) else None),
         m("Load weight end", rf"Load weight end\..{{0,300}}?mem usage={NUM} ?GB", "weights", **_GIB),
         Rule("KV Cache is allocated", re.compile(r"KV Cache is allocated"),
              lambda mm, line, rank: _kv(c, mm, line, rank)),
         m("conv_state size", rf"conv_state size: {NUM} ?GB", "mamba_conv", mode="sum", **_GIB),
         m("ssm_state size", rf"ssm_state size: {NUM} ?GB", "mamba_ssm", mode="sum", **_GIB),
-        m("Capture cuda graph end", rf"Capture cuda graph end\..{{0,200}}?mem usage={NUM} ?GB", "cuda_graph",
-          **_GIB),
+        # one line per captured graph set: "Capture cuda graph end" (to 0.5.x), "Capture piecewise CUDA
+        # graph end", and from 0.5.18 "Capture target prefill/decode CUDA graph end": summed
+        Rule("raph end", re.compile(rf"Capture (?:target \w{{1,20}} |piecewise )?(?:cuda|CUDA) graph end\..{{0,200}}?"
+                                    rf"mem usage={NUM} ?GB"),
+             lambda mm, line, rank: c.add("cuda_graph", parse_decimal(mm.group(1)), "gib", rank=rank, line=line,
+                                          mode="sum")),
         m("max_total_num_tokens=", rf"max_total_num_tokens={NUM}", "kv_tokens.summary", integer=True),
         s("Using KV cache dtype", r"Using KV cache dtype: torch\.(\w{1,20})", "kv_cache_dtype", str),
         s("context_len=", rf"\bcontext_len={NUM}", "context_len"),
@@ -130,10 +145,16 @@ def _rules(c):
 
 def _parts(run):
     measured, notes = {}, []
-    for key, name in (("weights", "weights"), ("cuda_graph", "cuda_graph")):
+    for key, name in (("weights", "weights"), ("free_before_load", "free_before_load")):
         item = run.get(key)
         if item is not None:
             measured_field(measured, name, item.value, "gib")
+    graphs = run.sums.get("cuda_graph", [])
+    if graphs:
+        total, addends = sum_items(graphs, "gib")
+        measured_field(measured, "cuda_graph", total, "gib")
+        if len(graphs) > 1:
+            notes.append(f"sum: cuda_graph_gib = {addends} (one capture per graph set)")
     kv_items = [it for key in ("kv_k", "kv_v", "kv_kv") for it in run.sums.get(key, [])]
     if kv_items:
         total, addends = sum_items(kv_items, "gib")
@@ -166,7 +187,9 @@ def _parts(run):
         "precision": {"dtype": s.get("dtype"), "kv_cache_dtype": s.get("kv_cache_dtype"),
                       "quantization": s.get("quantization")},
         "engine_settings": {k: s.get(k) for k in ("mem_fraction_static", "max_running_requests",
-                                                  "chunked_prefill_size", "max_prefill_tokens", "architecture")},
+                                                  "chunked_prefill_size", "max_prefill_tokens", "architecture",
+                                                  "cuda_graph_max_bs", "page_size", "disable_cuda_graph",
+                                                  "max_total_tokens")},
         "kv_cache_mode": "pool",
     }
 

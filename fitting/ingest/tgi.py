@@ -31,7 +31,9 @@ MARKERS = {"text_generation_launcher": 5, "text_generation_router": 5, "Setting 
            "text-generation-inference": 3}
 
 _ARGS = re.compile(r"\b(model_id|num_shard|quantize|dtype|kv_cache_dtype|max_total_tokens|max_batch_prefill_tokens|"
-                   r"cuda_memory_fraction): (?:Some\()?(\"[^\"]{0,300}\"|[\w.]{1,60})")
+                   r"cuda_memory_fraction): (?:Some\(\s*)?(\"[^\"]{0,300}\"|[\w.]{1,60})")
+#: Lines of one pretty-printed ``Args {`` block joined at most (TGI 2.x/3.x print one field per line).
+_MAX_ARGS_LINES = 400
 _DTYPES = {"bfloat16": "bfloat16", "float16": "float16", "float32": "float32"}
 
 
@@ -109,8 +111,27 @@ def _parts(run):
     }
 
 
+def _join_args_blocks(lines):
+    """Yield the lines with each pretty-printed launcher block (a line ending in ``Args {``, its
+    fields one per line, then a line ``}``) joined into one line, as older TGI prints it."""
+    block = None
+    for line in lines:
+        if block is None:
+            if line.rstrip().endswith("Args {"):
+                block = [line.rstrip()]
+            else:
+                yield line
+            continue
+        block.append(line.strip())
+        if line.strip() == "}" or len(block) > _MAX_ARGS_LINES:
+            yield " ".join(block)
+            block = None
+    if block is not None:
+        yield " ".join(block)
+
+
 def parse(lines):
     """Parse TGI log lines into ``[(Run, parts), ...]``, one per launch."""
     c = Collector()
-    scan(lines, _rules(c))
+    scan(_join_args_blocks(lines), _rules(c))
     return [(run, parts) for run in c.finish() if (parts := _parts(run)) is not None]

@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import re
 
+from fitting.data.frameworks import vllm_default_utilization
+
 from ._common import (
     MAX_LINE_CHARS,
     NUM,
@@ -187,6 +189,10 @@ def _rules(c):
         s("Desired GPU memory utilization", rf"Desired GPU memory utilization is \({NUM}, ",
           "gpu_memory_utilization", as_fraction),
         s("Requested memory:", rf"Requested memory: {NUM} \(util\)", "gpu_memory_utilization", as_fraction),
+        # 0.20+ with CUDA-graph memory profiling: "The current --gpu-memory-utilization=0.9200 is
+        # equivalent to --gpu-memory-utilization=0.9182 without ..." (v1/worker/gpu_worker.py)
+        s("The current --gpu-memory-utilization=", rf"The current --gpu-memory-utilization={NUM} is equivalent",
+          "gpu_memory_utilization", as_fraction),
         s("Maximum concurrency for", rf"Maximum concurrency for {NUM} tokens per request", "max_model_len",
           parse_int),
         s("Using max model len", rf"Using max model len {NUM}", "max_model_len", parse_int),
@@ -298,10 +304,14 @@ def _parts(run):
     model = s.get("model")
     if s.get("non_default_args_listed") and s.get("gpu_memory_utilization") is None:
         # the API server lists every argument that differs from its default (vllm/entrypoints/
-        # utils.py, 0.10+): a utilization it does not list is EngineArgs' default, 0.9
-        s["gpu_memory_utilization"] = 0.9
-        notes.append("gpu_memory_utilization 0.9: vLLM's default (EngineArgs); the printed 'non-default args' "
-                     "do not list it")
+        # utils.py, 0.10+): a utilization it does not list is the default of that version
+        # (0.9; 0.92 from 0.20; 1.0 from 0.34 with the extensible KV cache)
+        version = s.get("version")
+        u = vllm_default_utilization(version) if version else 0.9
+        s["gpu_memory_utilization"] = u
+        notes.append(f"gpu_memory_utilization {u}: vLLM's default "
+                     + (f"for version {version}" if version else "of 0.10-0.19 (version not printed)")
+                     + " (CacheConfig); the printed 'non-default args' do not list it")
     return {
         "measured": measured,
         "notes": notes,

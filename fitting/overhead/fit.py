@@ -91,7 +91,7 @@ MIN_MODELS = 3
 #: Candidate overhead specs, in the order they are fitted and reported.
 CANDIDATE_SPECS = ("seed", "boxcox", "physical")
 #: Specs from one framework's own mechanics, candidates for that framework only.
-FRAMEWORK_SPECS = {"vllm": ("vllm", "vllm_fabric")}
+FRAMEWORK_SPECS = {"vllm": ("vllm", "vllm_fabric"), "sglang": ("sglang",)}
 
 
 def candidate_specs(framework: str) -> tuple:

@@ -167,6 +167,11 @@ RESPONSE_FORMS = {
 #: Components added when present (never required).
 _OPTIONAL_COMPONENTS = {("trtllm", "engine"): ("other",)}
 
+#: SGLang: device memory in use before the weight load (GPU total minus "Load weight begin. avail
+#: mem") above which a start counts as sharing its GPU with another process. The CUDA context,
+#: NCCL communicators and custom all-reduce buffers come to 0.3-1.5 GiB in the logs.
+SGLANG_MAX_PRELOAD_GIB = 3.0
+
 #: llama.cpp: share of the weights on the CPU above which a run counts as partially offloaded.
 _MAX_CPU_WEIGHT_SHARE = 0.10
 
@@ -311,7 +316,7 @@ def _response(frame, framework, kv_from_tokens=None):
 
     ``kv_from_tokens`` (vLLM): the pool in GiB per GPU from the printed pool size in tokens
     (or blocks x block size) and the exact KV bytes per token, for rows that print no GiB
-    figure of the pool (:func:`_vllm_kv_from_tokens`)."""
+    figure of the pool (:func:`_kv_from_tokens`)."""
     n = len(frame)
     y = np.full(n, np.nan)
     form = np.array([None] * n, dtype=object)
@@ -335,15 +340,7 @@ def _response(frame, framework, kv_from_tokens=None):
         # utilization and the pool, non-KV = u G - KV (vllm/v1/worker/gpu_worker.py,
         # determine_available_memory). Printed to 0.01 GiB: an error of about 0.01 GiB.
         u = _num(frame, "gpu_memory_utilization")
-        G = np.array(_num(frame, "gpu_memory_gib"), dtype=float)
-        G_from_table = np.zeros(n, dtype=bool)
-        for i, name in enumerate(_str(frame, "gpu_name")):
-            # the device total a vLLM log of the same GPU model printed (fitting.data.gpus), where
-            # this profile names its GPU but not the total; estimates are not used
-            if not np.isfinite(G[i]) and name:
-                info = find_gpu(name)
-                if info is not None and not info.usable_is_estimate:
-                    G[i], G_from_table[i] = info.usable_gib, True
+        G, G_from_table = _gpu_totals(frame)
         kv = _num(frame, "kv_cache_gib")
         from_tokens = np.zeros(n, dtype=bool)
         if kv_from_tokens is not None:
@@ -364,8 +361,62 @@ def _response(frame, framework, kv_from_tokens=None):
             if cg_counted[i] and not np.isfinite(cg[i]):
                 gone.append("cuda_graph_gib (0.20+ subtracts it before sizing the pool)")
             lacking[i].append(f"u x G - KV lacks {', '.join(gone) or 'a positive difference'}")
+    if framework == "sglang":
+        # SGLang's pool identity (sglang/srt/model_executor/model_runner.py, profile_max_num_token,
+        # the same from 0.3 to 0.5): rest = free_now - T (1 - mem_fraction_static), T the free
+        # memory after CUDA and distributed init, free_now the free memory after the weights and
+        # everything else loaded before the pool; tokens = rest / cell_size. With G the device
+        # total, the static budget holds mfs x G = pool + [what loading used + mfs x (G - T)]: the
+        # bracket is the response (non-KV of the static budget), y = mfs x G - pool. Activations
+        # and CUDA graphs live in the rest, (1 - mfs) T, and are not part of y.
+        u = _num(frame, "mem_fraction_static")
+        G, G_from_table = _gpu_totals(frame)
+        kv = _num(frame, "kv_cache_gib")
+        from_tokens = np.zeros(n, dtype=bool)
+        if kv_from_tokens is not None:
+            from_tokens = np.isfinite(kv_from_tokens)
+            kv = np.where(from_tokens, kv_from_tokens, kv)
+        state = _num(frame, "other_gib")  # Mamba / recurrent state: sized from the same rest
+        kv = kv + np.where(np.isfinite(state), state, 0.0)
+        cap = _num(frame, "max_total_tokens")
+        tokens = _num(frame, "kv_cache_tokens")
+        free0 = _num(frame, "free_before_load_gib")
+        diff = u * G - kv
+        ok = np.isnan(y) & np.isfinite(diff) & (diff > 0)
+        for i in np.flatnonzero(ok):
+            if np.isfinite(cap[i]) and (not np.isfinite(tokens[i]) or tokens[i] >= cap[i]):
+                ok[i] = False
+                lacking[i].append(f"the pool is capped by max_total_tokens={int(cap[i])}, not sized by "
+                                  "mem_fraction_static")
+            elif np.isfinite(free0[i]) and G[i] - free0[i] > SGLANG_MAX_PRELOAD_GIB:
+                ok[i] = False
+                lacking[i].append(f"free memory before the weight load {free0[i]:.2f} GiB of {G[i]:.2f} GiB: "
+                                  f"more than {SGLANG_MAX_PRELOAD_GIB:g} GiB in use before loading (another "
+                                  "process on the GPU)")
+        y = np.where(ok, diff, y)
+        name = np.where(G_from_table, "static_budget_gpu_table", "static_budget")
+        name = np.where(from_tokens, np.char.add(name.astype(str), "_tokens"), name)
+        form = np.where(ok, name, form)
+        for i in np.flatnonzero(np.isnan(y)):
+            gone = [n for n, v in (("mem_fraction_static", u[i]), ("gpu_memory_gib", G[i]),
+                                   ("kv_cache_gib", kv[i])) if not np.isfinite(v)]
+            if gone:
+                lacking[i].append(f"mfs x G - KV lacks {', '.join(gone)}")
     missing = np.array(["; ".join(m) for m in lacking], dtype=object)
     return y, _num(frame, "weights_gib"), form, missing
+
+
+def _gpu_totals(frame):
+    """(G, from_table) per row: the device total in GiB the profile states, else the total a
+    log of the same GPU model printed (:mod:`fitting.data.gpus`; estimates are not used)."""
+    G = np.array(_num(frame, "gpu_memory_gib"), dtype=float)
+    from_table = np.zeros(len(frame), dtype=bool)
+    for i, name in enumerate(_str(frame, "gpu_name")):
+        if not np.isfinite(G[i]) and name:
+            info = find_gpu(name)
+            if info is not None and not info.usable_is_estimate:
+                G[i], from_table[i] = info.usable_gib, True
+    return G, from_table
 
 
 def _resolve_models(model_ids):
@@ -473,9 +524,10 @@ def _vllm_interconnect(frame, settings) -> np.ndarray:
     return out
 
 
-def _vllm_kv_from_tokens(frame, entries) -> np.ndarray:
-    """Per row: the KV pool in GiB per GPU from the pool size vLLM printed in tokens ("GPU KV
-    cache size: N tokens", else "# GPU blocks: B" x the block size, 16 unless stated), times
+def _kv_from_tokens(frame, entries, framework="vllm") -> np.ndarray:
+    """Per row: the KV pool in GiB per GPU from the pool size the engine printed in tokens (vLLM
+    "GPU KV cache size: N tokens", else "# GPU blocks: B" x the block size, 16 unless stated;
+    SGLang "KV Cache is allocated. #tokens: N", whose cell size is the same product), times
     the exact KV bytes per token and GPU (:func:`fitting.physics.memory.kv_bytes_per_token`,
     which matches the pools vLLM prints to 0.02%). NaN where the model is unknown, its stack
     has sliding-window or KV-less layers (vLLM sizes those pools per layer group), the run is
@@ -486,7 +538,10 @@ def _vllm_kv_from_tokens(frame, entries) -> np.ndarray:
     tokens = _num(frame, "kv_cache_tokens")
     blocks = _num(frame, "num_gpu_blocks")
     block = _num(frame, "block_size")
-    count = np.where(np.isfinite(tokens), tokens, blocks * np.where(np.isfinite(block), block, 16.0))
+    if framework == "vllm":
+        count = np.where(np.isfinite(tokens), tokens, blocks * np.where(np.isfinite(block), block, 16.0))
+    else:
+        count = tokens
     tp, _ = _positive_int_or(_num(frame, "tp"), 1.0)
     pp, _ = _positive_int_or(_num(frame, "pp"), 1.0)
     ids, dtypes, kvd = _str(frame, "model_id"), _str(frame, "dtype"), _str(frame, "kv_cache_dtype")
@@ -497,7 +552,7 @@ def _vllm_kv_from_tokens(frame, entries) -> np.ndarray:
             continue  # per-group pools; a pipeline stage's block count (one V0 DeepSeek-V2.5 pp=2 log: 2x off)
         try:
             per_token = kv_bytes_per_token(arch, kv_cache_dtype=kvd[i] or "auto",
-                                           dtype=dtypes[i] or default_dtype(arch, "vllm"), tp=int(tp[i]), pp=int(pp[i]))
+                                           dtype=dtypes[i] or default_dtype(arch, framework), tp=int(tp[i]), pp=int(pp[i]))
         except (ValueError, KeyError):
             continue
         out[i] = count[i] * float(per_token) / _GIB
@@ -618,7 +673,8 @@ def build_observations(frame: pd.DataFrame, framework: str, *, response: str = "
 
     # --- per-GPU response
     y, w_meas, form, missing = _response(fr, framework,
-                                         _vllm_kv_from_tokens(fr, entries) if framework == "vllm" else None)
+                                         _kv_from_tokens(fr, entries, framework)
+                                         if framework in ("vllm", "sglang") else None)
     if response == "cuda_graph":
         y = _num(fr, "cuda_graph_gib")
         y = np.where(y > 0, y, np.nan)  # 0 = graphs not captured (eager) or not reported

@@ -436,7 +436,49 @@ def _excess_grid(spec, fixed: dict) -> tuple:
 VLLM = dataclasses.replace(VLLM, start_grid=_excess_grid(VLLM, {}))
 VLLM_FABRIC = dataclasses.replace(VLLM_FABRIC, start_grid=_excess_grid(VLLM_FABRIC, {}))
 
-SPECS = {s.name: s for s in (SEED, BOXCOX, PHYSICAL, VLLM, VLLM_FABRIC)}
+
+# --- sglang: the non-KV part of SGLang's static budget ---------------------------------------
+
+def _sglang_parts(x):
+    n = _f(x, "tp") if "tp" in x else _f(x, "n_gpus")
+    W = _f(x, "weights_gib")
+    one = np.ones(np.broadcast(n, W).shape)
+    return one, (n > 1).astype(float) * one, W * one
+
+
+def _sglang_eval(x, p):
+    one, multi, W = _sglang_parts(x)
+    return p[0] * one + p[1] * multi + p[2] * W
+
+
+def _sglang_jac(x, p):
+    return np.column_stack(_sglang_parts(x))
+
+
+def _sglang_regressors(x):
+    one, multi, W = _sglang_parts(x)
+    return {"baseline_gib": one, "multi_gpu_gib": multi, "load_excess": W}
+
+
+SGLANG = OverheadSpec(
+    name="sglang",
+    formula="overhead = baseline_gib + multi_gpu_gib*[tp>1] + load_excess*W",
+    description="SGLang's static budget mfs x G holds the weights, the KV pool and what else is in use when "
+                "the pool is sized (sglang/srt/model_executor/model_runner.py, profile_max_num_token: "
+                "rest = free - T (1 - mfs), T the free memory after CUDA and distributed init): a constant "
+                "(mfs x the CUDA context and torch runtime, buffers allocated with the model), a step at "
+                "tp > 1 (NCCL communicators, custom all-reduce buffers) and a share of the weights "
+                "(load-time buffers, quantization scales beyond the physics). Activations and CUDA graphs "
+                "are outside the budget and not in the response.",
+    params=(
+        ParamSpec("baseline_gib", 0.5, 0.0, np.inf, "GiB", "constant per-GPU memory inside the static budget"),
+        ParamSpec("multi_gpu_gib", 0.3, 0.0, np.inf, "GiB", "extra per-GPU memory when tp > 1 (NCCL, all-reduce)"),
+        ParamSpec("load_excess", 0.0, -0.5, np.inf, "1", "fraction of the physics weights added at load"),
+    ),
+    evaluate=_sglang_eval, jacobian=_sglang_jac, regressors=_sglang_regressors,
+)
+
+SPECS = {s.name: s for s in (SEED, BOXCOX, PHYSICAL, VLLM, VLLM_FABRIC, SGLANG)}
 
 
 # --- cuda_graph: vLLM's CUDA-graph pool, a separately reported term -------------------------
@@ -581,6 +623,12 @@ def build_features(arch, *, framework, tp=1, pp=1, batch_size=1, input_len=0, ou
         peak = _transformers_peak(arch, tp=tp, b=b, input_len=input_len, output_len=output_len, dtype=dtype,
                                   version=framework_version, settings=transformers_settings)
         act = np.maximum(peak - kv, 0.0)  # the workload KV is exact physics; copies at peak stay here
+        parts = None
+    elif framework == "sglang":
+        # SGLang's response is the non-KV part of its static budget (mem_fraction_static x G):
+        # the pool is sized before any forward pass (model_runner.profile_max_num_token), and
+        # activations and CUDA graphs use the rest of the GPU, so none are in the response
+        act = np.zeros(np.broadcast(b, seq).shape)
         parts = None
     else:
         act = physics.activation_bytes(arch, framework=framework, batch_size=b, seq_len=np.maximum(seq, 1),

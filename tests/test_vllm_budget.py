@@ -1,0 +1,83 @@
+"""vLLM's default gpu_memory_utilization by version and where its CUDA graphs sit.
+
+Facts read in vLLM's sdists (``vllm/config/cache.py``, ``vllm/v1/worker/gpu_worker.py``): the
+default utilization is 0.9 up to 0.19, 0.92 from 0.20.0 and 1.0 from 0.34.0 with the
+extensible KV cache; from 0.20 the CUDA-graph memory is profiled and subtracted before the
+pool is sized, so the graphs sit inside ``u G``, not in the rest of the GPU.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fitting.data.frameworks import vllm_default_utilization, vllm_defaults
+from fitting.estimator import Estimator
+from fitting.ingest import parse_log
+
+ROOT = Path(__file__).resolve().parents[1]
+_GIB = float(2**30)
+
+
+@pytest.mark.parametrize("version, u", [("0.6.4", 0.9), ("0.19.1", 0.9), ("0.20.0", 0.92), ("0.22.1", 0.92),
+                                        ("0.33.0", 0.92), ("0.34.0", 1.0)])
+def test_default_utilization_follows_the_version(version, u):
+    assert vllm_default_utilization(version) == u
+    assert vllm_defaults(version, gpu_name="H100", gpu_memory_gib=79.19)["gpu_memory_utilization"] == u
+
+
+def _start(version, extra=""):
+    return (f"INFO 06-05 12:00:00 [api_server.py:1] vLLM API server version {version}\n"
+            f"INFO 06-05 12:00:01 [utils.py:1] non-default args: {{'model': 'Qwen/Qwen3-8B'{extra}}}\n"
+            "INFO 06-05 12:00:40 [gpu_worker.py:1] Available KV cache memory: 50.00 GiB\n"
+            "INFO 06-05 12:00:40 [kv_cache_utils.py:1] GPU KV cache size: 364,080 tokens\n")
+
+
+def test_an_unlisted_utilization_is_the_default_of_the_printed_version():
+    (old,) = parse_log(_start("0.19.1"), framework="vllm")
+    (new,) = parse_log(_start("0.22.1"), framework="vllm")
+    (given,) = parse_log(_start("0.22.1", ", 'gpu_memory_utilization': 0.8"), framework="vllm")
+    assert old["engine_settings"]["gpu_memory_utilization"] == 0.9
+    assert new["engine_settings"]["gpu_memory_utilization"] == 0.92
+    assert given["engine_settings"]["gpu_memory_utilization"] == 0.8
+
+
+def test_the_cuda_graph_profiling_line_gives_the_utilization():
+    text = _start("0.22.1") + (
+        "INFO 06-05 12:00:40 [gpu_worker.py:481] CUDA graph memory profiling is enabled (default since v0.21.0). "
+        "The current --gpu-memory-utilization=0.9500 is equivalent to --gpu-memory-utilization=0.9382 without "
+        "CUDA graph memory profiling.\n")
+    (p,) = parse_log(text, framework="vllm")
+    assert p["engine_settings"]["gpu_memory_utilization"] == 0.95
+
+
+@pytest.fixture(scope="module")
+def vllm():
+    return Estimator.from_file(ROOT / "fitted_params" / "vllm")
+
+
+def test_graphs_inside_the_budget_from_0_20(vllm):
+    kw = dict(gpu_memory_gib=79.19, gpu_memory_utilization=0.9, max_model_len=32768, batch_size=256,
+              max_num_batched_tokens=8192)
+    model = "meta-llama/Llama-3.1-8B-Instruct"
+    for version, inside in (("0.19.0", False), ("0.22.1", True)):
+        r = vllm.query(model, framework_version=version, **kw)
+        cg = r["cuda_graph_gib"]
+        assert cg is not None and cg > 0
+        pool_gib = 0.9 * 79.19 - r["non_kv_gib"] - (cg if inside else 0.0)
+        expected = math.floor(pool_gib * _GIB / r["kv_bytes_per_token"] / 16) * 16
+        assert abs(r["kv_pool_tokens"] - expected) <= 16, (version, r["kv_pool_tokens"], expected)
+    # same settings otherwise: the 0.20+ pool is smaller by about the graphs' tokens
+    a = vllm.query(model, framework_version="0.19.0", **kw)
+    b = vllm.query(model, framework_version="0.22.1", **kw)
+    assert b["kv_pool_tokens"] < a["kv_pool_tokens"]
+
+
+def test_newest_default_is_the_extensible_cache_budget(vllm):
+    r = vllm.query("meta-llama/Llama-3.1-8B-Instruct", gpu="H100")
+    assert r["settings"]["framework_version"] == "0.34.0" and r["gpu_memory_utilization"] == 1.0
+    # with u = 1 the graphs must fit in the budget, never in a (1 - u) G = 0 rest
+    assert r["engine_start_probability"] > 0.9
