@@ -81,3 +81,20 @@ def test_newest_default_is_the_extensible_cache_budget(vllm):
     assert r["settings"]["framework_version"] == "0.34.0" and r["gpu_memory_utilization"] == 1.0
     # with u = 1 the graphs must fit in the budget, never in a (1 - u) G = 0 rest
     assert r["engine_start_probability"] > 0.9
+
+
+def test_extensible_cache_keeps_its_margin_free(vllm):
+    """0.34: available = min(u G - N, free - margin) - peak with margin = max(1 GiB, 0.75 x the
+    activation peak) (v1/worker/extensible_kv_cache.py): at u = 1 the pool is G - margin - non-KV
+    - graphs; at u = 0.9 on an 80 GiB card the requested budget binds, as before."""
+    model, G = "meta-llama/Llama-3.1-8B-Instruct", 79.19
+    kw = dict(gpu_memory_gib=G, max_model_len=32768, batch_size=256, max_num_batched_tokens=8192,
+              framework_version="0.34.0")
+    r = vllm.query(model, **kw)
+    assert r["gpu_memory_utilization"] == 1.0
+    margin = max(1.0, 0.75 * r["activations_gib"])
+    pool = G - margin - r["non_kv_gib"] - r["cuda_graph_gib"]
+    assert abs(r["kv_pool_tokens"] - math.floor(pool * _GIB / r["kv_bytes_per_token"] / 16) * 16) <= 16
+    r9 = vllm.query(model, gpu_memory_utilization=0.9, **kw)
+    pool9 = 0.9 * G - r9["non_kv_gib"] - r9["cuda_graph_gib"]
+    assert abs(r9["kv_pool_tokens"] - math.floor(pool9 * _GIB / r9["kv_bytes_per_token"] / 16) * 16) <= 16

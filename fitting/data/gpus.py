@@ -68,6 +68,8 @@ _TABLE = (
     GPUInfo("A10G", "NVIDIA", 24, 22.06, _GDDR_ECC + "; nvidia-smi on A10G shows 23028 MiB (file ref 22190908935)",
             ("a10g-24gb",)),
     GPUInfo("L4", "NVIDIA", 24, 22.06, _GDDR_ECC, ("l4-24gb",)),
+    GPUInfo("A30", "NVIDIA", 24, 23.5, "torch's 'a total capacity of 23.50 GiB' in an OOM on NVIDIA A30 "
+            "(collect_env), https://github.com/vllm-project/vllm/issues/29070", ("a30-24gb",)),
     GPUInfo("L40", "NVIDIA", 48, 44.39, f"vLLM log total_gpu_memory (44.39GiB), {_PL}/vllm.jsonl file ref 60430572081",
             ("l40-48gb",)),
     GPUInfo("L40S", "NVIDIA", 48, 44.39, "vLLM logs 'Free memory on device (43.97/44.39 GiB)' on 8x L40S, "
@@ -170,9 +172,9 @@ def gpu_info(name: str) -> GPUInfo:
 
 #: GPU-table names whose multi-GPU servers have no NVLink between the cards (PCIe boards:
 #: data-centre inference cards, workstation and consumer cards).
-_PCIE_GPUS = frozenset({"A10", "A10G", "L4", "L40", "L40S", "T4", "RTX-4090", "RTX-3090", "RTX-4080", "RTX-5090",
+_PCIE_GPUS = frozenset({"A10", "A10G", "A30", "L4", "L40", "L40S", "T4", "RTX-4090", "RTX-3090", "RTX-4080", "RTX-5090",
                         "RTX-A6000", "RTX-6000-ADA", "RTX-PRO-6000"})
-_PCIE_WORDS = re.compile(r"pcie|geforce|\brtx\b|quadro|titan|\bl4\b|\bl40s?\b|\ba10g?\b|\bt4\b|\ba40\b", re.I)
+_PCIE_WORDS = re.compile(r"pcie|geforce|\brtx\b|quadro|titan|\bl4\b|\bl40s?\b|\ba10g?\b|\bt4\b|\ba[34]0\b", re.I)
 _NVLINK_WORDS = re.compile(r"sxm|hbm3|\bnvl\b|hgx|dgx|\bh200\b|\bb200\b|\bb300\b|\bgb200\b|\bgb300\b", re.I)
 
 

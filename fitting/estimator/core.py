@@ -82,6 +82,10 @@ __all__ = ["Estimator", "Prediction", "FittedTerm", "CoefficientFileError", "val
 _GIB = float(2**30)
 #: Frameworks that shard attention heads over tensor-parallel ranks (tp must divide heads).
 _HEAD_SHARDING = frozenset({"vllm", "sglang", "trtllm", "tgi"})
+#: vLLM 0.34 extensible KV cache: KV_CACHE_MARGIN_FLOOR_BYTES (1 GiB on CUDA) and
+#: KV_CACHE_MARGIN_FRACTION (of the profiled activation peak), v1/worker/extensible_kv_cache.py.
+EXTENSIBLE_MARGIN_FLOOR_GIB = 1.0
+EXTENSIBLE_MARGIN_FRACTION = 0.75
 #: Relative standard error of a fitted value above which a warning is given.
 POOR_PRECISION_RSE = 0.5
 
@@ -376,20 +380,34 @@ class Estimator:
         # committed after capture): the graphs are inside u G, not in the rest of the GPU
         version = parse_version(s.get("framework_version")) if self.framework == "vllm" else None
         cg_in_budget = cg is not None and version is not None and version >= (0, 20)
+        # vLLM 0.34's extensible KV cache (on by default with CUDA VMM) sizes the pool from the
+        # memory free after warm-up, less a margin max(1 GiB, 0.75 x the activation peak)
+        # (v1/worker/extensible_kv_cache.py, measure_kv_cache_bytes): the budget is at most G - margin
+        margin = (np.maximum(EXTENSIBLE_MARGIN_FLOOR_GIB, EXTENSIBLE_MARGIN_FRACTION * feats["activations_gib"])
+                  if version is not None and version >= (0, 34) else None)
         return dict(features=feats, y=y, overhead=overhead, kv=kv, kvbpt=np.broadcast_to(kvbpt, y.center.shape),
                     non_kv=non_kv, needed=needed, cg=cg, total=total, cg_in_budget=cg_in_budget,
                     budget_non_kv=non_kv.plus(cg) if cg_in_budget else non_kv,
-                    budget_needed=total if cg_in_budget else needed)
+                    budget_needed=total if cg_in_budget else needed, extensible_margin=margin)
 
     def fit_probability_of(self, c, gpu_memory_gib, gpu_memory_utilization):
         G = np.asarray(gpu_memory_gib, dtype=float)
         if self.static_fraction_setting is not None:
             u = np.asarray(gpu_memory_utilization, dtype=float)
-            p = c["budget_needed"].cdf(u * G)
+            p = c["budget_needed"].cdf(self.budget_gib(c, G, u))
             if c["cg"] is not None and not c["cg_in_budget"]:
                 p = p * c["cg"].cdf((1.0 - u) * G)
             return p
         return c["total"].cdf(G - self.non_torch_gib)
+
+    @staticmethod
+    def budget_gib(c, gpu_memory_gib, u):
+        """GiB per GPU a preallocating engine fills with non-KV memory and its pool: ``u G``,
+        at most ``G - margin`` with vLLM 0.34's extensible KV cache."""
+        G = np.asarray(gpu_memory_gib, dtype=float)
+        budget = np.asarray(u, dtype=float) * G
+        margin = c.get("extensible_margin")
+        return budget if margin is None else np.minimum(budget, G - margin)
 
     @property
     def non_torch_gib(self) -> float:

@@ -147,8 +147,10 @@ def kv_pool_tokens(est, model, *, gpu_memory_gib, gpu_memory_utilization=None, a
     G = np.asarray(gpu_memory_gib, float)
     block = float(est.info.defaults.get("block_size", 1))
 
+    budget = est.budget_gib(c, G, u)
+
     def tokens(non_kv):
-        pool_bytes = np.maximum(u * G - non_kv, 0.0) * _GIB
+        pool_bytes = np.maximum(budget - non_kv, 0.0) * _GIB
         t = np.floor(pool_bytes / (c["kvbpt"] * block)) * block
         return t.astype(np.int64) if np.ndim(t) else int(t)
 
@@ -164,9 +166,13 @@ def min_gpu_memory_utilization(est, model, *, gpu_memory_gib, confidence=0.95, *
     check_gpu_memory(gpu_memory_gib)
     check_probability(confidence, "confidence")
     arch, entry, name, s, _ = est.resolve_workload(model, **workload_kwargs(workload))
-    need = est.components(arch, s)["budget_needed"].quantile(confidence)
-    u = np.ceil(need / np.asarray(gpu_memory_gib, float) * 1000.0 - 1e-9) / 1000.0
+    c = est.components(arch, s)
+    need = c["budget_needed"].quantile(confidence)
+    G = np.asarray(gpu_memory_gib, float)
+    u = np.ceil(need / G * 1000.0 - 1e-9) / 1000.0
     u = np.where(u > 1.0, np.nan, u)
+    if c.get("extensible_margin") is not None:  # vLLM 0.34: never more than G - margin, whatever u
+        u = np.where(need > G - c["extensible_margin"], np.nan, u)
     if np.ndim(u) == 0:
         return None if math.isnan(float(u)) else float(u)
     return u
