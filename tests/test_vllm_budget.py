@@ -98,3 +98,23 @@ def test_extensible_cache_keeps_its_margin_free(vllm):
     r9 = vllm.query(model, gpu_memory_utilization=0.9, **kw)
     pool9 = 0.9 * G - r9["non_kv_gib"] - r9["cuda_graph_gib"]
     assert abs(r9["kv_pool_tokens"] - math.floor(pool9 * _GIB / r9["kv_bytes_per_token"] / 16) * 16) <= 16
+
+
+def test_continued_commands_banner_version_and_repeated_lines():
+    """SIMULATED start in the formats of real 0.27-0.29 logs: a backslash-continued serve
+    command, the ASCII banner with the version, the pool printed twice by one start, and the
+    V2 runner's profiling and capture graph lines (the capture, printed last, is kept)."""
+    text = ("vllm serve Qwen/Qwen3-8B \\\n    --tensor-parallel-size 2 \\\n    --gpu-memory-utilization 0.95 \\\n"
+            "    --max-num-seqs 64\n"
+            "(APIServer pid=1) INFO 08-22 20:19:51 [api_utils.py:345]  \u2584\u2584 \u2584\u2588 vLLM version 0.27.1\n"
+            "(EngineCore pid=2) INFO 08-22 20:20:51 [gpu_worker.py:1] Available KV cache memory: 50.00 GiB\n"
+            "(EngineCore pid=2) INFO 08-22 20:20:51 [kv_cache_utils.py:1] GPU KV cache size: 364,080 tokens\n"
+            "(EngineCore pid=2) INFO 08-22 20:20:51 [kv_cache_utils.py:1] GPU KV cache size: 364,080 tokens\n"
+            "(EngineCore pid=2) INFO 08-22 20:21:00 [model_runner.py:960] Graph capturing finished in 16 secs, "
+            "took 0.46 GiB\n"
+            "(EngineCore pid=2) INFO 08-22 20:21:30 [gpu_model_runner.py:1] Graph capturing finished in 6 secs, "
+            "took 0.40 GiB\n")
+    (p,) = parse_log(text, framework="vllm")
+    assert p["framework_version"] == "0.27.1" and p["parallel"]["tp"] == 2
+    assert p["engine_settings"]["gpu_memory_utilization"] == 0.95 and p["workload"]["max_num_seqs"] == 64
+    assert p["measured"]["kv_cache_tokens"] == 364080 and p["measured"]["cuda_graph_gib"] == 0.40

@@ -160,8 +160,10 @@ def _rules(c):
         m("Available KV cache memory", rf"Available KV cache memory: {NUM} ?GiB", "kv.available", **gib),
         m("kv cache memory in use", rf"kv cache memory in use is {NUM} ?(GiB|bytes)\b", "kv.in_use",
           unit_group=2, units={"GiB": "gib", "bytes": "bytes"}),
+        # the V2 model runner (0.29) prints one line for the CUDA-graph memory profiling and one for
+        # the capture itself: the last is the capture
         m("Graph capturing finished", rf"Graph capturing finished in {NUM} secs?, took {NUM} ?(GiB|MiB)\b",
-          "cuda_graph.capture", group=2, unit_group=3, units={"GiB": "gib", "MiB": "mib"}),
+          "cuda_graph.capture", group=2, unit_group=3, units={"GiB": "gib", "MiB": "mib"}, mode="last"),
         m("CUDA graph pool memory", rf"CUDA graph pool memory: {NUM} ?GiB \(actual\)", "cuda_graph.pool", **gib),
         m("for weight", rf"{NUM} GiB for weight\b", "weights.actual", **gib),
         m("for peak activation", rf"{NUM} GiB for peak activation", "activation.actual", **gib),
@@ -172,7 +174,9 @@ def _rules(c):
         m("torch peak memory increase", rf"torch peak memory increase: {NUM} ?GiB", "activation.debug", **gib),
         m("non-torch forward increase", rf"non-torch forward increase memory: {NUM} ?GiB", "non_torch.debug", **gib),
         m("Total non KV cache memory", rf"Total non KV cache memory: {NUM} ?GiB", "non_kv_total.debug", **gib),
-        m("GPU KV cache size", rf"GPU KV cache size: {NUM} tokens", "kv_tokens", integer=True),
+        # several workers of one start may print the pool without a rank prefix: the last is kept
+        # (a new start opens at its version, args or engine lines)
+        m("GPU KV cache size", rf"GPU KV cache size: {NUM} tokens", "kv_tokens", integer=True, mode="last"),
         m("stored in KV cache", rf"maximum number of tokens that can be stored in KV cache \({NUM}\)",
           "kv_tokens.error", integer=True),
         Rule(" blocks: ", re.compile(rf"# (\w{{1,8}}) blocks: {NUM}, # CPU blocks", re.IGNORECASE),
@@ -208,6 +212,9 @@ def _rules(c):
         Rule("Custom allreduce is disabled", re.compile(r"Custom allreduce is disabled"),
              lambda mm, line, rank: c.run.add_evidence(line[mm.start():])),
         Rule("server version", re.compile(r"vLLM API server version v?([\w.+-]{1,60})"),
+             lambda mm, line, rank: (c.start(), c.setting("version", mm.group(1), fragment=line))),
+        # 0.27+ prints an ASCII-art banner whose last row carries the version
+        Rule("\u2584", re.compile(r"\u2584.{0,200}?\bversion v?(\d{1,3}\.\d{1,3}[\w.+-]{0,56})"),
              lambda mm, line, rank: (c.start(), c.setting("version", mm.group(1), fragment=line))),
         Rule("non-default args:", re.compile(r"non-default args: \{"),
              lambda mm, line, rank: (c.start(), c.setting("non_default_args_listed", True),
@@ -357,6 +364,26 @@ def _unwrap(lines):
         yield pending
 
 
+def _join_continued(lines):
+    """Join shell commands continued with a trailing backslash (``vllm serve X \\`` then
+    ``    --tensor-parallel-size 4 \\`` ...) into one line, so their flags are read."""
+    pending = None
+    for line in lines:
+        stripped = line.rstrip()
+        if pending is not None:
+            pending += " " + stripped.rstrip("\\").strip()
+            if not stripped.endswith("\\") or len(pending) > MAX_LINE_CHARS:
+                yield pending
+                pending = None
+            continue
+        if stripped.endswith("\\"):
+            pending = stripped.rstrip("\\").rstrip()
+        else:
+            yield line
+    if pending is not None:
+        yield pending
+
+
 def parse(lines):
     """Parse vLLM log lines.
 
@@ -370,7 +397,7 @@ def parse(lines):
         One entry per engine start with a measurement: the run and its profile parts.
     """
     c = Collector()
-    scan(_unwrap(lines), _rules(c), on_line=_rank)
+    scan(_unwrap(_join_continued(lines)), _rules(c), on_line=_rank)
     out = []
     for run in c.finish():
         parts = _parts(run)
