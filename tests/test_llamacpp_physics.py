@@ -175,6 +175,9 @@ def _kv_check(p):
     if (p["model"].get("hparams_printed") or {}).get("n_lora_kv") or {"non_llamacpp_engine", "encoder_model"} & set(
             p.get("flags", ())):
         return None  # ik_llama.cpp's own MLA caches, ollama's Go engine: sized their own way
+    off = re.search(r"offloaded (\d+)/(\d+) layers", (p.get("provenance") or {}).get("evidence") or "")
+    if off and int(off.group(1)) < int(off.group(2)):
+        return None  # partial offload: the GPU's KV buffer holds the offloaded layers only
     printed = _printed_kv_total(p) if p["measured"].get("kv_cache_mib") is not None else None
     if printed is None or p.get("measured_scope") == "sum_over_gpus" and not p.get("engine_settings", {}).get(
             "kv_cells"):

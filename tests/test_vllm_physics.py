@@ -193,6 +193,25 @@ def test_cuda_graph_capture_sizes():
 
 #: Records outside 15 %, each with the reason (the source's or the data's).
 EXCEPTIONS = {
+    "vllm-llava-hf-llava-v1-6-mistral-7b-hf-92c0f1991b": (
+        "multimodal: the profile run also encodes dummy images through the CLIP tower (LLaVA-NeXT tiles them); "
+        "the physics models the language model's forward only (0.97 vs 1.97 GiB printed)"),
+    "vllm-qwen-qwen2-5-vl-7b-instruct-2618c98e96": (
+        "multimodal V0 0.8.2 at tp 4 with LoRA (LLaMA-Factory vllm_infer.py): max_num_seqs not stated, the "
+        "physics' V0 default of 256 gives a 1.38 GiB sampler against 0.32 GiB printed"),
+    "vllm-qwen-qwen2-5-0-5b-instruct-978b411537": (
+        "start that failed in warm-up (flagged failed_run, out of the fit), max_num_seqs not stated: at the "
+        "default 256 the Triton sampler alone is 0.58 GiB against 0.25 GiB printed"),
+    "vllm-qwen-qwen2-5-3b-d4bc7de0b5": (
+        "two starts of one repository with the same stated settings (0.10.2, fp16, max_num_seqs 1, 4096) print "
+        "0.60 GiB here and 0.17 GiB in the other (h9-...-b, which the physics matches): what differs is not stated"),
+    "vllm-qwen-qwen3-235b-a22b-instruct-2507-fp8-cc773ad48b": (
+        "Qwen3-235B FP8 MoE at tp 4, N=32, version (0.27.1) only in the blog text: the leftover hidden-state term "
+        "(1.06 GiB) dominates and overshoots the printed 0.76 GiB; the MoE forward's workspace at this size is "
+        "not verified"),
+    "vllm-qwen3-8-27b-k4-exl3-quant-of-qwen-qwen3-5332dc4b16": (
+        "fork build (flagged, out of the fit) serving an EXL3 quant of a hybrid Gated-DeltaNet model: its linear-"
+        "attention forward workspace is not modelled (0.30 vs 2.33 GiB printed)"),
     "vllm-qwen-qwen3-coder-30b-a3b-instruct-eff1e55c9c": (
         "vLLM 0.26.1rc1.dev156 source build with uncommitted changes ('.d20260731', flagged patched_build, "
         "out of the fit): 0.23 GiB printed vs 0.17 GiB of forward physics at N=16, a 0.06 GiB gap on a "

@@ -395,10 +395,15 @@ def _physics_features(obs, meta):
     tp, pp = t["tp"].to_numpy().astype(int), t["pp"].to_numpy().astype(int)
     for (mid, dt, qu), idx in groups.items():
         idx = np.asarray(idx)
-        arch = resolve_model(mid).architecture
+        entry = resolve_model(mid)
+        arch = entry.architecture
         dt_eff = dt or getattr(arch, "torch_dtype", None) or "bfloat16"
+        # as the estimator: a checkpoint that ships quantized weights (DeepSeek-R1, the Qwen FP8
+        # repos) loads in that format when the profile states no other
+        qu_eff = qu if qu is not None else getattr(entry, "native_quantization", None)
         try:
-            f = build_features(arch, framework=obs.framework, tp=tp[idx], pp=pp[idx], dtype=dt_eff, quantization=qu)
+            f = build_features(arch, framework=obs.framework, tp=tp[idx], pp=pp[idx], dtype=dt_eff,
+                               quantization=qu_eff)
         except Exception as exc:  # noqa: BLE001 - the estimator cannot predict this group
             errors[idx] = f"estimator cannot compute the weights: {type(exc).__name__}: {exc}"
             for k in ("weights_gib", "weights_total_gib"):
