@@ -118,3 +118,21 @@ def test_continued_commands_banner_version_and_repeated_lines():
     assert p["framework_version"] == "0.27.1" and p["parallel"]["tp"] == 2
     assert p["engine_settings"]["gpu_memory_utilization"] == 0.95 and p["workload"]["max_num_seqs"] == 64
     assert p["measured"]["kv_cache_tokens"] == 364080 and p["measured"]["cuda_graph_gib"] == 0.40
+
+
+def test_a_named_but_unsized_gpu_gets_its_memory_tier_default():
+    """A start on an H200 whose log names the GPU but not its memory: vLLM 0.11's max_num_seqs
+    default there is 1024 (>= 70 GiB tier), not the 256 of smaller cards. With 1024 sequences the
+    sort sampler's temporaries (about 4.6 GiB for Llama-3's 128k vocabulary) explain the printed
+    non-KV of 19.85 GiB (0.9 x 139.8 GiB - 105.97 GiB of pool)."""
+    from fitting.data.profiles import load_profiles
+    from fitting.overhead.observations import build_observations
+
+    frame = load_profiles(ROOT / "profiles").to_frame()
+    obs = build_observations(frame[frame.framework == "vllm"], "vllm")
+    t = obs.table.set_index("profile_id")
+    pid = "vllm-meta-llama-meta-llama-3-8b-instruct-351d23831a"
+    assert t.loc[pid, "batch_defaulted"] and t.loc[pid, "batch_size"] == 1024
+    i = list(obs.table.profile_id).index(pid)
+    physics_non_kv = obs.features["weights_gib"][i] + obs.features["activations_gib"][i]
+    assert physics_non_kv == pytest.approx(t.loc[pid, "y_gib"], rel=0.05)

@@ -764,6 +764,11 @@ def build_observations(frame: pd.DataFrame, framework: str, *, response: str = "
             # vLLM's own defaults depend on the version, engine, GPU tier and max_model_len
             # (fitting.data.frameworks.vllm_defaults, read from vLLM's arg_utils)
             gmem, gname = _num(fr, "gpu_memory_gib"), _str(fr, "gpu_name")
+            # the memory tier of a GPU named but not sized: the table's figure (an estimate will
+            # do here, the tiers are 70 / 160 GiB apart); without it an H100/H200 fell into the
+            # < 70 GiB tier and got 256 sequences instead of vLLM's 1024
+            gmem = np.array([g if np.isfinite(g) else getattr(find_gpu(n), "usable_gib", math.nan)
+                             for g, n in zip(gmem, gname)], dtype=float)
             eng, ver = _str(fr, "engine"), _vllm_versions(fr)
             mml = _num(fr, "max_model_len")
             vd = [vllm_defaults(ver[i], engine=eng[i], gpu_name=gname[i],
