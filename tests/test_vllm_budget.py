@@ -136,3 +136,22 @@ def test_a_named_but_unsized_gpu_gets_its_memory_tier_default():
     i = list(obs.table.profile_id).index(pid)
     physics_non_kv = obs.features["weights_gib"][i] + obs.features["activations_gib"][i]
     assert physics_non_kv == pytest.approx(t.loc[pid, "y_gib"], rel=0.05)
+
+
+def test_the_gpu_is_named_from_the_fused_moe_file_or_the_bfloat16_warning():
+    """SIMULATED starts with two real line formats that name the GPU: the fused-MoE tuning file
+    vLLM looks up and the warning a pre-Ampere card prints."""
+    from fitting.data.gpus import find_gpu
+
+    moe = ("INFO 08-22 20:19:51 [api_server.py:1] vLLM API server version 0.12.0\n"
+           "WARNING 08-22 20:20:00 [fused_moe.py:1] Config file not found at [/x/configs/E=128,N=768,"
+           "device_name=NVIDIA_RTX_PRO_6000_Blackwell_Server_Edition.json]\n"
+           "INFO 08-22 20:20:51 [gpu_worker.py:1] Available KV cache memory: 50.00 GiB\n")
+    t4 = ("WARNING 05-01 10:00:00 [model.py:1963] Your device 'Tesla T4' (with compute capability 7.5) doesn't "
+          "support torch.bfloat16. Falling back to torch.float16 for compatibility.\n"
+          "INFO 05-01 10:00:51 [gpu_worker.py:1] Available KV cache memory: 5.00 GiB\n")
+    (a,) = parse_log(moe, framework="vllm")
+    (b,) = parse_log(t4, framework="vllm")
+    assert a["gpu"]["name"] == "NVIDIA RTX PRO 6000 Blackwell Server Edition"
+    assert find_gpu(a["gpu"]["name"]).name == "RTX-PRO-6000"
+    assert b["gpu"]["name"] == "Tesla T4" and find_gpu(b["gpu"]["name"]).name == "T4"

@@ -111,7 +111,7 @@ _TABLE = (
     GPUInfo("RTX-6000-ADA", "NVIDIA", 48, 47.37, "vLLM log of an SM89 48 GB GPU (model not named), "
             "https://github.com/vllm-project/vllm/pull/57047", ("rtx-6000-ada-generation",)),
     GPUInfo("RTX-PRO-6000", "NVIDIA", 96, 95.59, "97887 MiB reported for an RTX PRO 6000 Blackwell Server Edition, "
-            f"{_PL}/vllm.jsonl file ref 60003871836", ("rtx-pro-6000-blackwell",)),
+            f"{_PL}/vllm.jsonl file ref 60003871836", ("rtx-pro-6000-blackwell", "rtx-pro-6000-blackwell-server-edition")),
     # AMD
     GPUInfo("MI210", "AMD", 64, *_est(64), ("mi210-64gb",)),
     GPUInfo("MI250X", "AMD", 128, *_est(128, "99% of nominal, whole card (2 GCDs of 64 GiB each)"), ("mi250x-128gb",)),

@@ -17,8 +17,12 @@ Formats read (each seen in public logs, see ``tests/fixtures/logs/vllm/``):
   memory`` (and the ``consumed memory (weights + non-torch)`` variant), the DEBUG line
   ``Total non KV cache memory ...; weights memory ...``;
 * engine header ``Initializing a V1 LLM engine (v0.10.2) with config: ...``, ``vLLM API
-  server version``, ``non-default args: {...}``, ``args: Namespace(...)`` and ``vllm
-  serve MODEL --flag value`` command lines for the launch settings.
+  server version`` (0.27+: the ASCII banner's ``version X``), ``non-default args: {...}``,
+  ``args: Namespace(...)`` and ``vllm serve MODEL --flag value`` command lines (also
+  continued with backslashes) for the launch settings;
+* the GPU's name from the fused-MoE tuning file vLLM looks up (``device_name=NVIDIA_L40S``)
+  or a pre-Ampere card's bfloat16 warning (``Your device 'Tesla T4' (with compute
+  capability 7.5)``).
 
 When one quantity is printed by several lines, the profiling split wins over the
 model-loading line, which wins over the V1 DEBUG and ``Actual usage`` lines.
@@ -211,6 +215,12 @@ def _rules(c):
              lambda mm, line, rank: c.run.add_evidence(line[mm.start():])),
         Rule("Custom allreduce is disabled", re.compile(r"Custom allreduce is disabled"),
              lambda mm, line, rank: c.run.add_evidence(line[mm.start():])),
+        # the GPU as vLLM names it: the fused-MoE tuning file it looks up ("device_name=NVIDIA_L40S.json")
+        # and the bfloat16 warning of pre-Ampere cards ("Your device 'Tesla T4' (with compute capability 7.5)")
+        Rule("device_name=", re.compile(r"device_name=([A-Za-z0-9][\w-]{1,80}?)(?:\.json|,|\])"),
+             lambda mm, line, rank: c.setting("gpu_name", mm.group(1).replace("_", " "))),
+        Rule("Your device '", re.compile(r"Your device '([^']{2,80})' \(with compute capability"),
+             lambda mm, line, rank: c.setting("gpu_name", mm.group(1))),
         Rule("server version", re.compile(r"vLLM API server version v?([\w.+-]{1,60})"),
              lambda mm, line, rank: (c.start(), c.setting("version", mm.group(1), fragment=line))),
         # 0.27+ prints an ASCII-art banner whose last row carries the version
@@ -326,7 +336,7 @@ def _parts(run):
         "framework_version": s.get("version"),
         "engine": _engine(run),
         "model": {"name_as_given": model},
-        "gpu": {"memory_gib": s.get("gpu_memory_gib")},
+        "gpu": {"memory_gib": s.get("gpu_memory_gib"), "name": s.get("gpu_name")},
         "parallel": {"tp": s.get("tensor_parallel_size"), "pp": s.get("pipeline_parallel_size")},
         "workload": {"max_model_len": s.get("max_model_len"), "max_num_seqs": s.get("max_num_seqs"),
                      "max_num_batched_tokens": s.get("max_num_batched_tokens")},
