@@ -15,7 +15,7 @@ from fitting.estimator.inputs import (
     workload_kwargs,
 )
 from fitting.estimator.queries import MAX_BATCH_SEARCH
-from fitting.physics.vllm import parse_version
+from fitting.physics.vllm import graphs_in_pool_budget
 
 __all__ = ["answer"]
 
@@ -120,10 +120,9 @@ def answer(est, model, *, gpu=None, gpu_memory_gib=None, gpu_memory_utilization=
         if knob is not None:
             out["gpu_memory_utilization"] = float(u)
             out["static_fraction_setting"] = knob
-            version = parse_version(pred.settings.get("framework_version")) if est.framework == "vllm" else None
             # vLLM 0.20+ subtracts its profiled CUDA-graph memory before sizing the pool
-            out["cuda_graph_in_budget"] = bool(out.get("cuda_graph_gib") is not None and version is not None
-                                               and version >= (0, 20))
+            out["cuda_graph_in_budget"] = bool(out.get("cuda_graph_gib") is not None and est.framework == "vllm"
+                                               and graphs_in_pool_budget(pred.settings.get("framework_version")))
             if u_note is not None or gpu_memory_utilization is None:
                 if u_note is None and est.framework == "vllm":
                     u_note = (f"{u} (vLLM {pred.settings.get('framework_version')}'s default: 0.9 to 0.19, 0.92 from "

@@ -48,7 +48,7 @@ from fitting.data.frameworks import (
     vllm_defaults,
 )
 from fitting.estimator import queries
-from fitting.physics.vllm import parse_version
+from fitting.physics.vllm import graphs_in_pool_budget, parse_version
 from fitting.estimator.answer import answer
 from fitting.estimator.coefficient_file import (
     SUPPORTED_SCHEMA_VERSIONS,
@@ -379,7 +379,7 @@ class Estimator:
         # (v1/worker/gpu_worker.py, determine_available_memory; 0.34's extensible KV cache is
         # committed after capture): the graphs are inside u G, not in the rest of the GPU
         version = parse_version(s.get("framework_version")) if self.framework == "vllm" else None
-        cg_in_budget = cg is not None and version is not None and version >= (0, 20)
+        cg_in_budget = cg is not None and version is not None and graphs_in_pool_budget(version)
         # vLLM 0.34's extensible KV cache (on by default with CUDA VMM) sizes the pool from the
         # memory free after warm-up, less a margin max(1 GiB, 0.75 x the activation peak)
         # (v1/worker/extensible_kv_cache.py, measure_kv_cache_bytes): the budget is at most G - margin

@@ -124,9 +124,7 @@ from fitting.overhead.measurement import (
 from fitting.overhead.specs import FEATURE_NAMES, TRANSFORMERS_DEFAULTS, build_features, response_offset_gib
 from fitting.physics.memory import kv_bytes_per_token
 from fitting.physics.parameters import count_parameters
-from fitting.physics.vllm import (
-    parse_version,
-)
+from fitting.physics.vllm import graphs_in_pool_budget
 
 __all__ = [
     "Observations",
@@ -348,7 +346,7 @@ def _response(frame, framework, kv_from_tokens=None):
             kv = np.where(from_tokens, kv_from_tokens, kv)
         cg = _num(frame, "cuda_graph_gib")
         ver = _str(frame, "framework_version")
-        cg_counted = np.array([(parse_version(v) or (0, 0)) >= (0, 20) for v in ver])
+        cg_counted = np.array([graphs_in_pool_budget(v) for v in ver])
         diff = u * G - kv - np.where(cg_counted, cg, 0.0)
         ok = np.isnan(y) & np.isfinite(diff) & (diff > 0)
         y = np.where(ok, diff, y)

@@ -54,6 +54,7 @@ __all__ = [
     "ActivationParts",
     "SamplerRegime",
     "accounting_regime",
+    "graphs_in_pool_budget",
     "activation_peak_bytes",
     "activation_peak_parts",
     "cuda_graph_capture_sizes",
@@ -688,6 +689,17 @@ def accounting_regime(version, engine: str | None = None) -> str | None:
     if v < (0, 20, 0):
         return "profile_increase_after_dist_init"
     return "cuda_graph_estimate_subtracted"
+
+
+def graphs_in_pool_budget(version, engine: str | None = None) -> bool:
+    """True where the release subtracts its profiled CUDA-graph memory before sizing the KV
+    pool (``accounting_regime`` ``cuda_graph_estimate_subtracted``, 0.20+): the graphs then use
+    the ``u G`` budget, not the rest of the GPU.
+
+    >>> graphs_in_pool_budget("0.19.1"), graphs_in_pool_budget("0.20.0"), graphs_in_pool_budget(None)
+    (False, True, False)
+    """
+    return accounting_regime(version, engine) == "cuda_graph_estimate_subtracted"
 
 
 # ----------------------------------------------------------------------------- communication
