@@ -208,3 +208,21 @@ def test_older_trtllm_runtime_kv_lines():
            "[TensorRT-LLM][INFO] Using 31616 total tokens in paged KV cache, and 16 blocks per sequence\n")
     (p,) = parse_log(log, "trtllm")
     assert p["measured"] == {"weights_mib": 15319.0, "kv_cache_bytes": 4143972352.0, "kv_cache_tokens": 31616}
+
+
+def test_launcher_prefixed_records_are_not_glued_to_a_settings_line():
+    """Unsloth's launcher prefixes every vLLM line with "vLLM STDOUT:": the lower-case start
+    must not make the next record a hard-wrapped continuation of the args line (which lost
+    tp, dtype and the later figures)."""
+    log = ("vLLM STDOUT: INFO 02-13 15:00:42 api_server.py:840] vLLM API server version 0.7.3\n"
+           "vLLM STDOUT: INFO 02-13 15:00:42 api_server.py:841] args: Namespace(model='Qwen/Qwen2.5-7B-Instruct', "
+           "tensor_parallel_size=2, gpu_memory_utilization=0.9)\n"
+           "vLLM STDOUT: INFO 02-13 15:01:07 gpu_model_runner.py:872] Loading model weights took 7.1 GB\n"
+           "vLLM STDOUT: INFO 02-13 15:01:40 kv_cache_utils.py:407] # GPU blocks: 33660\n")
+    (profile,) = parse_log(log, framework="vllm")
+    assert profile["parallel"]["tp"] == 2
+    assert profile["measured"] == {"weights_gib": 7.1, "num_gpu_blocks": 33660}
+    # a genuinely wrapped args line is still re-joined
+    wrapped = log.replace("tensor_parallel_size=2, gpu_mem", "tensor_parallel_size=2, gpu_mem\n")
+    (profile,) = parse_log(wrapped, framework="vllm")
+    assert profile["engine_settings"]["gpu_memory_utilization"] == 0.9

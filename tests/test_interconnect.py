@@ -64,7 +64,7 @@ def test_real_turing_pcie_profiles_are_marked_and_the_estimator_charges_less():
     obs = build_observations(load_profiles(ROOT / "profiles").to_frame(), "vllm")
     t = obs.table
     turing = t[(t.tp == 4) & t.model_id.isin(["Qwen/Qwen3-30B-A3B", "deepseek-ai/DeepSeek-R1-0528-Qwen3-8B"])]
-    assert len(turing) == 3 and np.all(turing.pcie_interconnect == 1.0)
+    assert len(turing) >= 3 and np.all(turing.pcie_interconnect == 1.0)
     est = Estimator.load(ROOT / "fitted_params" / "vllm" / "latest.json")
     if est.term.spec.name != "vllm_fabric":
         pytest.skip(f"committed vLLM spec is {est.term.spec.name}")

@@ -379,9 +379,9 @@ def test_unknown_id_offline_says_how_to_pass_a_config():
     msg = str(err.value)
     assert "config.json" in msg and "local folder" in msg
     with pytest.raises(UnknownModelError, match="listed as unsourced"):
-        load_registry().resolve("google/gemma-4-26B-A4B")
+        load_registry().resolve("xai-org/grok-2")
     with pytest.raises(ModelNotFoundError, match="lists it as unsourced: no config.json"):
-        resolve_any("google/gemma-4-26B-A4B", hub=False)
+        resolve_any("xai-org/grok-2", hub=False)
 
 
 def test_a_missing_local_path_is_an_error():

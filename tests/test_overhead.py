@@ -267,3 +267,23 @@ def test_framework_defaults_follow_the_frameworks_rules():
     assert default_dtype(fp32, "transformers") == "float32"
     assert default_dtype(SimpleNamespace(torch_dtype="bfloat16"), "vllm") == "bfloat16"
     assert default_dtype(SimpleNamespace(torch_dtype=None), "llamacpp") == "bfloat16"
+
+
+def test_an_uncertain_part_below_the_exact_parts_resolution_is_not_fitted():
+    """SIMULATED: Llama-3.1-8B bf16 measured 0.012 GiB above its weights (0.08% of them) and
+    0.6 GiB above: the first is below UNCERTAIN_PART_RESOLUTION of the exact part and is
+    excluded with its reason; the second is kept."""
+    from fitting.overhead.observations import UNCERTAIN_PART_RESOLUTION, build_observations
+    from fitting.data.registry import resolve_model
+    from fitting.physics.memory import weight_bytes_per_gpu
+
+    w = weight_bytes_per_gpu(resolve_model("meta-llama/Llama-3.1-8B").architecture) / 2**30
+    fr = _frame([{"profile_id": "tiny", "framework": "transformers", "batch_size": 1, "input_len": 0,
+                  "output_len": 0, "context_len": 0, "peak_allocated_gib": w + 0.012},
+                 {"profile_id": "kept", "framework": "transformers", "batch_size": 1, "input_len": 0,
+                  "output_len": 0, "context_len": 0, "peak_allocated_gib": w + 0.6}])
+    obs = build_observations(fr, "transformers")
+    why = {e["profile_id"]: e["reason"] for e in obs.excluded}
+    assert 0.012 < UNCERTAIN_PART_RESOLUTION * w
+    assert "below the resolution of the exact part" in why.get("tiny", "")
+    assert obs.table["profile_id"].tolist() == ["kept"]

@@ -5,7 +5,15 @@
   fused-MoE workspace, the KV-sizing accounting, custom all-reduce, CUDA-graph sizes.
 * Real figures: every vLLM profile under ``profiles/public/vllm`` that prints an activation
   peak and whose model resolves in the registry: the physics within 15 %, except the listed
-  records, each with its reason.
+  records, each with its reason. Starts of the V2 GPU model runner
+  (``vllm/v1/worker/gpu/model_runner.py``, the engine's default for more models from 0.24
+  and for all from 0.29; the parser marks them ``engine_settings.model_runner = "v2"``) are
+  held apart: its dummy sampler runs on an ``InputBatch.make_dummy`` batch with no logits
+  processing (``gpu/sample/sampler.py``: ``apply_sampling_params`` returns the logits
+  untouched, then ``gumbel_sample``), so the V1 runner's sampler rules do not describe it, and
+  its printed peaks (Gemma-4 26B FP8 on 0.29: 0.04 GiB at 16 sequences, 1.3-1.9 GiB at 256,
+  4.05 GiB with the FlashInfer sampler) are not yet explained by a mechanism read in the
+  source. ``test_v2_model_runner_peaks_are_not_yet_modelled`` records the gap.
 """
 
 from __future__ import annotations
@@ -199,13 +207,15 @@ EXCEPTIONS = {
     "vllm-qwen-qwen2-5-vl-7b-instruct-2618c98e96": (
         "multimodal V0 0.8.2 at tp 4 with LoRA (LLaMA-Factory vllm_infer.py): max_num_seqs not stated, the "
         "physics' V0 default of 256 gives a 1.38 GiB sampler against 0.32 GiB printed"),
-    "vllm-qwen-qwen2-5-0-5b-instruct-978b411537": (
-        "start that failed in warm-up (flagged failed_run, out of the fit), max_num_seqs not stated: at the "
-        "default 256 the Triton sampler alone is 0.58 GiB against 0.25 GiB printed"),
+    "vllm-qwen-qwen2-5-32b-instruct-cba09d5a7e": (
+        "V0 0.7.1 at tp 2 (vllm#15815): driver and worker both print 1.26 GiB, the forward of the 10,000-token "
+        "profile batch (physics 1.25); the driver's sort sampler at 256 rows (physics 1.38 + 0.10 left over) "
+        "would exceed it, so V0's sampler peak at tp > 1 is below the tp-1 rule that matches the tp-1 V0 "
+        "records to 1 % (unresolved)"),
     "vllm-qwen-qwen2-5-3b-d4bc7de0b5": (
         "two starts of one repository with the same stated settings (0.10.2, fp16, max_num_seqs 1, 4096) print "
         "0.60 GiB here and 0.17 GiB in the other (h9-...-b, which the physics matches): what differs is not stated"),
-    "vllm-qwen-qwen3-235b-a22b-instruct-2507-fp8-cc773ad48b": (
+    "vllm-qwen-qwen3-235b-a22b-instruct-2507-fp8-da986aed73": (
         "Qwen3-235B FP8 MoE at tp 4, N=32, version (0.27.1) only in the blog text: the leftover hidden-state term "
         "(1.06 GiB) dominates and overshoots the printed 0.76 GiB; the MoE forward's workspace at this size is "
         "not verified"),
@@ -304,10 +314,12 @@ def _activation_records():
         if arch is None:
             continue
         parts = activation_peak_parts(arch, **_settings(d, arch))
-        out.append((d["profile_id"], measured, parts))
+        runner = (d.get("engine_settings") or {}).get("model_runner")
+        (V2_RECORDS if runner == "v2" else out).append((d["profile_id"], measured, parts))
     return out
 
 
+V2_RECORDS: list = []
 RECORDS = _activation_records()
 
 
@@ -330,6 +342,14 @@ def test_activation_peak_matches_the_printed_one(profile_id, measured, parts):
 def test_exceptions_are_profiles_that_exist():
     ids = {r[0] for r in RECORDS}
     assert set(EXCEPTIONS) <= ids
+
+
+def test_v2_model_runner_peaks_are_not_yet_modelled():
+    """The V1 runner's physics misses the V2 runner's printed peaks by far more than 15 %;
+    when a V2 mechanism is modelled, this test flips and the records join the main check."""
+    assert len(V2_RECORDS) >= 10
+    errs = [abs(p.peak / GIB / m - 1) for _, m, p in V2_RECORDS]
+    assert median(errs) > TOLERANCE
 
 
 def test_summary_of_errors():

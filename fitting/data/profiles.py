@@ -90,7 +90,7 @@ FRAME_COLUMNS = (
     "gpu_memory_utilization", "enforce_eager", "kv_cache_mode", "measured_scope",
     "use_in_fit", "exclude_reason", "flags", "provenance_kind", "source", "series",
     "attention_impl", "phase", "measurement_notes", "provenance_notes", "provenance_evidence",
-    "provenance_date", "n_ubatch", "flash_attn", "mem_fraction_static", "max_total_tokens",
+    "provenance_date", "n_ubatch", "flash_attn", "mem_fraction_static", "max_total_tokens", "language_model_only",
 )
 
 _INT_COLUMNS = ("gpu_count", "tp", "pp", "batch_size", "input_len", "output_len", "context_len",
@@ -441,8 +441,8 @@ def load_profiles(directory, strict: bool = True) -> ProfileSet:
 
 
 #: Sub-folders a profiling study writes next to its profiles that hold other records
-#: (error records, captured logs): never read as profiles.
-_NON_PROFILE_DIRS = frozenset({"errors", "logs"})
+#: (error records, captured logs, raw benchmark reports kept verbatim): never read as profiles.
+_NON_PROFILE_DIRS = frozenset({"errors", "logs", "reports"})
 
 
 def _frame_row(rec: ProfileRecord) -> dict:
@@ -468,6 +468,7 @@ def _frame_row(rec: ProfileRecord) -> dict:
         "provenance_evidence": prov.get("evidence"), "provenance_date": prov.get("date"),
         "n_ubatch": eng.get("n_ubatch"), "flash_attn": eng.get("flash_attn"),
         "mem_fraction_static": eng.get("mem_fraction_static"), "max_total_tokens": eng.get("max_total_tokens"),
+        "language_model_only": eng.get("language_model_only"),
     }
     for key in ("batch_size", "input_len", "output_len", "context_len", "max_model_len", "max_num_seqs",
                 "max_num_batched_tokens"):

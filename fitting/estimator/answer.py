@@ -66,7 +66,8 @@ def answer(est, model, *, gpu=None, gpu_memory_gib=None, gpu_memory_utilization=
                 f"multimodal model ({', '.join(towers)}): vLLM's profile run also encodes dummy images/audio through "
                 "the tower; those activations are not modelled and no multimodal start is in the fit (a "
                 "Qwen2.5-VL-3B log printed 4.06 GiB of activation peak against 2.64 GiB of language-model physics): "
-                "the non-KV memory may be higher and the KV pool smaller than shown"]
+                "the non-KV memory may be higher and the KV pool smaller than shown; served with "
+                "--language-model-only (vLLM 0.2x+), no tower is built and these figures apply"]
     out["defaults_applied"].update(gpu_default_note)
     out.pop("fit_probability")
     out["confidence"] = confidence
@@ -185,11 +186,13 @@ def _engine_start(est, model, out, q, gpu_memory_gib, u, confidence) -> dict:
     ans = {"max_model_len": int(max_len),
            "engine_start_probability": float(p_start) if fitted else None,
            "engine_starts": (bool(p_start >= confidence) if fitted else None)}
-    block = float(est.info.defaults.get("block_size", 1))
-    per_req = math.ceil(max_len / block) * block
-    # vLLM prints "Maximum concurrency for N tokens per request: X.XXx" = pool tokens / N
-    for suffix in ("", "_lower", "_upper"):
-        ans[f"max_concurrency_at_max_model_len{suffix}"] = round(out[f"kv_pool_tokens{suffix}"] / per_req, 2)
+    # vLLM prints "Maximum concurrency for N tokens per request: X.XXx": the pool over one request's
+    # blocks (a sliding-window group of a hybrid model holds only its window + in-flight tokens)
+    conc = est.kv_pool_concurrency(model, gpu_memory_gib=gpu_memory_gib, gpu_memory_utilization=u,
+                                   alpha=out.get("alpha", 0.10),
+                                   **dict(q, concurrency=1, input_len=None, output_len=None, max_model_len=max_len))
+    for suffix, value in zip(("", "_lower", "_upper"), conc):
+        ans[f"max_concurrency_at_max_model_len{suffix}"] = value
     one = dict(q, concurrency=1, input_len=None, output_len=None, max_model_len=None)
     allowed = int(est.max_context_len(model, gpu_memory_gib=gpu_memory_gib, confidence=confidence,
                                       gpu_memory_utilization=u, **one))

@@ -604,6 +604,11 @@ class Estimator:
         return queries.kv_pool_tokens(self, model, gpu_memory_gib=gpu_memory_gib,
                                       gpu_memory_utilization=gpu_memory_utilization, alpha=alpha, **workload)
 
+    def kv_pool_concurrency(self, model, *, gpu_memory_gib, gpu_memory_utilization=None, alpha=0.10, **workload):
+        """vLLM's maximum concurrency at max_model_len: :func:`fitting.estimator.queries.kv_pool_concurrency`."""
+        return queries.kv_pool_concurrency(self, model, gpu_memory_gib=gpu_memory_gib,
+                                           gpu_memory_utilization=gpu_memory_utilization, alpha=alpha, **workload)
+
     def min_gpu_memory_utilization(self, model, *, gpu_memory_gib, confidence=0.95, **workload):
         """Smallest vLLM utilization that holds the workload:
         :func:`fitting.estimator.queries.min_gpu_memory_utilization`."""

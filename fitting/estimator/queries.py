@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 
+from fitting.physics.vllm import vllm_hybrid_kv_layout, vllm_max_concurrency, vllm_pool_tokens
 from fitting.estimator.inputs import (
     NUMERIC_KEYS,
     check_alpha,
@@ -21,8 +22,8 @@ from fitting.estimator.inputs import (
     workload_kwargs,
 )
 
-__all__ = ["fit_probability", "max_batch_size", "max_context_len", "kv_pool_tokens", "min_gpu_memory_utilization",
-           "MAX_BATCH_SEARCH", "MAX_CONTEXT_SEARCH"]
+__all__ = ["fit_probability", "max_batch_size", "max_context_len", "kv_pool_tokens", "kv_pool_concurrency",
+           "min_gpu_memory_utilization", "MAX_BATCH_SEARCH", "MAX_CONTEXT_SEARCH"]
 
 _GIB = float(2**30)
 #: Search limits of the inverse queries.
@@ -138,7 +139,35 @@ def kv_pool_tokens(est, model, *, gpu_memory_gib, gpu_memory_utilization=None, a
     -------
     (tokens, lower, upper) : tuple of int (or arrays)
     """
-    est.require_pool("kv_pool_tokens")
+    return _pool_query(est, model, "tokens", gpu_memory_gib, gpu_memory_utilization, alpha, workload)
+
+
+def kv_pool_concurrency(est, model, *, gpu_memory_gib, gpu_memory_utilization=None, alpha=0.10, **workload):
+    """vLLM's "Maximum concurrency for N tokens per request" (N = ``max_model_len``), with interval.
+
+    The pool (as in :func:`kv_pool_tokens`) over what one ``max_model_len`` request takes:
+    whole blocks of every layer, except that under vLLM's hybrid manager a sliding-window
+    layer group holds only its window plus the in-flight tokens
+    (:func:`fitting.physics.vllm.vllm_max_concurrency`).
+
+    Returns
+    -------
+    (concurrency, lower, upper) : tuple of float (or arrays), rounded to 0.01 as vLLM prints
+    """
+    return _pool_query(est, model, "concurrency", gpu_memory_gib, gpu_memory_utilization, alpha, workload)
+
+
+def _hybrid_layout(est, arch, s):
+    """vLLM's layer-group layout of a full + sliding-window model (None: one uniform pool)."""
+    if est.framework != "vllm" or np.ndim(s["tp"]) or not arch.num_sliding_layers:
+        return None
+    return vllm_hybrid_kv_layout(arch, version=s.get("framework_version"),
+                                 block_size=int(est.info.defaults.get("block_size", 16)),
+                                 kv_cache_dtype=s["kv_cache_dtype"], dtype=s["dtype"], tp=int(s["tp"]))
+
+
+def _pool_query(est, model, what, gpu_memory_gib, gpu_memory_utilization, alpha, workload):
+    est.require_pool("kv_pool_tokens" if what == "tokens" else "kv_pool_concurrency")
     check_gpu_memory(gpu_memory_gib)
     check_alpha(alpha)
     arch, entry, name, s, _ = est.resolve_workload(model, **workload_kwargs(workload))
@@ -146,16 +175,29 @@ def kv_pool_tokens(est, model, *, gpu_memory_gib, gpu_memory_utilization=None, a
     c = est.components(arch, s)
     G = np.asarray(gpu_memory_gib, float)
     block = float(est.info.defaults.get("block_size", 1))
+    max_len = s.get("max_model_len") or arch.max_position_embeddings
+    layout = _hybrid_layout(est, arch, s) if max_len and s.get("max_num_batched_tokens") else None
 
     budget = est.budget_gib(c, G, u)
 
-    def tokens(non_kv):
+    def value(non_kv):
         pool_bytes = np.maximum(budget - non_kv, 0.0) * _GIB
-        t = np.floor(pool_bytes / (c["kvbpt"] * block)) * block
-        return t.astype(np.int64) if np.ndim(t) else int(t)
+        if layout is not None:
+            kw = dict(max_model_len=int(max_len), max_num_batched_tokens=int(s["max_num_batched_tokens"]),
+                      version=s.get("framework_version"))
+            v = (vllm_pool_tokens(layout, pool_bytes, **kw) if what == "tokens"
+                 else vllm_max_concurrency(layout, pool_bytes, **kw))
+        else:
+            t = np.floor(pool_bytes / (c["kvbpt"] * block)) * block
+            v = t if what == "tokens" else t / (np.ceil(float(max_len) / block) * block)
+        if what == "tokens":
+            v = np.asarray(v)
+            return v.astype(np.int64) if np.ndim(v) else int(v)
+        v = np.round(np.asarray(v, float), 2)
+        return v if np.ndim(v) else float(v)
 
     nk = c["budget_non_kv"]  # vLLM 0.20+: non-KV + the CUDA graphs, all inside u G
-    return tokens(nk.median), tokens(nk.quantile(1 - alpha / 2)), tokens(nk.quantile(alpha / 2))
+    return value(nk.median), value(nk.quantile(1 - alpha / 2)), value(nk.quantile(alpha / 2))
 
 def min_gpu_memory_utilization(est, model, *, gpu_memory_gib, confidence=0.95, **workload):
     """Smallest vLLM ``gpu_memory_utilization`` (to 0.001, rounded up) whose KV pool holds

@@ -115,8 +115,9 @@ def parse_log(text, framework="auto", *, source_name=None, overrides=None):
         File name recorded in provenance and used in error messages.
     overrides : dict, optional
         What the log does not state: ``model`` (model id, sets ``model.id``), ``gpu``
-        (GPU name), ``gpu_memory_gib`` (memory of one GPU, GiB). Log values win over
-        ``gpu``/``gpu_memory_gib``; a conflict is noted.
+        (GPU name), ``gpu_memory_gib`` (memory of one GPU, GiB), ``version`` (vLLM only:
+        the framework version, e.g. from a docker image tag). Log values win over
+        ``gpu``/``gpu_memory_gib``/``version``; a conflict is noted.
 
     Returns
     -------
@@ -145,7 +146,10 @@ def parse_log(text, framework="auto", *, source_name=None, overrides=None):
         raise ValueError(f"unknown framework {framework!r}; expected 'auto' or one of {', '.join(FRAMEWORKS)}")
     runs = []
     for framework in candidates:  # auto: the best-scoring framework that has memory lines
-        runs = _PARSERS[framework].parse(iter_lines(text))
+        if framework == "vllm" and (overrides or {}).get("version"):
+            runs = _PARSERS[framework].parse(iter_lines(text), version=overrides["version"])
+        else:
+            runs = _PARSERS[framework].parse(iter_lines(text))
         if runs:
             break
     if not runs:

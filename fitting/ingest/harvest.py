@@ -27,6 +27,12 @@ starts with a header of ``# key: value`` lines, written by whoever harvested it:
 ``max_num_seqs``
     likewise the engine's ``max_num_seqs`` stated by the source outside the log lines (e.g. the
     ``docker run`` line printed just before them);
+``max_num_batched_tokens``
+    likewise, the engine's token budget per step stated only in the source's command;
+``version``
+    the framework version when the lines do not print it and the source states it (a docker
+    image tag such as ``vllm/vllm-openai:v0.31.0``; vLLM only); it selects that version's
+    defaults;
 ``flags``
     comma-separated profile flags the reviewer set (``fork_build``, ``non_nvidia_gpu``,
     ``unified_memory``, ``failed_run``, ``speculative_decoding``, ...);
@@ -62,7 +68,7 @@ __all__ = ["CONVERTER", "EXCLUDING_FLAGS", "HarvestError", "LogSource", "convert
 CONVERTER = f"fitting.ingest.harvest {__version__}"
 FRAMEWORKS = ("llamacpp", "sglang", "trtllm", "tgi", "vllm")
 HEADER_KEYS = ("url", "ref", "date", "model", "weight_format", "flags", "notes", "gpu", "gpu_memory_gib", "tp",
-               "max_num_seqs")
+               "max_num_seqs", "max_num_batched_tokens", "version")
 
 #: Flags that keep a profile out of default fits (docs/profiles.md), with the reason written.
 EXCLUDING_FLAGS = {
@@ -78,6 +84,8 @@ EXCLUDING_FLAGS = {
     "remote_devices": "part of the model on remote RPC devices",
     "duplicate_record": "same measurement as another record",
     "legacy_build": "2023 scratch-buffer-era llama.cpp",
+    "older_quant_mix": "GGUF quantized by an older llama.cpp whose tensor-type mix the weight physics (current "
+                       "llama_tensor_get_type rules) does not reproduce",
     "concurrent_gpu_use": "other processes used the GPU during the start (free-memory deltas such as SGLang's "
                           "'mem usage' are not the engine's own)",
 }
@@ -156,6 +164,10 @@ def _profile(src: LogSource, profile: dict, index: int, total: int) -> dict:
         q = precision.get("quantization")
         if guessed and isinstance(q, str) and "guessed" in q.lower():
             precision["quantization"] = ("gguf:" if q.startswith("gguf:") else "") + h["weight_format"]
+        elif not printed and not q and src.framework == "llamacpp":
+            # the lines kept do not print the file type: the reviewed format is the checkpoint's
+            # quantization too (else the physics would size a Q2_K file as 16-bit weights)
+            precision["quantization"] = "gguf:" + h["weight_format"]
     if profile.get("framework_variant") == "ik_llama.cpp":
         flags.add("fork_build")
     label = model.get("id") or model.get("name_as_given")
@@ -179,8 +191,9 @@ def _profile(src: LogSource, profile: dict, index: int, total: int) -> dict:
         out.pop("measurement_notes")
     if h.get("gpu") and not (out.get("gpu") or {}).get("name"):
         out["gpu"] = dict(out.get("gpu") or {}, name=h["gpu"])
-    if h.get("max_num_seqs") and not (out.get("workload") or {}).get("max_num_seqs"):
-        out["workload"] = dict(out.get("workload") or {}, max_num_seqs=int(h["max_num_seqs"]))
+    for key in ("max_num_seqs", "max_num_batched_tokens"):
+        if h.get(key) and not (out.get("workload") or {}).get(key):
+            out["workload"] = dict(out.get("workload") or {}, **{key: int(h[key])})
     if h.get("tp") and not (out.get("parallel") or {}).get("tp"):
         out["parallel"] = dict(out.get("parallel") or {}, tp=int(h["tp"]))
     if h.get("gpu_memory_gib"):
@@ -218,7 +231,8 @@ def convert_logs(root) -> tuple[list[dict], list[str]]:
             try:
                 src = read_log(path, root)
                 parsed = parse_log(src.body, framework, source_name=path.name,
-                                   overrides={"model": src.header.get("model")})
+                                   overrides={"model": src.header.get("model"),
+                                              "version": src.header.get("version")})
             except (HarvestError, NoMeasurementsError, UnicodeDecodeError) as exc:
                 problems.append(f"{path}: {exc}")
                 continue

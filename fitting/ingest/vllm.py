@@ -68,13 +68,14 @@ _GIB_LABELS = {"GiB": "gib", "GB": "gib"}  # vLLM divides by 2**30 for both labe
 _SETTING_KEYS = (
     "model", "model_tag", "tensor_parallel_size", "pipeline_parallel_size", "dtype", "quantization",
     "kv_cache_dtype", "max_seq_len", "max_model_len", "max_num_seqs", "max_num_batched_tokens",
-    "gpu_memory_utilization", "enforce_eager", "block_size",
+    "gpu_memory_utilization", "enforce_eager", "block_size", "language_model_only", "async_scheduling",
 )
 _EQ = kv_pattern(_SETTING_KEYS, "eq")
 _DICT = kv_pattern(_SETTING_KEYS, "dict")
 _CLI = kv_pattern(_SETTING_KEYS, "cli")
 _CLI_SHORT = re.compile(r"(?<!\S)-(tp|pp|q)(?:=|\s+)(\S{1,40})")
 _CLI_EAGER = re.compile(r"(?<!\S)--enforce-eager(?![\w-])")
+_CLI_LM_ONLY = re.compile(r"(?<!\S)--language-model-only(?![\w-])")
 _SERVE = re.compile(r"(?:^|[\s$>#])vllm serve\s+([^\s-][^\s]{0,200})")
 _SETTINGS_LINE = re.compile(r"LLM engine.{0,80}with config:|non-default args: \{|args: Namespace\(")
 _RANK = re.compile(r"^\s*\(([A-Za-z][\w-]{0,40}(?: [^()]{0,80})?)\)\s")
@@ -120,6 +121,9 @@ def _settings_from(text, c, style_patterns):
         if _CLI_EAGER.search(text):
             found.append("enforce_eager=True")
             _apply(c, "enforce_eager", "True")
+        if _CLI_LM_ONLY.search(text):
+            found.append("language_model_only=True")
+            _apply(c, "language_model_only", "True")
     if found:
         c.run.add_evidence("[settings] " + ", ".join(found))
 
@@ -142,6 +146,13 @@ def _apply(c, key, raw):
         c.setting("gpu_memory_utilization", as_fraction(raw))
     elif key == "enforce_eager":
         c.setting("enforce_eager", as_bool(raw))
+    elif key == "async_scheduling":
+        # sizes the sliding-window groups' in-flight reserve from 0.26 (physics.vllm.in_flight_tokens)
+        c.setting("async_scheduling", as_bool(raw))
+    elif key == "language_model_only":
+        # --language-model-only: a multimodal checkpoint served as text only (no tower is built
+        # and the profile run encodes no dummy images)
+        c.setting("language_model_only", as_bool(raw))
 
 
 def _rules(c):
@@ -154,7 +165,10 @@ def _rules(c):
           unit_group=2, units=g),
         m("Model loading took", rf"Model loading took {NUM} ?(GiB|GB)\b", "weights.loading", unit_group=2, units=g),
         m("model weights take", rf"model weights take\s+{NUM} ?GiB", "weights.profile", **gib),
-        m("non_torch_memory", rf"non_torch_memory(?: takes\s+|=|\s+){NUM} ?GiB", "non_torch.profile", **gib),
+        # not 0.19's debug "worker init memory snapshot ... non_torch_memory=X" (taken before the
+        # model loads: the CUDA context, not the profile's non-torch increase)
+        m("non_torch_memory", rf"^(?!.*memory snapshot).*?non_torch_memory(?: takes\s+|=|\s+){NUM} ?GiB",
+          "non_torch.profile", **gib),
         m("activation peak memory", rf"PyTorch activation peak memory(?: takes)?\s+{NUM} ?GiB",
           "activation.profile", **gib),
         m("reserved for KV Cache is", rf"reserved for KV Cache is\s+{NUM} ?GiB", "kv.profile", **gib),
@@ -194,6 +208,13 @@ def _rules(c):
           lambda r: to_float(parse_decimal(r)), group=2),
         s("gpu_memory_utilization", rf"gpu_memory_utilization(?: \(|\s+|=){NUM}", "gpu_memory_utilization",
           as_fraction),
+        # the V2 GPU model runner (vllm/v1/worker/gpu/model_runner.py, default for more models from
+        # 0.24 and for all from 0.29) logs from model_runner.py inside the engine-core process; the
+        # V1 runner from gpu_model_runner.py (V0's own model_runner.py has no EngineCore prefix)
+        s("model_runner.py:", r"EngineCore\S*(?: pid=\d+)?\)\s.*\[model_runner\.py:\d+\]", "model_runner",
+          lambda _r: "v2", group=0),
+        s("gpu_model_runner.py:", r"\[gpu_model_runner\.py:\d+\]", "model_runner", lambda _r: "v1", group=0),
+        s("Using V2 Model Runner", r"Using V2 Model Runner", "model_runner", lambda _r: "v2", group=0, overwrite=True),
         s("Desired GPU memory utilization", rf"Desired GPU memory utilization is \({NUM}, ",
           "gpu_memory_utilization", as_fraction),
         s("Requested memory:", rf"Requested memory: {NUM} \(util\)", "gpu_memory_utilization", as_fraction),
@@ -343,12 +364,17 @@ def _parts(run):
         "precision": {"dtype": s.get("dtype"), "quantization": s.get("quantization"),
                       "kv_cache_dtype": s.get("kv_cache_dtype")},
         "engine_settings": {"gpu_memory_utilization": s.get("gpu_memory_utilization"),
-                            "enforce_eager": s.get("enforce_eager"), "block_size": s.get("block_size")},
+                            "enforce_eager": s.get("enforce_eager"), "block_size": s.get("block_size"),
+                            "language_model_only": s.get("language_model_only"),
+                            "async_scheduling": s.get("async_scheduling"), "model_runner": s.get("model_runner")},
         "kv_cache_mode": "pool",
     }
 
 
 _CONT = re.compile(r"^(?:[a-z0-9,)}\]='\"]| [a-z_])")
+#: a line that opens a new log record however it starts (a launcher's "vLLM STDOUT: INFO 02-13
+#: ..." prefix starts with a lower-case letter but is not the middle of a wrapped line)
+_NEW_RECORD = re.compile(r"^.{0,60}?\b(?:INFO|WARNING|WARN|ERROR|DEBUG)\b\s+\d\d-\d\d ")
 
 
 def _unwrap(lines):
@@ -361,7 +387,7 @@ def _unwrap(lines):
     pending = None
     for line in lines:
         if pending is not None:
-            if _CONT.match(line) and len(pending) + len(line) <= MAX_LINE_CHARS:
+            if _CONT.match(line) and not _NEW_RECORD.match(line) and len(pending) + len(line) <= MAX_LINE_CHARS:
                 pending += line
                 continue
             yield pending
@@ -394,12 +420,16 @@ def _join_continued(lines):
         yield pending
 
 
-def parse(lines):
+def parse(lines, *, version=None):
     """Parse vLLM log lines.
 
     Parameters
     ----------
     lines : iterable of str
+    version : str, optional
+        The vLLM version where the log does not print it (a docker image tag stated by the
+        source); the printed version wins. It selects the version's defaults, e.g. the
+        ``gpu_memory_utilization`` that a "non-default args" line leaves out.
 
     Returns
     -------
@@ -410,6 +440,9 @@ def parse(lines):
     scan(_unwrap(_join_continued(lines)), _rules(c), on_line=_rank)
     out = []
     for run in c.finish():
+        if version and not run.settings.get("version"):
+            run.settings["version"] = str(version)
+            run.add_evidence(f"[version] {version} (stated by the source, not printed in the lines)")
         parts = _parts(run)
         if parts is not None:
             out.append((run, parts))

@@ -136,6 +136,10 @@ __all__ = [
 ]
 
 _GIB = float(2**30)
+#: Relative resolution of the exact part (weights + workload KV) of a response: the weight count
+#: leaves out non-parameter buffers (rotary caches, masks) and allocator rounding, some 0.1-0.3% of
+#: the weights; a measured uncertain part below this fraction is not fitted (see build_observations).
+UNCERTAIN_PART_RESOLUTION = 0.0025
 
 #: The seed plan's accuracy targets: mean absolute percentage error (fraction) by class.
 SIZE_CLASS_TARGETS_MAPE = {"1-2B": 0.10, "7-8B": 0.05, "13-30B": 0.08, "40-70B": 0.10, "MoE": 0.15}
@@ -661,11 +665,14 @@ def build_observations(frame: pd.DataFrame, framework: str, *, response: str = "
         # vLLM's profile run of a multimodal model first encodes its dummy images / audio through
         # the tower (gpu_model_runner.profile_run: _dummy_mm_... before the dummy forward); the
         # physics has no tower activations, so the fit would absorb them (InternVL3-78B prints
-        # 15.7 GiB of activation peak against 1.5 GiB of language-model physics)
+        # 15.7 GiB of activation peak against 1.5 GiB of language-model physics). A start with
+        # --language-model-only builds no tower and encodes nothing: it is a text model.
+        lm_only = (fr["language_model_only"].tolist() if "language_model_only" in fr.columns
+                   else [None] * n_total)
         for i, m in enumerate(model_ids):
             entry = (entries.get(m) or (None, None))[0] if reason[i] is None else None
             arch = getattr(entry, "architecture", None)
-            if arch is not None and (arch.extra or {}).get("multimodal_towers"):
+            if arch is not None and (arch.extra or {}).get("multimodal_towers") and lm_only[i] is not True:
                 reason[i] = ("multimodal model: vLLM's profile run also encodes dummy multimodal inputs through "
                              "its tower, which the physics does not model")
 
@@ -895,6 +902,14 @@ def build_observations(frame: pd.DataFrame, framework: str, *, response: str = "
         _exclude(finite & (y - exact <= 0), lambda i: (
             f"measured {y[i]:.3f} GiB is at or below the exact weights + workload KV "
             f"{exact[i]:.3f} GiB per GPU (unit, scope or KV-accounting mismatch)"))
+        # the error is relative (log) on that uncertain part: below the resolution of the exact part
+        # itself (non-parameter buffers and allocator rounding that the weight count leaves out) a
+        # few MiB read as a factor of several, and one such run widens every interval
+        floor = UNCERTAIN_PART_RESOLUTION * exact
+        _exclude(finite & (y - exact > 0) & (y - exact < floor), lambda i: (
+            f"uncertain part {y[i] - exact[i]:.3f} GiB (measured {y[i]:.3f} - exact {exact[i]:.3f}) is below the "
+            f"resolution of the exact part ({UNCERTAIN_PART_RESOLUTION:.2%} of it, {floor[i]:.3f} GiB): its "
+            "relative error carries no information"))
 
     keep = np.array([r is None for r in reason])
     for i in np.flatnonzero(~keep):

@@ -25,7 +25,12 @@ registry's normalised form, which uses the same key names) by
   Qwen3.5; Kimi ``linear_attn_config``) or ``mamba`` layers (``layers_block_type``,
   Nemotron-H ``hybrid_override_pattern``), which hold no KV cache (:attr:`Architecture.kv_layers`);
   Llama-4's chunked local attention (``attention_chunk_size`` on the RoPE layers) is kept as a
-  sliding window of the chunk size.
+  sliding window of the chunk size;
+* Gemma-4 (``gemma4_text``): the full-attention layers have their own head size
+  (``global_head_dim``) and, with ``attention_k_eq_v``, their own KV-head count
+  (``num_global_key_value_heads``) and no V projection (K is reused as V); ``enable_moe_block``
+  puts the dense MLP *beside* the routed experts in every layer (kept as a shared expert of
+  ``intermediate_size``), ``top_k_experts`` experts per token.
 
 :func:`unrecognised_config_keys` lists the keys of a config that this module neither reads
 nor knows to be irrelevant to memory, so that a caller can say what was assumed.
@@ -81,7 +86,7 @@ _METADATA_KEYS = frozenset(
 _TIED_BY_DEFAULT = frozenset(
     {
         "falcon", "RefinedWeb", "RefinedWebModel", "opt", "gpt2", "gpt_bigcode", "gemma",
-        "gemma2", "gemma3", "gemma3_text", "bloom", "gpt_neo", "starcoder2",
+        "gemma2", "gemma3", "gemma3_text", "gemma4", "gemma4_text", "bloom", "gpt_neo", "starcoder2",
     }
 )
 
@@ -116,7 +121,7 @@ _SPARSE_TEXT_DEFAULTS = {
 }
 
 #: language-model type of multimodal wrappers whose text_config may omit ``model_type``.
-_TEXT_TYPE_OF_WRAPPER = {"gemma3": "gemma3_text", "mistral3": "mistral", "llava": "llama"}
+_TEXT_TYPE_OF_WRAPPER = {"gemma3": "gemma3_text", "gemma4": "gemma4_text", "mistral3": "mistral", "llava": "llama"}
 
 #: Qwen2-family transformers default for ``max_window_layers``.
 _QWEN_MAX_WINDOW_LAYERS_DEFAULT = 28
@@ -166,6 +171,13 @@ class Architecture:
         Window (tokens) of the sliding-window layers; None when no layer uses one.
     layer_types : tuple of str or None
         ``"full_attention"`` / ``"sliding_attention"`` per layer; None = all full attention.
+    full_attention_head_dim, full_attention_kv_heads : int or None
+        Head size and KV heads of the full-attention layers where they differ from the
+        sliding ones (Gemma-4 ``global_head_dim`` / ``num_global_key_value_heads``); None =
+        every layer has ``head_dim`` and ``num_kv_heads``. :meth:`attention_shape` gives a layer's.
+    full_attention_k_eq_v : bool
+        The full-attention layers have no V projection (Gemma-4 ``attention_k_eq_v``); their
+        KV cache still holds K and V (vLLM allocates both).
     torch_dtype : str or None
         Checkpoint dtype as stated (None when the config has no such key).
     extra : Mapping
@@ -194,6 +206,9 @@ class Architecture:
     v_head_dim: int | None = None
     sliding_window: int | None = None
     layer_types: tuple[str, ...] | None = None
+    full_attention_head_dim: int | None = None
+    full_attention_kv_heads: int | None = None
+    full_attention_k_eq_v: bool = False
     torch_dtype: str | None = None
     extra: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}), hash=False, repr=False)
 
@@ -211,6 +226,10 @@ class Architecture:
             )
         if self.num_experts is not None and (self.moe_intermediate_size is None or self.num_experts_per_tok is None):
             raise ArchitectureError("MoE model needs moe_intermediate_size and num_experts_per_tok")
+        for name in ("full_attention_head_dim", "full_attention_kv_heads"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
+                raise ArchitectureError(f"{name}: must be a positive integer or None, got {value!r}")
 
     # ------------------------------------------------------------------ properties
     @property
@@ -276,6 +295,29 @@ class Architecture:
     def num_full_layers(self) -> int:
         """Layers whose KV cache grows with the whole sequence (recurrent layers excluded)."""
         return len(self.kv_layers) - self.num_sliding_layers
+
+    @property
+    def has_layer_specific_attention(self) -> bool:
+        """True when the full-attention layers' head size, KV heads or V projection differ."""
+        return bool(self.full_attention_head_dim or self.full_attention_kv_heads or self.full_attention_k_eq_v)
+
+    def attention_shape(self, layer: int) -> tuple[int, int, bool]:
+        """``(kv_heads, head_dim, has_v_proj)`` of one attention layer.
+
+        Every layer has ``(num_kv_heads, head_dim, True)`` except the full-attention layers of a
+        model with :attr:`has_layer_specific_attention` (Gemma-4's global layers).
+
+        Examples
+        --------
+        >>> a = Architecture("llama", 2, 64, 4, 2, 16, 128, 100, False)
+        >>> a.attention_shape(1)
+        (2, 16, True)
+        """
+        if not self.has_layer_specific_attention or self.layer_types is None \
+                or self.layer_types[layer] != FULL_ATTENTION:
+            return self.num_kv_heads, self.head_dim, True
+        return (self.full_attention_kv_heads or self.num_kv_heads, self.full_attention_head_dim or self.head_dim,
+                not self.full_attention_k_eq_v)
 
     @property
     def defaulted_fields(self) -> tuple[str, ...]:
@@ -539,7 +581,8 @@ def _build(cfg: dict[str, Any], cls) -> Architecture:
     moe_inter = per_tok = n_shared = shared_inter = None
     dense_layers: tuple[int, ...] = ()
     if n_exp:
-        _, per_tok = _first(cfg, "num_experts_per_tok", "experts_per_token", "moe_top_k", "num_experts_per_token")
+        _, per_tok = _first(cfg, "num_experts_per_tok", "experts_per_token", "moe_top_k", "num_experts_per_token",
+                            "top_k_experts")
         per_tok = _positive_int(per_tok, "num_experts_per_tok")
         moe_inter = cfg.get("moe_intermediate_size")
         if moe_inter is None:
@@ -573,8 +616,27 @@ def _build(cfg: dict[str, Any], cls) -> Architecture:
             moe_set = set(int(i) for i in moe_set)
             dense_layers = tuple(i for i in range(layers) if i not in moe_set)
 
+    if n_exp and text_type.startswith("gemma4") and cfg.get("enable_moe_block") and shared_inter is None:
+        # Gemma-4 MoE (modeling_gemma4.Gemma4TextDecoderLayer): the dense MLP runs beside the
+        # routed experts in every layer, i.e. an always-on expert of intermediate_size
+        n_shared, shared_inter = 1, inter
+
     # --- sliding window
     sliding_window, layer_types = _layer_pattern(cfg, text_type, layers)
+
+    # --- Gemma-4 global layers (configuration_gemma4.Gemma4TextConfig.__post_init__: every
+    # full-attention layer gets head_dim = global_head_dim, default 512, and, only with
+    # attention_k_eq_v, num_key_value_heads = num_global_key_value_heads)
+    full_head = full_kv = None
+    k_eq_v = False
+    if text_type.startswith("gemma4") and layer_types is not None and FULL_ATTENTION in layer_types:
+        full_head = _positive_int(cfg.get("global_head_dim") or 512, "global_head_dim")
+        if "global_head_dim" not in cfg:
+            defaulted.append("global_head_dim")
+        k_eq_v = bool(cfg.get("attention_k_eq_v", False))
+        if k_eq_v and cfg.get("num_global_key_value_heads") is not None:
+            full_kv = _positive_int(cfg["num_global_key_value_heads"], "num_global_key_value_heads")
+        full_head = None if full_head == head_dim else full_head
 
     known = {
         "model_type", "text_model_type", "hidden_size", "n_embd", "num_hidden_layers", "n_layer",
@@ -583,6 +645,7 @@ def _build(cfg: dict[str, Any], cls) -> Architecture:
         "tie_word_embeddings", "torch_dtype", "dtype", "kv_lora_rank", "q_lora_rank",
         "qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim", "num_experts_per_tok",
         "moe_intermediate_size", "layer_types", "dense_layers", "num_shared_experts",
+        "shared_expert_intermediate_size",
     }
     extra = {k: v for k, v in cfg.items() if k not in known}
     if text_type != model_type:
@@ -619,6 +682,9 @@ def _build(cfg: dict[str, Any], cls) -> Architecture:
         v_head_dim=v_head,
         sliding_window=sliding_window,
         layer_types=layer_types,
+        full_attention_head_dim=full_head,
+        full_attention_kv_heads=full_kv,
+        full_attention_k_eq_v=k_eq_v,
         torch_dtype=cfg.get("torch_dtype") or cfg.get("dtype"),
         extra=extra,
     )
@@ -699,8 +765,8 @@ def _layer_pattern(cfg: Mapping[str, Any], text_type: str, layers: int) -> tuple
     if text_type in ("gemma2", "gpt_oss"):
         types = tuple(SLIDING_ATTENTION if i % 2 == 0 else FULL_ATTENTION for i in range(layers))
         return window, types
-    if text_type in ("gemma3", "gemma3_text", "cohere2"):
-        pattern = int(cfg.get("sliding_window_pattern") or (6 if text_type.startswith("gemma3") else 4))
+    if text_type in ("gemma3", "gemma3_text", "gemma4", "gemma4_text", "cohere2"):
+        pattern = int(cfg.get("sliding_window_pattern") or (6 if text_type.startswith("gemma") else 4))
         types = tuple(FULL_ATTENTION if (i + 1) % pattern == 0 else SLIDING_ATTENTION for i in range(layers))
         return window, types
     return window, tuple(SLIDING_ATTENTION for _ in range(layers))
@@ -726,7 +792,8 @@ _READ_KEYS = frozenset({
     "do_layer_norm_before", "_remove_final_layer_norm", "num_nextn_predict_layers", "mtp_num_hidden_layers",
     "parallel_attn", "mlp_gated", "attn_output_gate", "linear_num_key_heads", "linear_key_head_dim",
     "linear_num_value_heads", "linear_value_head_dim", "linear_conv_kernel_dim", "full_attention_interval",
-    "thinker_config", *TEXT_CONFIG_KEYS, *_TOWER_KEYS,
+    "thinker_config", "top_k_experts", "enable_moe_block", "global_head_dim", "num_global_key_value_heads",
+    "attention_k_eq_v", *TEXT_CONFIG_KEYS, *_TOWER_KEYS,
 })
 #: words that make an unread key worth naming (it may change weights or the KV cache).
 _RELEVANT = re.compile(r"layer|head|expert|hidden|intermediate|_dim|size|rank|vocab|window|kv|lora|mamba|ssm|state|"

@@ -77,7 +77,7 @@ _F32 = 4
 #: HF model types llama.cpp runs with a sliding-window (iSWA) KV cache (``llama-model.cpp``,
 #: ``hparams.swa_type`` set in ``load_hparams``).
 _ISWA_MODEL_TYPES = frozenset({"gemma2", "gemma3", "gemma3_text", "gpt_oss", "cohere2", "llama4", "exaone4",
-                               "gemma3n", "mimo2"})
+                               "gemma3n", "mimo2", "gemma4", "gemma4_text"})
 _SWA_PAD = 256  # llama-kv-cache-iswa.cpp and n_ctx_seq padding
 
 
@@ -223,6 +223,12 @@ class GGUFHparams:
         if arch.is_mla:
             rank, rope = int(arch.kv_lora_rank), int(arch.qk_rope_head_dim)
             k_gqa, v_gqa, head_kv = rank + rope, rank, 1
+        elif arch.has_layer_specific_attention:
+            # Gemma-4's global layers: their own KV heads and head size (per-layer hparams, as
+            # llama.cpp keeps n_head_kv per layer); K and V both cached
+            shapes = [arch.attention_shape(il)[:2] for il in range(n_layer)]
+            head_kv = tuple(kv for kv, _ in shapes)
+            k_gqa = v_gqa = tuple(kv * hd for kv, hd in shapes)
         # llama.cpp builds an iSWA cache only for the architectures whose loader sets a swa_type;
         # a window in the HF config of another type (Phi-3, Mistral-v0.1) is not applied.
         sliding = set(arch.sliding_layers) if arch.text_model_type in _ISWA_MODEL_TYPES else set()

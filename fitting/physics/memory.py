@@ -44,6 +44,7 @@ from .quantization import (
 
 __all__ = [
     "weight_bytes_per_gpu", "weight_bytes_per_stage", "kv_bytes_per_token", "kv_bytes_per_token_split",
+    "kv_bytes_per_layer",
     "kv_cache_bytes", "activation_bytes", "VLLM_SAMPLER_FP32_COPIES", "KVLayerSplit", "pp_partition",
     "resolve_dtype", "VOCAB_PADDING", "FRAMEWORK_KINDS",
 ]
@@ -276,35 +277,61 @@ class KVLayerSplit:
     ----------
     full_layers, sliding_layers : int
         Number of full-attention and sliding-window layers.
-    bytes_per_token_per_layer : float
-        K+V (or MLA latent) bytes one token occupies in one layer on one GPU.
+    full_bytes_per_token, sliding_bytes_per_token : float
+        K+V (or MLA latent) bytes one token occupies on one GPU in all full-attention layers
+        together (grows with the whole sequence) and in all sliding layers together (up to
+        ``sliding_window`` tokens).
     sliding_window : int or None
         Tokens a sliding layer keeps.
     """
 
     full_layers: int
     sliding_layers: int
-    bytes_per_token_per_layer: float
+    full_bytes_per_token: float
+    sliding_bytes_per_token: float
     sliding_window: int | None
 
-    @property
-    def full_bytes_per_token(self) -> float:
-        """Per-token bytes of the full-attention layers (grows with the whole sequence)."""
-        return self.full_layers * self.bytes_per_token_per_layer
 
-    @property
-    def sliding_bytes_per_token(self) -> float:
-        """Per-token bytes of the sliding layers (up to ``sliding_window`` tokens)."""
-        return self.sliding_layers * self.bytes_per_token_per_layer
+def _kv_layer_bytes(arch: Architecture, kv_cache_dtype, dtype, tp) -> dict[int, np.ndarray]:
+    """K+V (MLA: latent) bytes per token of each KV-holding layer on one GPU, broadcast over ``tp``.
 
-
-def _kv_per_layer(arch: Architecture, kv_cache_dtype, dtype, tp):
+    Layers of one shape share the array; Gemma-4's global layers have their own KV heads and
+    head size (:meth:`Architecture.attention_shape`). K and V are both cached there even when
+    K is reused as V (vLLM's ``AttentionSpec`` page holds K and V for every attention layer).
+    """
     elem = kv_cache_bytes_per_element(kv_cache_dtype, resolve_dtype(dtype, arch))
     if arch.is_mla:
-        return np.broadcast_to(np.asarray(elem * (arch.kv_lora_rank + arch.qk_rope_head_dim), dtype=float),
-                               np.shape(tp)) * 1.0
-    kv_per_gpu = _ceil_div(arch.num_kv_heads, tp)
-    return 2.0 * kv_per_gpu * arch.head_dim * elem
+        latent = np.broadcast_to(np.asarray(elem * (arch.kv_lora_rank + arch.qk_rope_head_dim), dtype=float),
+                                 np.shape(tp)) * 1.0
+        return {i: latent for i in arch.kv_layers}
+    by_shape: dict[tuple[int, int], np.ndarray] = {}
+    out = {}
+    for i in arch.kv_layers:
+        kv_heads, head_dim, _ = arch.attention_shape(i)
+        if (kv_heads, head_dim) not in by_shape:
+            by_shape[(kv_heads, head_dim)] = 2.0 * _ceil_div(kv_heads, tp) * head_dim * elem
+        out[i] = by_shape[(kv_heads, head_dim)]
+    return out
+
+
+def kv_bytes_per_layer(arch: Architecture, *, kv_cache_dtype: str = "auto", dtype: str = "bfloat16",
+                       tp: int = 1) -> dict[int, float]:
+    """K+V (MLA: latent) bytes one token occupies in each KV-holding layer on one GPU.
+
+    Parameters are those of :func:`kv_bytes_per_token` (scalar ``tp``).
+
+    Returns
+    -------
+    dict
+        Layer index -> bytes per token; linear-attention / Mamba layers are absent.
+
+    Examples
+    --------
+    >>> from fitting.data.registry import resolve_model
+    >>> kv_bytes_per_layer(resolve_model("meta-llama/Llama-3.1-8B").architecture)[0]
+    4096.0
+    """
+    return {i: float(np.asarray(v)) for i, v in _kv_layer_bytes(arch, kv_cache_dtype, dtype, int(tp)).items()}
 
 
 def kv_bytes_per_token(arch: Architecture, *, kv_cache_dtype: str = "auto", dtype: str = "bfloat16", tp=1, pp=1):
@@ -345,15 +372,14 @@ def kv_bytes_per_token(arch: Architecture, *, kv_cache_dtype: str = "auto", dtyp
     131072.0
     """
     tp_a, pp_a = np.broadcast_arrays(_int_array(tp, "tp"), _int_array(pp, "pp"))
-    per_layer = _kv_per_layer(arch, kv_cache_dtype, dtype, tp_a)
-    layers = np.vectorize(lambda p: max(_stage_kv_layers(arch, int(p))), otypes=[float])(pp_a)
-    return _out(per_layer * layers)
-
-
-def _stage_kv_layers(arch: Architecture, pp: int) -> list[int]:
-    """Layers holding a KV cache on each pipeline stage (recurrent layers hold none)."""
-    kv = set(arch.kv_layers)
-    return [sum(1 for i in range(a, b) if i in kv) for a, b in _stage_bounds(arch.num_layers, pp)]
+    per_layer = _kv_layer_bytes(arch, kv_cache_dtype, dtype, tp_a)
+    worst = np.zeros(tp_a.shape)
+    for p in np.unique(pp_a):
+        mask = pp_a == p
+        for a, b in _stage_bounds(arch.num_layers, int(p)):
+            stage = sum((per_layer[i][mask] for i in range(a, b) if i in per_layer), np.zeros(int(mask.sum())))
+            worst[mask] = np.maximum(worst[mask], stage)
+    return _out(worst)
 
 
 def kv_bytes_per_token_split(arch: Architecture, *, kv_cache_dtype: str = "auto", dtype: str = "bfloat16",
@@ -366,8 +392,11 @@ def kv_bytes_per_token_split(arch: Architecture, *, kv_cache_dtype: str = "auto"
     -------
     KVLayerSplit
     """
-    per_layer = float(np.asarray(_kv_per_layer(arch, kv_cache_dtype, dtype, int(tp))))
-    return KVLayerSplit(arch.num_full_layers, arch.num_sliding_layers, per_layer, arch.sliding_window)
+    per_layer = _kv_layer_bytes(arch, kv_cache_dtype, dtype, int(tp))
+    sliding = set(arch.sliding_layers)
+    full_b = float(sum(float(v) for i, v in per_layer.items() if i not in sliding))
+    slide_b = float(sum(float(v) for i, v in per_layer.items() if i in sliding))
+    return KVLayerSplit(arch.num_full_layers, arch.num_sliding_layers, full_b, slide_b, arch.sliding_window)
 
 
 def _round_up(n, block):
@@ -415,22 +444,23 @@ def kv_cache_bytes(arch: Architecture, *, num_tokens, kv_cache_dtype: str = "aut
         raise ValueError(f"num_tokens: must be >= 0, got {num_tokens!r}")
     tp_a, pp_a, tok_a, seq_a = np.broadcast_arrays(_int_array(tp, "tp"), _int_array(pp, "pp"), tokens,
                                                    np.asarray(num_seqs))
-    per_layer = _kv_per_layer(arch, kv_cache_dtype, dtype, tp_a)
+    per_layer = _kv_layer_bytes(arch, kv_cache_dtype, dtype, tp_a)  # linear-attention / Mamba: none
     t_full = _round_up(tok_a, block_size)
     window = arch.sliding_window
     t_slide = _round_up(np.minimum(tok_a, window), block_size) if window else t_full
     sliding = set(arch.sliding_layers)
-    kv_layers = set(arch.kv_layers)  # linear-attention / Mamba layers keep a fixed state, no KV
     worst = np.zeros(tp_a.shape)
     for p in np.unique(pp_a):
         mask = pp_a == p
         best = np.zeros(int(mask.sum()))
         for a, b in _stage_bounds(arch.num_layers, int(p)):
-            n_slide = sum(1 for i in range(a, b) if i in sliding)
-            n_full = sum(1 for i in range(a, b) if i in kv_layers) - n_slide
-            best = np.maximum(best, n_full * t_full[mask] + n_slide * t_slide[mask])
+            stage = np.zeros(int(mask.sum()))
+            for i in range(a, b):
+                if i in per_layer:
+                    stage = stage + per_layer[i][mask] * (t_slide[mask] if i in sliding else t_full[mask])
+            best = np.maximum(best, stage)
         worst[mask] = best
-    return _out(per_layer * worst * seq_a)
+    return _out(worst * seq_a)
 
 
 # ----------------------------------------------------------------------------- activations

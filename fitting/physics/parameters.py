@@ -70,7 +70,7 @@ _ALL_BIASES = frozenset({"opt", "gpt2", "gpt_bigcode", "gpt_neox", "phi", "phi-m
 #: families with q/k/v biases only.
 _QKV_BIAS = frozenset({"qwen2", "qwen2_moe", "qwen2_vl", "qwen2_5_vl", "mimo"})  # and every qwen2* text type
 #: families with per-head q/k RMSNorm.
-_QK_NORM_HEAD = frozenset({"qwen3", "qwen3_moe", "gemma3", "gemma3_text"})
+_QK_NORM_HEAD = frozenset({"qwen3", "qwen3_moe", "gemma3", "gemma3_text", "gemma4", "gemma4_text"})
 #: families whose routers carry an ``e_score_correction_bias`` (noaux_tc routing).
 _ROUTER_SCORE_BIAS = frozenset({"deepseek_v3", "kimi_k2", "glm4_moe"})
 #: families llama.cpp stores with a fused attn_qkv tensor (used by the GGUF type rules).
@@ -233,6 +233,9 @@ def _norms_per_layer(arch: Architecture) -> int:
     t = arch.text_model_type
     if t in ("gemma2", "gemma3", "gemma3_text"):
         return 4
+    if t in ("gemma4", "gemma4_text"):
+        # modeling_gemma4.Gemma4TextDecoderLayer: 4, plus 3 around the MoE block
+        return 7 if arch.is_moe else 4
     if t in ("phi", "phi-msft"):
         return 1
     if t in ("falcon", "RefinedWeb", "RefinedWebModel"):
@@ -363,23 +366,32 @@ def _layer_tensors(arch: Architecture, layers: tuple[int, ...], ln_bias: bool, m
     else:
         qkv_bias, o_bias = _attention_bias(arch)
         q_gate = 2 if arch.extra.get("attn_output_gate") else 1  # Qwen3-Next / Qwen3.5: query and gate
-        for name, role, heads in (("q_proj", "attn_q", n_h), ("k_proj", "attn_k", n_kv), ("v_proj", "attn_v", n_kv)):
-            rows = heads * hd * (q_gate if role == "attn_q" else 1)
-            add(TensorSpec(f"self_attn.{name}.weight", role, rows, h, layers=layers, split="column", heads=heads,
-                           quantizable=True))
-            if qkv_bias:
-                add(TensorSpec(f"self_attn.{name}.bias", "bias", heads * hd, layers=layers, split="column", heads=heads))
-        add(TensorSpec("self_attn.o_proj.weight", "attn_o", h, n_h * hd, layers=layers, split="row", heads=n_h,
-                       quantizable=True))
-        if o_bias:
-            add(TensorSpec("self_attn.o_proj.bias", "bias", h, layers=layers))
         qk = _qk_norm(arch)
-        if qk == "head":
-            add(TensorSpec("self_attn.q_norm.weight", "norm", hd, layers=layers))
-            add(TensorSpec("self_attn.k_norm.weight", "norm", hd, layers=layers))
-        elif qk == "full":
-            add(TensorSpec("self_attn.q_norm.weight", "norm", n_h * hd, layers=layers))
-            add(TensorSpec("self_attn.k_norm.weight", "norm", n_kv * hd, layers=layers))
+        # layers of one attention shape together (Gemma-4's global layers have their own)
+        groups: dict[tuple[int, int, bool], list[int]] = {}
+        for i in layers:
+            groups.setdefault(arch.attention_shape(i), []).append(i)
+        for (n_kv, hd, has_v), group in groups.items():
+            group = tuple(group)
+            projs = (("q_proj", "attn_q", n_h), ("k_proj", "attn_k", n_kv)) + ((("v_proj", "attn_v", n_kv),)
+                                                                              if has_v else ())
+            for name, role, heads in projs:
+                rows = heads * hd * (q_gate if role == "attn_q" else 1)
+                add(TensorSpec(f"self_attn.{name}.weight", role, rows, h, layers=group, split="column", heads=heads,
+                               quantizable=True))
+                if qkv_bias:
+                    add(TensorSpec(f"self_attn.{name}.bias", "bias", heads * hd, layers=group, split="column",
+                                   heads=heads))
+            add(TensorSpec("self_attn.o_proj.weight", "attn_o", h, n_h * hd, layers=group, split="row", heads=n_h,
+                           quantizable=True))
+            if o_bias:
+                add(TensorSpec("self_attn.o_proj.bias", "bias", h, layers=group))
+            if qk == "head":
+                add(TensorSpec("self_attn.q_norm.weight", "norm", hd, layers=group))
+                add(TensorSpec("self_attn.k_norm.weight", "norm", hd, layers=group))
+            elif qk == "full":
+                add(TensorSpec("self_attn.q_norm.weight", "norm", n_h * hd, layers=group))
+                add(TensorSpec("self_attn.k_norm.weight", "norm", n_kv * hd, layers=group))
         if arch.text_model_type == "gpt_oss":
             add(TensorSpec("self_attn.sinks", "sink", n_h, layers=layers, split="column", heads=n_h))
 

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .architecture import Architecture
-from .memory import VOCAB_PADDING
+from .memory import VOCAB_PADDING, kv_bytes_per_layer
 from .parameters import mlp_is_gated
 
 __all__ = [
@@ -52,6 +52,7 @@ __all__ = [
     "TRITON_SAMPLER_MIN_ROWS",
     "VLLM_NEWEST_VERIFIED",
     "ActivationParts",
+    "KVPoolLayout",
     "SamplerRegime",
     "accounting_regime",
     "graphs_in_pool_budget",
@@ -71,6 +72,10 @@ __all__ = [
     "sampler_leftover_bytes",
     "sampler_peak_bytes",
     "sampler_regime",
+    "in_flight_tokens",
+    "vllm_hybrid_kv_layout",
+    "vllm_max_concurrency",
+    "vllm_pool_tokens",
 ]
 
 #: Newest vLLM release whose source these rules were checked against.
@@ -469,12 +474,14 @@ def forward_activation_bytes(arch: Architecture, num_tokens, *, tp=1, dtype_byte
     h = float(arch.hidden_size)
     d = float(arch.head_dim)
     q_heads = np.ceil(arch.num_attention_heads / tp_a)
-    kv_heads = np.ceil(arch.num_kv_heads / tp_a)
     if arch.is_mla:
         v_dim = float(arch.v_head_dim or arch.head_dim)
         attn = (q_heads * d + q_heads * v_dim + float(arch.kv_lora_rank + arch.qk_rope_head_dim)) + q_heads * v_dim
     else:
-        attn = (q_heads + 2 * kv_heads) * d + q_heads * d
+        # the widest attention layer (Gemma-4's global layers have their own head size and KV heads)
+        attn = 0.0
+        for n_kv, hd in {arch.attention_shape(i)[:2] for i in arch.kv_layers} or {(arch.num_kv_heads, arch.head_dim)}:
+            attn = np.maximum(attn, (q_heads + 2 * np.ceil(n_kv / tp_a)) * hd + q_heads * hd)
     dense, routed, shared = _mlp_widths(arch)
     c_i = mlp_copies if mlp_copies is not None else (FORWARD_MLP_COPIES if (mlp_is_gated(arch) or arch.is_moe) else 2.0)
     mlp = c_i * dense / tp_a
@@ -836,3 +843,131 @@ def cuda_graph_capture_sizes(max_num_seqs: int, max_num_batched_tokens: int, ver
     if M >= 256:
         sizes += list(range(256, M + 1, 16))
     return sorted(set(sizes))
+
+
+# ----------------------------------------------------------------------------- KV pool groups
+@dataclass(frozen=True)
+class KVPoolLayout:
+    """How vLLM's V1 hybrid KV-cache manager lays a sliding-window model out in its pool.
+
+    ``vllm/v1/core/kv_cache_utils.py`` (0.9.2-0.34.0): ``unify_kv_cache_spec_page_size``
+    raises the block size of layers with a smaller page until every page holds
+    ``page_bytes``; ``_get_kv_cache_groups_uniform_page_size`` splits the full-attention and
+    the sliding layers into groups of ``group_size`` layers (the smaller count; the larger
+    when it is below 1.25x the smaller from 0.12, 1.5x from 0.19), padding the last group of
+    a kind; ``get_kv_cache_config_from_groups`` makes ``pool // (group_size x page_bytes)``
+    blocks, each group drawing its blocks from them.
+
+    Attributes
+    ----------
+    group_size : int
+        Layers per group (padding included).
+    full_groups, sliding_groups : int
+        Groups of full-attention and of sliding-window layers.
+    page_bytes : float
+        Bytes one layer's block holds (the largest page; per GPU).
+    block_size, full_block_size : int
+        Tokens per block of the sliding groups and of the full-attention groups.
+    sliding_window : int
+    """
+
+    group_size: int
+    full_groups: int
+    sliding_groups: int
+    page_bytes: float
+    block_size: int
+    full_block_size: int
+    sliding_window: int
+
+    @property
+    def num_groups(self) -> int:
+        return self.full_groups + self.sliding_groups
+
+    @property
+    def bytes_per_block(self) -> float:
+        """Pool bytes one block id stands for (one page in each layer of a group)."""
+        return self.group_size * self.page_bytes
+
+
+def vllm_hybrid_kv_layout(arch: Architecture, *, version=None, block_size: int = 16, kv_cache_dtype: str = "auto",
+                          dtype: str = "bfloat16", tp: int = 1) -> KVPoolLayout | None:
+    """The :class:`KVPoolLayout` of a model with full-attention and sliding-window layers, or None.
+
+    None where vLLM keeps one uniform pool: no sliding layers, every layer sliding, recurrent
+    (Mamba / linear-attention) layers (their state pages follow other rules), V0, or V1 before
+    0.9.2 (no hybrid manager: sliding layers are sized as full ones).
+    """
+    v = parse_version(version)
+    if (v is not None and v < (0, 9, 2)) or str(default_engine(v) or "v1") == "v0" or arch.is_hybrid:
+        return None
+    sliding = set(arch.sliding_layers)
+    per_layer = kv_bytes_per_layer(arch, kv_cache_dtype=kv_cache_dtype, dtype=dtype, tp=tp)
+    full = [i for i in per_layer if i not in sliding]
+    slide = [i for i in per_layer if i in sliding]
+    if not full or not slide:
+        return None
+    bs = int(block_size)
+    page = max(per_layer.values()) * bs
+    full_bytes = max(per_layer[i] for i in full)
+    # a full-attention layer with a smaller page gets page/its page times the tokens per block
+    full_bs = bs * max(int(round(page / (full_bytes * bs))), 1)
+    small, large = sorted((len(full), len(slide)))
+    factor = 1.5 if v is None or v >= (0, 19, 0) else (1.25 if v >= (0, 12, 0) else None)
+    group = large if factor is not None and large < small * factor else small
+    return KVPoolLayout(group_size=group, full_groups=-(-len(full) // group), sliding_groups=-(-len(slide) // group),
+                        page_bytes=float(page), block_size=bs, full_block_size=full_bs,
+                        sliding_window=int(arch.sliding_window))
+
+
+def in_flight_tokens(max_num_batched_tokens: int, version=None, *, async_scheduling: bool | None = None,
+                     pp: int = 1) -> int:
+    """Tokens a sliding-window group reserves beyond its window (``max_in_flight_tokens``).
+
+    ``SlidingWindowSpec.max_memory_usage_bytes``: ``max_num_batched_tokens`` up to 0.25; from
+    0.26 ``VllmConfig.max_in_flight_tokens`` = ``max_concurrent_batches x
+    max_num_batched_tokens``, 2 batches with async scheduling (on by default unless an
+    incompatible option is set: None = default) at ``pp = 1``, else ``pp``.
+    """
+    v = parse_version(version)
+    mbt = int(max_num_batched_tokens)
+    if v is not None and v < (0, 26, 0):
+        return mbt
+    async_on = True if async_scheduling is None else bool(async_scheduling)
+    batches = (2 if pp <= 1 else pp) if async_on else pp
+    return batches * mbt
+
+
+def vllm_max_concurrency(layout: KVPoolLayout, pool_bytes, *, max_model_len: int, max_num_batched_tokens: int,
+                         version=None, async_scheduling: bool | None = None, pp: int = 1):
+    """vLLM's "Maximum concurrency for N tokens per request" of a hybrid sliding-window pool.
+
+    ``get_max_concurrency_for_kv_cache_config`` (0.9.2-0.34.0): ``num_blocks`` over the blocks
+    one ``max_model_len`` request takes in every group: ``cdiv(L, block)`` in a full-attention
+    group, ``cdiv(min(window - 1 + in-flight tokens, L), block) + 1`` in a sliding one
+    (:func:`in_flight_tokens`).
+    """
+    L = int(max_model_len)
+    num_blocks = np.floor(np.asarray(pool_bytes, float) / layout.bytes_per_block)
+    held = min(layout.sliding_window - 1 + in_flight_tokens(max_num_batched_tokens, version,
+                                                             async_scheduling=async_scheduling, pp=pp), L)
+    per_request = (layout.full_groups * -(-L // layout.full_block_size)
+                   + layout.sliding_groups * (-(-held // layout.block_size) + 1))
+    return num_blocks / per_request
+
+
+def vllm_pool_tokens(layout: KVPoolLayout, pool_bytes, *, max_model_len: int, max_num_batched_tokens: int,
+                     version=None, async_scheduling: bool | None = None, pp: int = 1):
+    """The "GPU KV cache size: N tokens" vLLM prints for a hybrid sliding-window pool.
+
+    Up to 0.20 ``num_blocks // num_groups x block_size`` (``_report_kv_cache_config``); from
+    0.21 ``int(max_concurrency x max_model_len)`` (``get_kv_cache_capacity``), which counts a
+    sliding group's blocks only up to its window.
+    """
+    v = parse_version(version)
+    if v is not None and v < (0, 21, 0):
+        num_blocks = np.floor(np.asarray(pool_bytes, float) / layout.bytes_per_block)
+        return np.floor(num_blocks / layout.num_groups) * layout.block_size
+    conc = vllm_max_concurrency(layout, pool_bytes, max_model_len=max_model_len,
+                                max_num_batched_tokens=max_num_batched_tokens, version=version,
+                                async_scheduling=async_scheduling, pp=pp)
+    return np.floor(conc * int(max_model_len))

@@ -69,6 +69,7 @@ from fitting.overhead.observations import (
 )
 from fitting.overhead.prediction import get_prediction
 from fitting.overhead.specs import build_features, get_spec
+from fitting.physics.vllm import vllm_hybrid_kv_layout, vllm_pool_tokens
 from fitting.report import baselines as bl
 from fitting.report.metrics import accuracy_metrics, ape, coverage_band, covered
 from fitting.report.validate_render import render, render_gate
@@ -584,6 +585,8 @@ def _kv_columns(obs, rows, meta, feats_phys, lo_out):
                                                        tp=tp[idx], pp=pp[idx])
         except Exception:  # noqa: BLE001 - not computable: left NaN
             pass
+    if obs.framework == "vllm":
+        _hybrid_bytes_per_token(meta, rows, bpt_pred, kv_gib, tp)
     with np.errstate(invalid="ignore", divide="ignore"):
         bpt_meas = np.where((tokens > 0) & (kv_gib > 0), kv_gib * _GIB / tokens, np.nan)
     out = {"kv_bpt_measured": bpt_meas, "kv_bpt_pred": bpt_pred, "kv_bpt_ape": ape(bpt_pred, bpt_meas)}
@@ -609,6 +612,31 @@ def _kv_columns(obs, rows, meta, feats_phys, lo_out):
                 out[f"{prefix}_{suf}"] = nan
         out["kv_pool_tokens_measured"] = nan
     return pd.DataFrame(out, index=rows.index)
+
+
+def _hybrid_bytes_per_token(meta, rows, bpt_pred, kv_gib, tp):
+    """For full + sliding-window models under vLLM's hybrid manager, replace the full-rate bytes
+    per token by the pool bytes per printed token (:func:`fitting.physics.vllm.vllm_pool_tokens`
+    at the printed pool: the count is linear in the pool, so the rate carries to other pools)."""
+    mml, mbt = _col(meta, "max_model_len", float), _col(meta, "max_num_batched_tokens", float)
+    versions, engines = _col(meta, "framework_version"), _col(meta, "engine")
+    dtypes, kvds = _col(meta, "dtype"), _col(meta, "kv_cache_dtype")
+    for i, mid in enumerate(rows["model_id"]):
+        if not (np.isfinite(mml[i]) and np.isfinite(mbt[i]) and kv_gib[i] > 0) or _s(engines[i]) == "v0":
+            continue
+        arch = resolve_model(mid).architecture
+        if not arch.num_sliding_layers:
+            continue
+        layout = vllm_hybrid_kv_layout(arch, version=_s(versions[i]), kv_cache_dtype=_s(kvds[i]) or "auto",
+                                       dtype=_s(dtypes[i]) or getattr(arch, "torch_dtype", None) or "bfloat16",
+                                       tp=int(tp[i]))
+        if layout is None:
+            continue
+        pool = float(kv_gib[i]) * _GIB
+        t = float(vllm_pool_tokens(layout, pool, max_model_len=int(mml[i]), max_num_batched_tokens=int(mbt[i]),
+                                   version=_s(versions[i])))
+        if t > 0:
+            bpt_pred[i] = pool / t
 
 
 def _pool_tokens(u, G, non_kv_gib, bpt):
