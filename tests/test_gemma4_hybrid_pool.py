@@ -25,7 +25,7 @@ from fitting.data.registry import resolve_model
 from fitting.ingest import parse_log
 from fitting.physics.architecture import FULL_ATTENTION, Architecture
 from fitting.physics.memory import kv_bytes_per_token, kv_bytes_per_token_split, kv_cache_bytes
-from fitting.physics.parameters import count_parameters
+from fitting.physics.parameters import count_parameters, tensor_inventory
 from fitting.physics.vllm import (
     in_flight_tokens,
     vllm_hybrid_kv_layout,
@@ -107,7 +107,8 @@ def test_hybrid_pool_tokens_and_concurrency_match_vllm_029(pool_gib, max_len, mb
     layout = vllm_hybrid_kv_layout(a, version="0.29.0", block_size=16, kv_cache_dtype=kv_dtype)
     # 5 full + 25 sliding layers: groups of 5, one full group (block 32: half the page per token), 5 sliding
     assert (layout.group_size, layout.full_groups, layout.sliding_groups) == (5, 1, 5)
-    assert layout.full_block_size == 32 and layout.page_bytes == (8192 if kv_dtype == "auto" else 4096) * 16
+    assert (layout.full_block_size, layout.sliding_block_size) == (32, 16)
+    assert layout.page_bytes == (8192 if kv_dtype == "auto" else 4096) * 16
     kw = dict(max_model_len=max_len, max_num_batched_tokens=mbt, version="0.29.0")
     # the pool is printed to 0.01 GiB: 0.04% of 13 GiB
     assert float(vllm_pool_tokens(layout, pool_gib * _GIB, **kw)) == pytest.approx(tokens, rel=0.001)
@@ -171,3 +172,27 @@ def test_llamacpp_hparams_carry_gemma4_global_layers():
     # one cell in every layer: the same 901,120 B as vLLM's per-token figure (f16 K and V)
     assert kv_cache_bytes(hp, cells=1) == 901_120
     assert hp.n_swa == 1024 and sum(hp.swa_layers) == 50
+
+
+def test_gemma4_e4b_kv_sharing_and_per_layer_embeddings_match_vllm_0192():
+    """google/gemma-4-E4B on vLLM 0.19.2 (H200, u 0.5, max_model_len 2113, eager): 50.25 GiB of KV
+    pool printed as 548,864 tokens and 435.15x. Only the first 24 of 42 layers hold KV (the last
+    18 reuse it): 4 global (2 x 512) + 20 sliding (2 x 256) layers, grouped 1 + 5 x 4 layers."""
+    a = resolve_model("google/gemma-4-E4B").architecture
+    assert a.kv_shared_layers == 18 and len(a.kv_layers) == 24
+    assert kv_bytes_per_token(a) == 4 * 2 * 512 * 2 * 2 + 20 * 2 * 256 * 2 * 2
+    layout = vllm_hybrid_kv_layout(a, version="0.19.2rc1.dev100+gf946659ff")
+    assert (layout.group_size, layout.full_groups, layout.sliding_groups) == (4, 1, 5)
+    # here the sliding layers have the smaller page: they get 32-token blocks
+    assert layout.page_bytes == 4096 * 16 and (layout.full_block_size, layout.sliding_block_size) == (16, 32)
+    kw = dict(max_model_len=2113, max_num_batched_tokens=16384, version="0.19.2rc1.dev100+gf946659ff")
+    assert float(vllm_pool_tokens(layout, 50.25 * _GIB, **kw)) == pytest.approx(548_864, rel=0.0005)
+    assert float(vllm_max_concurrency(layout, 50.25 * _GIB, **kw)) == pytest.approx(435.15, abs=0.2)
+    p = count_parameters(a)
+    # the packed per-layer table: 262144 x (42 x 256)
+    assert p.embedding == 262_144 * 2560 + 262_144 * 42 * 256 + 42 * 256 * 2560
+    # a KV-sharing layer has no k/v projections
+    inventory = tensor_inventory(a)
+    for name in ("self_attn.k_proj.weight", "self_attn.v_proj.weight"):
+        assert set().union(*[set(t.layers) for t in inventory if t.name == name]) == set(range(24))
+    assert set().union(*[set(t.layers) for t in inventory if t.name == "self_attn.q_proj.weight"]) == set(range(42))

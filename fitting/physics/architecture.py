@@ -30,7 +30,9 @@ registry's normalised form, which uses the same key names) by
   (``global_head_dim``) and, with ``attention_k_eq_v``, their own KV-head count
   (``num_global_key_value_heads``) and no V projection (K is reused as V); ``enable_moe_block``
   puts the dense MLP *beside* the routed experts in every layer (kept as a shared expert of
-  ``intermediate_size``), ``top_k_experts`` experts per token.
+  ``intermediate_size``), ``top_k_experts`` experts per token; the E-models' last
+  ``num_kv_shared_layers`` layers reuse earlier KV (no cache, no K/V projections) and
+  ``hidden_size_per_layer_input`` adds per-layer input embeddings (counted in the weights).
 
 :func:`unrecognised_config_keys` lists the keys of a config that this module neither reads
 nor knows to be irrelevant to memory, so that a caller can say what was assumed.
@@ -178,6 +180,9 @@ class Architecture:
     full_attention_k_eq_v : bool
         The full-attention layers have no V projection (Gemma-4 ``attention_k_eq_v``); their
         KV cache still holds K and V (vLLM allocates both).
+    kv_shared_layers : int
+        The last layers that reuse an earlier layer's keys and values (Gemma-3n / Gemma-4
+        ``num_kv_shared_layers``): no K/V projection and no KV cache of their own.
     torch_dtype : str or None
         Checkpoint dtype as stated (None when the config has no such key).
     extra : Mapping
@@ -209,6 +214,7 @@ class Architecture:
     full_attention_head_dim: int | None = None
     full_attention_kv_heads: int | None = None
     full_attention_k_eq_v: bool = False
+    kv_shared_layers: int = 0
     torch_dtype: str | None = None
     extra: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}), hash=False, repr=False)
 
@@ -263,10 +269,12 @@ class Architecture:
 
     @property
     def kv_layers(self) -> tuple[int, ...]:
-        """Indices of layers that hold a KV cache (every layer but linear-attention / Mamba ones)."""
+        """Indices of layers that hold a KV cache (every layer but linear-attention / Mamba ones and
+        the KV-sharing layers at the end of a Gemma-3n / Gemma-4 E-model stack)."""
+        own = self.num_layers - self.kv_shared_layers
         if self.layer_types is None:
-            return tuple(range(self.num_layers))
-        return tuple(i for i, t in enumerate(self.layer_types) if t not in _RECURRENT)
+            return tuple(range(own))
+        return tuple(i for i, t in enumerate(self.layer_types) if t not in _RECURRENT and i < own)
 
     @property
     def recurrent_layers(self) -> tuple[int, ...]:
@@ -637,6 +645,13 @@ def _build(cfg: dict[str, Any], cls) -> Architecture:
         if k_eq_v and cfg.get("num_global_key_value_heads") is not None:
             full_kv = _positive_int(cfg["num_global_key_value_heads"], "num_global_key_value_heads")
         full_head = None if full_head == head_dim else full_head
+    # Gemma-3n / Gemma-4 E-models: the last num_kv_shared_layers layers reuse the KV of the last
+    # earlier layer of their kind (configuration_gemma4.Gemma4TextConfig.kv_sharing_modes)
+    kv_shared = 0
+    if text_type.startswith(("gemma4", "gemma3n")) and cfg.get("num_kv_shared_layers"):
+        kv_shared = int(cfg["num_kv_shared_layers"])
+        if not 0 <= kv_shared < layers:
+            raise ArchitectureError(f"num_kv_shared_layers: {kv_shared} for {layers} layers")
 
     known = {
         "model_type", "text_model_type", "hidden_size", "n_embd", "num_hidden_layers", "n_layer",
@@ -685,6 +700,7 @@ def _build(cfg: dict[str, Any], cls) -> Architecture:
         full_attention_head_dim=full_head,
         full_attention_kv_heads=full_kv,
         full_attention_k_eq_v=k_eq_v,
+        kv_shared_layers=kv_shared,
         torch_dtype=cfg.get("torch_dtype") or cfg.get("dtype"),
         extra=extra,
     )
@@ -793,7 +809,8 @@ _READ_KEYS = frozenset({
     "parallel_attn", "mlp_gated", "attn_output_gate", "linear_num_key_heads", "linear_key_head_dim",
     "linear_num_value_heads", "linear_value_head_dim", "linear_conv_kernel_dim", "full_attention_interval",
     "thinker_config", "top_k_experts", "enable_moe_block", "global_head_dim", "num_global_key_value_heads",
-    "attention_k_eq_v", *TEXT_CONFIG_KEYS, *_TOWER_KEYS,
+    "attention_k_eq_v", "num_kv_shared_layers", "hidden_size_per_layer_input", "vocab_size_per_layer_input",
+    *TEXT_CONFIG_KEYS, *_TOWER_KEYS,
 })
 #: words that make an unread key worth naming (it may change weights or the KV cache).
 _RELEVANT = re.compile(r"layer|head|expert|hidden|intermediate|_dim|size|rank|vocab|window|kv|lora|mamba|ssm|state|"

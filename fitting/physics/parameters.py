@@ -309,6 +309,18 @@ def tensor_inventory(arch: Architecture, *, include_mtp: bool = False) -> tuple[
             add(TensorSpec("lm_head.bias", "bias", arch.vocab_size, stage="last", split="vocab"))
 
     specs.extend(_layer_tensors(arch, all_layers, ln_bias, moe_layers=set(arch.moe_layers)))
+    hpl = int(arch.extra.get("hidden_size_per_layer_input") or 0)
+    if hpl and t.startswith(("gemma4", "gemma3n")):
+        # per-layer input embeddings (modeling_gemma4.Gemma4TextModel / Gemma4TextDecoderLayer):
+        # one packed [vocab_per_layer, L x hpl] table, its projection from the hidden state, and a
+        # gate + projection + norm in every layer
+        vpl = int(arch.extra.get("vocab_size_per_layer_input") or arch.vocab_size)
+        add(TensorSpec("embed_tokens_per_layer.weight", "embedding", vpl, L * hpl, stage="first"))
+        add(TensorSpec("per_layer_model_projection.weight", "proj", L * hpl, h, stage="first"))
+        add(TensorSpec("per_layer_projection_norm.weight", "norm", hpl, stage="first"))
+        add(TensorSpec("per_layer_input_gate.weight", "ple_proj", hpl, h, layers=all_layers))
+        add(TensorSpec("per_layer_projection.weight", "ple_proj", h, hpl, layers=all_layers))
+        add(TensorSpec("post_per_layer_input_norm.weight", "norm", h, layers=all_layers))
 
     if include_mtp:
         n_mtp = int(arch.extra.get("num_nextn_predict_layers") or arch.extra.get("mtp_num_hidden_layers") or 0)
@@ -368,13 +380,15 @@ def _layer_tensors(arch: Architecture, layers: tuple[int, ...], ln_bias: bool, m
         q_gate = 2 if arch.extra.get("attn_output_gate") else 1  # Qwen3-Next / Qwen3.5: query and gate
         qk = _qk_norm(arch)
         # layers of one attention shape together (Gemma-4's global layers have their own)
-        groups: dict[tuple[int, int, bool], list[int]] = {}
+        groups: dict[tuple[int, int, bool, bool], list[int]] = {}
+        own_kv = set(arch.kv_layers)
         for i in layers:
-            groups.setdefault(arch.attention_shape(i), []).append(i)
-        for (n_kv, hd, has_v), group in groups.items():
+            groups.setdefault(arch.attention_shape(i) + (i in own_kv,), []).append(i)
+        for (n_kv, hd, has_v, has_k), group in groups.items():
             group = tuple(group)
-            projs = (("q_proj", "attn_q", n_h), ("k_proj", "attn_k", n_kv)) + ((("v_proj", "attn_v", n_kv),)
-                                                                              if has_v else ())
+            # a KV-sharing layer (Gemma-4 E-models) has only its query and output projections
+            projs = (("q_proj", "attn_q", n_h),) + ((("k_proj", "attn_k", n_kv),) if has_k else ()) + \
+                ((("v_proj", "attn_v", n_kv),) if has_v and has_k else ())
             for name, role, heads in projs:
                 rows = heads * hd * (q_gate if role == "attn_q" else 1)
                 add(TensorSpec(f"self_attn.{name}.weight", role, rows, h, layers=group, split="column", heads=heads,
@@ -388,7 +402,8 @@ def _layer_tensors(arch: Architecture, layers: tuple[int, ...], ln_bias: bool, m
                 add(TensorSpec("self_attn.o_proj.bias", "bias", h, layers=group))
             if qk == "head":
                 add(TensorSpec("self_attn.q_norm.weight", "norm", hd, layers=group))
-                add(TensorSpec("self_attn.k_norm.weight", "norm", hd, layers=group))
+                if has_k:
+                    add(TensorSpec("self_attn.k_norm.weight", "norm", hd, layers=group))
             elif qk == "full":
                 add(TensorSpec("self_attn.q_norm.weight", "norm", n_h * hd, layers=group))
                 add(TensorSpec("self_attn.k_norm.weight", "norm", n_kv * hd, layers=group))

@@ -866,8 +866,11 @@ class KVPoolLayout:
         Groups of full-attention and of sliding-window layers.
     page_bytes : float
         Bytes one layer's block holds (the largest page; per GPU).
-    block_size, full_block_size : int
-        Tokens per block of the sliding groups and of the full-attention groups.
+    block_size : int
+        The configured tokens per block (``--block-size``, 16 by default): the smallest of the groups'.
+    full_block_size, sliding_block_size : int
+        Tokens per block of the full-attention and of the sliding groups (the kind with the smaller
+        per-token page gets a proportionally larger block).
     sliding_window : int
     """
 
@@ -877,6 +880,7 @@ class KVPoolLayout:
     page_bytes: float
     block_size: int
     full_block_size: int
+    sliding_block_size: int
     sliding_window: int
 
     @property
@@ -908,15 +912,15 @@ def vllm_hybrid_kv_layout(arch: Architecture, *, version=None, block_size: int =
         return None
     bs = int(block_size)
     page = max(per_layer.values()) * bs
-    full_bytes = max(per_layer[i] for i in full)
-    # a full-attention layer with a smaller page gets page/its page times the tokens per block
-    full_bs = bs * max(int(round(page / (full_bytes * bs))), 1)
+    # a kind with a smaller page per token gets page / its page times the tokens per block
+    full_bs = bs * max(int(round(page / (max(per_layer[i] for i in full) * bs))), 1)
+    slide_bs = bs * max(int(round(page / (max(per_layer[i] for i in slide) * bs))), 1)
     small, large = sorted((len(full), len(slide)))
     factor = 1.5 if v is None or v >= (0, 19, 0) else (1.25 if v >= (0, 12, 0) else None)
     group = large if factor is not None and large < small * factor else small
     return KVPoolLayout(group_size=group, full_groups=-(-len(full) // group), sliding_groups=-(-len(slide) // group),
                         page_bytes=float(page), block_size=bs, full_block_size=full_bs,
-                        sliding_window=int(arch.sliding_window))
+                        sliding_block_size=slide_bs, sliding_window=int(arch.sliding_window))
 
 
 def in_flight_tokens(max_num_batched_tokens: int, version=None, *, async_scheduling: bool | None = None,
@@ -951,7 +955,7 @@ def vllm_max_concurrency(layout: KVPoolLayout, pool_bytes, *, max_model_len: int
     held = min(layout.sliding_window - 1 + in_flight_tokens(max_num_batched_tokens, version,
                                                              async_scheduling=async_scheduling, pp=pp), L)
     per_request = (layout.full_groups * -(-L // layout.full_block_size)
-                   + layout.sliding_groups * (-(-held // layout.block_size) + 1))
+                   + layout.sliding_groups * (-(-held // layout.sliding_block_size) + 1))
     return num_blocks / per_request
 
 
