@@ -1,4 +1,4 @@
-"""optimum-benchmark reports (profiles/public/transformers/reports/*.json) -> profiles.
+"""optimum-benchmark reports (profiles/public/transformers/reports/*.report) -> profiles.
 
 The committed profiles equal a fresh conversion; the stored reports are the public files
 byte for byte; MB is 1e6 bytes; the two report targets map to the documented phases; bad
@@ -49,7 +49,7 @@ def _copy_root(tmp_path, runs=RUNS):
     root = tmp_path / "public"
     (root / "transformers" / "reports").mkdir(parents=True)
     for run in runs:
-        for suffix in (".json", ".source.yaml"):
+        for suffix in (".report", ".source.yaml"):
             shutil.copy2(REPORTS / f"{run}{suffix}", root / "transformers" / "reports" / f"{run}{suffix}")
     return root
 
@@ -63,7 +63,7 @@ def test_committed_profiles_match_a_fresh_conversion(converted, tmp_path):
 
 
 def test_every_stored_report_is_converted_with_its_source(converted):
-    assert sorted(p.stem for p in REPORTS.glob("*.json")) == sorted(RUNS)
+    assert sorted(p.stem for p in REPORTS.glob("*.report")) == sorted(RUNS)
     by_run = _by_run(converted)
     assert sorted(by_run) == sorted(RUNS) and all(set(v) == {"prefill", "generate"} for v in by_run.values())
     for p in converted:
@@ -72,7 +72,7 @@ def test_every_stored_report_is_converted_with_its_source(converted):
         assert prov["kind"] == "public-log" and prov["converter"] == CONVERTER
         assert prov["url"] == (f"https://github.com/DerekLiu35/huggingface-quantization-benchmarking-code/blob/"
                                f"{COMMIT}/runs/{run}/benchmark.json")
-        assert prov["source_file"] == f"profiles/public/transformers/reports/{run}.json"
+        assert prov["source_file"] == f"profiles/public/transformers/reports/{run}.report"
         assert len(prov["source_sha256"]) == 64 and "max_allocated" in prov["evidence"]
         assert p["framework"] == "transformers" and p["kv_cache_mode"] == "growing"
         assert p["framework_version"].startswith("transformers 4.")
@@ -93,7 +93,7 @@ def test_stored_reports_are_the_public_files_byte_for_byte():
              "llama_torchao_int4wo": "ccfe254f2b994e360f71480f667694c0e0f29301",
              "llama_vptq": "efdda565fd7c3c322967cee832d2ce178e875d8c"}
     for run, blob in blobs.items():
-        raw = (REPORTS / f"{run}.json").read_bytes()
+        raw = (REPORTS / f"{run}.report").read_bytes()
         assert hashlib.sha1(b"blob %d\0" % len(raw) + raw).hexdigest() == blob, run
 
 
@@ -118,7 +118,7 @@ def test_hand_checked_record_mb_is_1e6_bytes(converted):
 def test_phases_map_as_documented(converted):
     for run, phases in _by_run(converted).items():
         pre, gen = phases["prefill"], phases["generate"]
-        data = json.loads((REPORTS / f"{run}.json").read_text(encoding="utf-8"))
+        data = json.loads((REPORTS / f"{run}.report").read_text(encoding="utf-8"))
         mem = data["report"]
         assert pre["measured"]["peak_allocated_mb"] == mem["prefill"]["memory"]["max_allocated"]
         assert gen["measured"]["peak_allocated_mb"] == mem["decode"]["memory"]["max_allocated"]
@@ -165,7 +165,7 @@ def test_excluded_runs_say_why(converted):
 
 def test_missing_field_names_the_file_and_field(tmp_path):
     root = _copy_root(tmp_path, ("cuda_pytorch_llama",))
-    path = root / "transformers" / "reports" / "cuda_pytorch_llama.json"
+    path = root / "transformers" / "reports" / "cuda_pytorch_llama.report"
     data = json.loads(path.read_text(encoding="utf-8"))
     del data["report"]["decode"]["memory"]["max_allocated"]
     path.write_text(json.dumps(data), encoding="utf-8")
@@ -187,7 +187,7 @@ def test_missing_field_names_the_file_and_field(tmp_path):
 ])
 def test_malformed_fields_name_the_field(tmp_path, edit, field):
     root = _copy_root(tmp_path, ("cuda_pytorch_llama",))
-    path = root / "transformers" / "reports" / "cuda_pytorch_llama.json"
+    path = root / "transformers" / "reports" / "cuda_pytorch_llama.report"
     data = json.loads(path.read_text(encoding="utf-8"))
     edit(data)
     path.write_text(json.dumps(data), encoding="utf-8")
@@ -198,18 +198,18 @@ def test_malformed_fields_name_the_field(tmp_path, edit, field):
 
 def test_corrupt_report_and_bad_sidecar_name_the_file(tmp_path):
     root = _copy_root(tmp_path, ("cuda_pytorch_llama", "llama_vptq"))
-    bad = root / "transformers" / "reports" / "cuda_pytorch_llama.json"
+    bad = root / "transformers" / "reports" / "cuda_pytorch_llama.report"
     bad.write_bytes(bad.read_bytes()[:5000])  # truncated download
-    with pytest.raises(OptimumBenchmarkError, match=r"cuda_pytorch_llama\.json: json: invalid JSON at line"):
+    with pytest.raises(OptimumBenchmarkError, match=r"cuda_pytorch_llama\.report: json: invalid JSON at line"):
         read_report(bad, root)
     side = root / "transformers" / "reports" / "llama_vptq.source.yaml"
     doc = yaml.safe_load(side.read_text(encoding="utf-8"))
     side.write_text(yaml.safe_dump({**doc, "modle": "x"}), encoding="utf-8")
     with pytest.raises(OptimumBenchmarkError, match=r"llama_vptq\.source\.yaml: modle: unknown sidecar key"):
-        read_report(side.with_name("llama_vptq.json"), root)
+        read_report(side.with_name("llama_vptq.report"), root)
     side.unlink()
     with pytest.raises(OptimumBenchmarkError, match=r"llama_vptq\.source\.yaml: file: no sidecar"):
-        read_report(side.with_name("llama_vptq.json"), root)
+        read_report(side.with_name("llama_vptq.report"), root)
     assert main(["--root", str(root), "--dry-run"]) == 1  # both left out, listed on stderr
 
 

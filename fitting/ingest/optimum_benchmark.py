@@ -3,7 +3,7 @@
 Full optimum-benchmark reports (``benchmark.json``: ``config`` + ``environment`` +
 ``report``) of the PyTorch backend found in public repositories are kept **verbatim** (byte
 for byte, as the repository holds them) under
-``profiles/public/transformers/reports/<run>.json``; the loader skips that folder. Beside
+``profiles/public/transformers/reports/<run>.report`` (the ``benchmark.json`` byte for byte); the loader skips that folder. Beside
 each lies a small reviewed sidecar ``<run>.source.yaml``:
 
 ``url`` (required)
@@ -95,6 +95,9 @@ __all__ = ["CONVERTER", "DTYPE_DEFAULTS", "EXCLUDING_FLAGS", "OptimumBenchmarkEr
 CONVERTER = f"fitting.ingest.optimum_benchmark {__version__}"
 FRAMEWORK = "transformers"
 REPORTS_DIR = "reports"
+#: A stored report is optimum-benchmark's ``benchmark.json`` byte for byte under this suffix, so that
+#: under ``profiles/`` only profiles end in ``.json``.
+REPORT_SUFFIX = ".report"
 SIDECAR_SUFFIX = ".source.yaml"
 SIDECAR_KEYS = ("url", "date", "model", "weight_format", "quantization", "dtype", "gpu", "flags", "notes")
 
@@ -174,7 +177,7 @@ def _tuple(types):
 
 
 def read_report(path, root) -> Report:
-    """Read ``<root>/transformers/reports/<run>.json`` and its ``<run>.source.yaml``.
+    """Read ``<root>/transformers/reports/<run>.report`` and its ``<run>.source.yaml``.
 
     Raises
     ------
@@ -488,7 +491,7 @@ def convert_report(src: Report) -> list[dict]:
 
 
 def convert_reports(root) -> tuple[list[dict], list[str]]:
-    """Convert every ``<root>/transformers/reports/*.json``.
+    """Convert every ``<root>/transformers/reports/*.report``.
 
     Returns
     -------
@@ -498,7 +501,7 @@ def convert_reports(root) -> tuple[list[dict], list[str]]:
     """
     root = Path(root)
     profiles, problems = [], []
-    for path in sorted((root / FRAMEWORK / REPORTS_DIR).glob("*.json")):
+    for path in sorted((root / FRAMEWORK / REPORTS_DIR).glob("*" + REPORT_SUFFIX)):
         try:
             profiles.extend(convert_report(read_report(path, root)))
         except OptimumBenchmarkError as exc:
@@ -537,7 +540,7 @@ def write_reports(profiles: list[dict], root) -> list[Path]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m fitting.ingest.optimum_benchmark",
-        description="Convert the optimum-benchmark reports under ROOT/transformers/reports/*.json (each with its "
+        description="Convert the optimum-benchmark reports under ROOT/transformers/reports/*.report (each with its "
                     "<run>.source.yaml) into profiles under ROOT/transformers/ (one per phase: prefill, decode).")
     parser.add_argument("--root", default="profiles/public", help="profile root (default: %(default)s)")
     parser.add_argument("--dry-run", action="store_true", help="convert and list, write nothing")
