@@ -40,8 +40,10 @@ __all__ = [
     "ProfileSet",
     "load_profile",
     "load_profiles",
+    "profile_converter",
     "split_measured_name",
     "validate_profile",
+    "write_converter_output",
     "write_profile",
 ]
 
@@ -526,3 +528,36 @@ def write_profile(record: dict, directory) -> Path:
     validate_profile(record, target)
     text = dumps_profile(record)
     return atomic_write_text(target, text)
+
+
+def profile_converter(path) -> str | None:
+    """``provenance.converter`` of the profile file at ``path`` (None: unreadable, not a profile,
+    or no converter named). Converters sharing a folder tell their files apart by it."""
+    try:
+        obj = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    converter = (obj.get("provenance") or {}).get("converter") if isinstance(obj, dict) else None
+    return converter if isinstance(converter, str) and converter else None
+
+
+def write_converter_output(profiles: list[dict], root, converter: str, frameworks) -> list[Path]:
+    """Write ``profiles`` to ``<root>/<framework>/`` (atomic per file) and remove the files that
+    ``converter`` (a ``provenance.converter`` prefix) wrote before and no longer produces, in the
+    ``frameworks`` folders; other converters' files are never touched.
+
+    Returns
+    -------
+    list of Path
+        The files written.
+    """
+    root = Path(root)
+    written = [write_profile(p, root / p["framework"]) for p in profiles]
+    keep = {p.resolve() for p in written}
+    for framework in frameworks:
+        folder = root / framework
+        if folder.is_dir():
+            for path in folder.glob("*.json"):
+                if path.resolve() not in keep and (profile_converter(path) or "").startswith(converter):
+                    path.unlink()
+    return written

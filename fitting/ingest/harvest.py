@@ -51,13 +51,12 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from fitting.data.profiles import validate_profile, write_profile
+from fitting.data.profiles import profile_converter, validate_profile, write_converter_output
 from fitting.version import __version__
 
 from . import NoMeasurementsError, parse_log
@@ -250,26 +249,12 @@ def convert_logs(root) -> tuple[list[dict], list[str]]:
 
 
 def _ours(path: Path) -> bool:
-    try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return False
-    converter = (obj.get("provenance") or {}).get("converter") if isinstance(obj, dict) else None
-    return isinstance(converter, str) and converter.startswith("fitting.ingest.harvest")
+    return (profile_converter(path) or "").startswith("fitting.ingest.harvest")
 
 
 def write_harvest(profiles: list[dict], root) -> list[Path]:
     """Write the profiles to ``<root>/<framework>/`` (atomic per file); remove this converter's stale files."""
-    root = Path(root)
-    written = [write_profile(p, root / p["framework"]) for p in profiles]
-    keep = {p.resolve() for p in written}
-    for framework in FRAMEWORKS:
-        folder = root / framework
-        if folder.is_dir():
-            for path in folder.glob("*.json"):
-                if path.resolve() not in keep and _ours(path):
-                    path.unlink()
-    return written
+    return write_converter_output(profiles, root, "fitting.ingest.harvest", FRAMEWORKS)
 
 
 def main(argv=None) -> int:

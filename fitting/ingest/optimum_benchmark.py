@@ -86,7 +86,7 @@ from pathlib import Path
 
 import yaml
 
-from fitting.data.profiles import ProfileError, validate_profile, write_profile
+from fitting.data.profiles import ProfileError, profile_converter, validate_profile, write_converter_output
 from fitting.version import __version__
 
 __all__ = ["CONVERTER", "DTYPE_DEFAULTS", "EXCLUDING_FLAGS", "OptimumBenchmarkError", "Report",
@@ -516,25 +516,12 @@ def convert_reports(root) -> tuple[list[dict], list[str]]:
 
 def is_ours(path) -> bool:
     """True when ``path`` is a profile this converter wrote."""
-    try:
-        obj = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return False
-    converter = (obj.get("provenance") or {}).get("converter") if isinstance(obj, dict) else None
-    return isinstance(converter, str) and converter.startswith("fitting.ingest.optimum_benchmark")
+    return (profile_converter(path) or "").startswith("fitting.ingest.optimum_benchmark")
 
 
 def write_reports(profiles: list[dict], root) -> list[Path]:
     """Write the profiles to ``<root>/transformers/`` (atomic per file); remove this converter's stale files."""
-    root = Path(root)
-    written = [write_profile(p, root / p["framework"]) for p in profiles]
-    keep = {p.resolve() for p in written}
-    folder = root / FRAMEWORK
-    if folder.is_dir():
-        for path in folder.glob("*.json"):
-            if path.resolve() not in keep and is_ours(path):
-                path.unlink()
-    return written
+    return write_converter_output(profiles, root, "fitting.ingest.optimum_benchmark", (FRAMEWORK,))
 
 
 def main(argv=None) -> int:
