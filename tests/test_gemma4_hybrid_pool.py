@@ -196,3 +196,28 @@ def test_gemma4_e4b_kv_sharing_and_per_layer_embeddings_match_vllm_0192():
     for name in ("self_attn.k_proj.weight", "self_attn.v_proj.weight"):
         assert set().union(*[set(t.layers) for t in inventory if t.name == name]) == set(range(24))
     assert set().union(*[set(t.layers) for t in inventory if t.name == "self_attn.q_proj.weight"]) == set(range(42))
+
+
+@pytest.mark.parametrize("double_wide", [False, True])
+def test_gemma4_e_model_parameters_equal_transformers_own_count(double_wide):
+    """A small Gemma-4 E-model built by transformers on the meta device (no memory): KV-sharing
+    layers without K/V projections, per-layer input embeddings and, with ``use_double_wide_mlp``
+    (google/gemma-4-E2B), a dense MLP of 2 x intermediate_size in the KV-sharing layers
+    (modeling_gemma4.Gemma4TextMLP, 5.24). The parameter count must equal transformers' own."""
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    from transformers.models.gemma4.modeling_gemma4 import Gemma4ForCausalLM
+
+    kw = dict(hidden_size=64, num_hidden_layers=10, intermediate_size=96, num_attention_heads=4,
+              num_key_value_heads=2, head_dim=16, vocab_size=512, sliding_window=32,
+              layer_types=(["sliding_attention"] * 4 + ["full_attention"]) * 2, num_kv_shared_layers=4,
+              use_double_wide_mlp=double_wide, hidden_size_per_layer_input=8, vocab_size_per_layer_input=512,
+              tie_word_embeddings=True)
+    cfg = transformers.Gemma4TextConfig(global_head_dim=32, **kw)
+    with torch.device("meta"):
+        model = Gemma4ForCausalLM(cfg)
+    expected = sum(p.numel() for p in model.parameters())
+    # the config object consumes global_head_dim into per-layer overrides; the dict form keeps it
+    arch = Architecture.from_hf_config(dict(cfg.to_dict(), global_head_dim=32))
+    assert arch.double_wide_mlp_layers == ((6, 7, 8, 9) if double_wide else ())
+    assert count_parameters(arch).total == expected

@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from fitting.data.public_logs import is_converter_output
+from fitting.data.profiles import profile_converter
 from fitting.ingest.harvest import HarvestError, convert_logs, main, read_log, write_harvest
-from fitting.ingest.optimum_benchmark import is_ours as is_optimum_benchmark_output
 
 ROOT = Path(__file__).resolve().parents[1]
 PUBLIC = ROOT / "profiles" / "public"
@@ -35,8 +34,9 @@ def harvested():
 def test_committed_harvest_matches_a_fresh_conversion(harvested, tmp_path):
     write_harvest(harvested, tmp_path)
     fresh = {p.relative_to(tmp_path): p.read_bytes() for p in tmp_path.glob("*/*.json")}
+    # the harvest's own files (other converters write the same folders and keep theirs)
     committed = {p.relative_to(PUBLIC): p.read_bytes() for p in PUBLIC.glob("*/*.json")
-                 if not is_converter_output(p) and not is_optimum_benchmark_output(p)}
+                 if (profile_converter(p) or "").startswith("fitting.ingest.harvest")}
     assert set(committed) == set(fresh), "run: python -m fitting.ingest.harvest"
     assert all(committed[k] == fresh[k] for k in fresh), "run: python -m fitting.ingest.harvest"
 
@@ -162,3 +162,18 @@ def test_a_guessed_file_type_gives_way_to_the_reviewed_header(harvested):
     p = next(x for x in harvested if x["provenance"]["source_file"].endswith("ggml-ci-pythia-2.8b-f16-v100-b4424.log"))
     assert p["model"]["weight_format"] == "F16" and p["precision"]["quantization"] == "gguf:F16"
     assert "guessed" in p["provenance"]["evidence"]
+
+
+def test_vllm_cuda_graph_estimate_is_read(harvested):
+    """vLLM 0.20+ states the CUDA-graph estimate it takes out of the KV budget twice: as
+    "The current --gpu-memory-utilization=0.9200 is equivalent to --gpu-memory-utilization=0.8565
+    without CUDA graph memory profiling" (u - estimate / total, to 4 decimals) and as "CUDA graph
+    pool memory: 2.4 GiB (actual), 2.82 GiB (estimated)"; the first, with the device total, is
+    the finer one."""
+    by_source = _by_source(p for p in harvested if p["framework"] == "vllm")
+    flashinfer = by_source["h6-gemma-4-26b-a4b-it-fp8-dynamic-l40s-v0.29.0-a-flashinfer.log"]
+    # (0.92 - 0.8565) x 44.39 GiB
+    assert flashinfer["engine_settings"]["cuda_graph_estimate_gib"] == 2.8188
+    assert flashinfer["measured"]["cuda_graph_gib"] == 2.4
+    only_pool_line = [p for p in by_source.values() if p["profile_id"] == "vllm-qwen-qwen3-4b-071a657144"]
+    assert only_pool_line and only_pool_line[0]["engine_settings"]["cuda_graph_estimate_gib"] == 0.5

@@ -222,7 +222,7 @@ def test_converters_never_remove_each_others_files(converted, tmp_path):
     write_profiles([], root, clean=True)
     assert sorted(p.name for p in (root / "transformers").glob("*.json")) == ours
     assert sorted(p.name for p in (root / "transformers" / "reports").iterdir()) == sorted(
-        p.name for p in REPORTS.iterdir())
+        f"{run}{suffix}" for run in RUNS for suffix in (".report", ".source.yaml"))
     # fitting.ingest.harvest removes only its own stale files
     write_harvest([], root)
     assert sorted(p.name for p in (root / "transformers").glob("*.json")) == ours

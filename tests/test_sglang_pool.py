@@ -43,6 +43,22 @@ def test_parser_reads_free_memory_before_load_and_graph_settings():
     assert es.get("max_total_tokens") is None
 
 
+def test_parser_reads_a_launch_command_written_over_several_lines():
+    # the README's 'H100 serve' block: `python -m sglang.launch_server \` then one flag a line
+    src = read_log(LOGS / "h1-qwen3.8-27b-fp8-h100-pip0.5.18.log", PUBLIC)
+    (p,) = parse_log(src.body, framework="sglang")
+    assert p["engine_settings"]["mem_fraction_static"] == 0.85
+    assert p["model"]["name_as_given"] == "Qwen/Qwen3.8-27B-FP8"
+    m = p["measured"]
+    # "KV Cache is allocated. dtype: torch.bfloat16, #tokens: 330323, K size: 10.08 GB, V size: 10.08 GB"
+    assert m["kv_cache_gib"] == 20.16 and m["kv_cache_tokens"] == 330323 and m["weights_gib"] == 28.47
+    # the continuation lines end the command: a flag after it is not read as part of it
+    body = ("python -m sglang.launch_server \\\n  --model-path Qwen/Qwen3-8B \\\n  --tp 2\n"
+            "--mem-fraction-static 0.5\n" + src.body.split("\n", 6)[6])
+    (q,) = parse_log(body, framework="sglang")
+    assert q["parallel"]["tp"] == 2 and q["engine_settings"].get("mem_fraction_static") is None
+
+
 def test_parser_reads_a_pool_cap():
     src = read_log(LOGS / "sgl-docs-native-api-2025-09-04-c10feb70.log", PUBLIC)
     profiles = parse_log(src.body, framework="sglang")

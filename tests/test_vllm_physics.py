@@ -29,6 +29,7 @@ from fitting.data.gpus import gpu_info
 from fitting.data.registry import resolve_model
 from fitting.physics.quantization import dtype_bytes, normalize_dtype
 from fitting.physics.vllm import (
+    printed_activation_includes_graph_estimate,
     ACCOUNTING_REGIMES,
     FORWARD_HIDDEN_COPIES,
     SAMPLER_REGIMES,
@@ -215,10 +216,6 @@ EXCEPTIONS = {
     "vllm-qwen-qwen2-5-3b-d4bc7de0b5": (
         "two starts of one repository with the same stated settings (0.10.2, fp16, max_num_seqs 1, 4096) print "
         "0.60 GiB here and 0.17 GiB in the other (h9-...-b, which the physics matches): what differs is not stated"),
-    "vllm-qwen-qwen3-235b-a22b-instruct-2507-fp8-da986aed73": (
-        "Qwen3-235B FP8 MoE at tp 4, N=32, version (0.27.1) only in the blog text: the leftover hidden-state term "
-        "(1.06 GiB) dominates and overshoots the printed 0.76 GiB; the MoE forward's workspace at this size is "
-        "not verified"),
     "vllm-qwen3-8-27b-k4-exl3-quant-of-qwen-qwen3-5332dc4b16": (
         "fork build (flagged, out of the fit) serving an EXL3 quant of a hybrid Gated-DeltaNet model: its linear-"
         "attention forward workspace is not modelled (0.30 vs 2.33 GiB printed)"),
@@ -259,9 +256,6 @@ EXCEPTIONS = {
         "third-party estimator's comments): the V0 defaults (256 rows, 38 B per logit element) "
         "give +24 %; 31.7 B per element were printed, as a PyTorch sort without the full-size "
         "reverse-index scratch would give"),
-    "vllm-llama-3-1-8b-instruct-awq-56c0cd2752": (
-        "0.27.1, GPU (47.5 GiB) and batch settings not stated: the default 256 / 2048 give "
-        "0.5 GiB against 3.37 GiB printed; the author's settings are not in the source"),
     "vllm-qwen-qwen3-8b-redhatai-qwen3-8b-speculat-55adfbb653": (
         "speculative decoding (EAGLE-3 draft): _dummy_sampler_run also runs the rejection "
         "sampler and the drafter's forward; not modelled"),
@@ -307,6 +301,13 @@ def _activation_records():
         model_id = d["model"].get("id")
         if measured is None or not model_id:
             continue
+        eng = d.get("engine_settings") or {}
+        if printed_activation_includes_graph_estimate(d.get("framework_version")) and not eng.get("enforce_eager"):
+            # 0.27+ prints the transient torch peak plus the CUDA-graph estimate
+            if eng.get("cuda_graph_estimate_gib") is None:
+                GRAPH_ESTIMATE_UNKNOWN.append(d["profile_id"])
+                continue
+            measured = measured - eng["cuda_graph_estimate_gib"]
         try:
             arch = resolve_model(model_id).architecture
         except (KeyError, LookupError):
@@ -320,6 +321,9 @@ def _activation_records():
 
 
 V2_RECORDS: list = []
+#: 0.27+ records with CUDA graphs whose log states no graph estimate: the printed peak holds an
+#: unknown estimate, so the activation physics cannot be checked on them
+GRAPH_ESTIMATE_UNKNOWN: list = []
 RECORDS = _activation_records()
 
 
@@ -345,11 +349,37 @@ def test_exceptions_are_profiles_that_exist():
 
 
 def test_v2_model_runner_peaks_are_not_yet_modelled():
-    """The V1 runner's physics misses the V2 runner's printed peaks by far more than 15 %;
-    when a V2 mechanism is modelled, this test flips and the records join the main check."""
+    """The V2 runner (default from 0.29) profiles a forward that skips attention and a dummy
+    sampler that builds only the logits: no request asks for penalties, temperature, top-k or
+    top-p, so there is no fp32 copy and no sort (vllm/v1/worker/gpu/model_runner.py
+    ``profile_run``, gpu/sample/sampler.py, 0.29). The V1 form happens to give the seven
+    Gemma-4 starts at 256 / 2048 within 10 % (transient 1.22-1.31 GiB once the graph estimate
+    is taken out), but misses Qwen2.5-1.5B (0.12 GiB printed transient) and the 16,384-token
+    starts by far more than 15 %: the V2 mechanism is not modelled. When it is, this test
+    flips and the records join the main check."""
     assert len(V2_RECORDS) >= 10
-    errs = [abs(p.peak / GIB / m - 1) for _, m, p in V2_RECORDS]
-    assert median(errs) > TOLERANCE
+    errs = sorted(abs(p.peak / GIB / m - 1) for _, m, p in V2_RECORDS)
+    assert errs[-1] > 1.0
+    assert sum(e > TOLERANCE for e in errs) >= 3
+
+
+def test_printed_peak_holds_the_graph_estimate_from_027():
+    """0.27+ prints transient torch peak + CUDA-graph estimate as 'peak activation'.
+
+    Gemma-4 26B FP8 on an L40S, vLLM 0.29, same settings, two attention backends: TRITON_ATTN
+    prints 1.73 GiB with an estimate of 0.50 GiB, FLASHINFER 4.05 GiB with 2.82 GiB. Less the
+    estimates, both are the same 1.23 GiB transient peak of the profile run."""
+    by_id = {pid: m for pid, m, _ in V2_RECORDS}
+    triton = by_id["vllm-redhatai-gemma-4-26b-a4b-it-fp8-dynamic-3b52be9c6b"]
+    flashinfer = by_id["vllm-redhatai-gemma-4-26b-a4b-it-fp8-dynamic-1c898c2d29"]
+    assert abs(triton - flashinfer) < 0.02
+    assert printed_activation_includes_graph_estimate("0.27.1")
+    assert not printed_activation_includes_graph_estimate("0.26.0")
+
+
+def test_unknown_graph_estimates_are_few():
+    # records whose 0.27+ log prints no estimate cannot be checked; they are listed, not guessed
+    assert len(GRAPH_ESTIMATE_UNKNOWN) <= 8
 
 
 def test_summary_of_errors():

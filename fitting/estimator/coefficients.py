@@ -61,14 +61,22 @@ SCHEMA_FILE = "coefficients-v2.schema.json"
 _VERSION_RE = re.compile(r"^v(\d{4,})\.json$")
 _SIG_DIGITS = 12
 
-#: Modules and data whose source defines a fit (hashed into ``code_sha256``).
+#: Modules and data whose source defines a fit (hashed into ``code_sha256``): every module of
+#: the physics, the overhead model and the statistics, the data modules that turn a profile into
+#: a fitting row (frame columns, GPU table, registry, framework defaults and settings), and the
+#: schema of the written file. A change in any of them may change a fit, so it makes a new version.
+_CODE_DIRS = ("physics", "overhead", "stats")
 _CODE_FILES = (
-    "physics/architecture.py", "physics/parameters.py", "physics/quantization.py", "physics/memory.py",
-    "stats/nls.py", "stats/nls_core.py", "data/frameworks.py", "data/registry.py", "data/registry.yaml",
-    "overhead/specs.py", "overhead/observations.py", "overhead/fit.py", "overhead/log_scaling.py",
-    "overhead/prediction.py", "stats/mixed.py", "estimator/coefficients.py", "units.py",
-    "schemas/coefficients-v2.schema.json",
+    "data/frameworks.py", "data/gpus.py", "data/profiles.py", "data/registry.py", "data/registry.yaml",
+    "data/transformers_settings.py", "data/vllm_releases.py", "data/vllm_settings.py",
+    "estimator/coefficients.py", "units.py", "schemas/coefficients-v2.schema.json",
 )
+
+
+def _code_files(root: Path) -> list[str]:
+    """The relative paths hashed into ``code_sha256``, in a fixed order."""
+    files = [f"{d}/{p.name}" for d in _CODE_DIRS for p in sorted((root / d).glob("*.py"))]
+    return files + list(_CODE_FILES)
 
 
 class CoefficientError(ValueError):
@@ -154,10 +162,10 @@ def _jsonable(v):
 
 @lru_cache(maxsize=1)
 def code_sha256() -> str:
-    """sha256 of the source of the modules and data that define a fit (:data:`_CODE_FILES`)."""
+    """sha256 of the source of the modules and data that define a fit (:func:`_code_files`)."""
     root = Path(__file__).resolve().parents[1]  # the fitting package
     h = hashlib.sha256()
-    for rel in _CODE_FILES:
+    for rel in _code_files(root):
         p = root / rel
         if p.is_file():
             h.update(f"{rel}\0{_sha(p.read_bytes())}\n".encode())

@@ -15,7 +15,8 @@ rank):
 * ``max_total_num_tokens=N, chunked_prefill_size=..., max_prefill_tokens=...,
   max_running_requests=..., context_len=...`` and ``server_args`` / ``ServerArgs(...)``
   (``tp_size``, ``mem_fraction_static``, ``model_path``, ``dtype``, ``kv_cache_dtype``,
-  ``quantization``, ``context_length``).
+  ``quantization``, ``context_length``), or the ``python -m sglang.launch_server --flag value``
+  command (a command written over several lines ending in ``\\`` is read as one line).
 
 SGLang prints "GB" but divides by 2**30 (``get_available_gpu_memory`` and the KV-pool
 log), so its values are recorded as GiB.
@@ -194,8 +195,32 @@ def _parts(run):
     }
 
 
+_CONTINUED = re.compile(r"\\\s*$")
+_MAX_CONTINUATIONS = 64
+
+
+def _join_commands(lines):
+    """Yield the lines with a ``sglang.launch_server`` command that a source wrote over several
+    lines (each ending in a backslash) joined into one line, so that its ``--flag value`` settings
+    are read; every other line passes unchanged."""
+    it = iter(lines)
+    for line in it:
+        if "sglang.launch_server" not in line or not _CONTINUED.search(line):
+            yield line
+            continue
+        parts = [_CONTINUED.sub("", line)]
+        for _ in range(_MAX_CONTINUATIONS):
+            nxt = next(it, None)
+            if nxt is None:
+                break
+            parts.append(_CONTINUED.sub("", nxt).strip())
+            if not _CONTINUED.search(nxt):
+                break
+        yield " ".join(p for p in parts if p)
+
+
 def parse(lines):
     """Parse SGLang log lines into ``[(Run, parts), ...]``, one per server start."""
     c = Collector()
-    scan(lines, _rules(c), on_line=_rank)
+    scan(_join_commands(lines), _rules(c), on_line=_rank)
     return [(run, parts) for run in c.finish() if (parts := _parts(run)) is not None]

@@ -222,6 +222,14 @@ def _rules(c):
         # equivalent to --gpu-memory-utilization=0.9182 without ..." (v1/worker/gpu_worker.py)
         s("The current --gpu-memory-utilization=", rf"The current --gpu-memory-utilization={NUM} is equivalent",
           "gpu_memory_utilization", as_fraction),
+        # ... and the utilization it equals without the CUDA-graph estimate: vLLM prints
+        # round(u - estimate / total, 4), so the estimate it subtracted is (u - that) x total
+        s("without CUDA graph memory profiling", rf"equivalent to --gpu-memory-utilization={NUM} without",
+          "utilization_without_graphs", as_fraction),
+        # the estimate again, to 0.01 GiB, after the capture (0.20+: "CUDA graph pool memory:
+        # 0.29 GiB (actual), 0.5 GiB (estimated), ...")
+        s("GiB (estimated)", rf"CUDA graph pool memory: {NUM} ?GiB \(actual\), {NUM} ?GiB \(estimated\)",
+          "cuda_graph_estimate_printed", lambda r: to_float(parse_decimal(r)), group=2),
         s("Maximum concurrency for", rf"Maximum concurrency for {NUM} tokens per request", "max_model_len",
           parse_int),
         s("Using max model len", rf"Using max model len {NUM}", "max_model_len", parse_int),
@@ -340,6 +348,9 @@ def _parts(run):
         return None
     s = run.settings
     model = s.get("model")
+    graph_estimate = _cuda_graph_estimate(s)
+    if graph_estimate is not None:
+        notes.append(graph_estimate[1])
     if s.get("non_default_args_listed") and s.get("gpu_memory_utilization") is None:
         # the API server lists every argument that differs from its default (vllm/entrypoints/
         # utils.py, 0.10+): a utilization it does not list is the default of that version
@@ -366,9 +377,31 @@ def _parts(run):
         "engine_settings": {"gpu_memory_utilization": s.get("gpu_memory_utilization"),
                             "enforce_eager": s.get("enforce_eager"), "block_size": s.get("block_size"),
                             "language_model_only": s.get("language_model_only"),
-                            "async_scheduling": s.get("async_scheduling"), "model_runner": s.get("model_runner")},
+                            "async_scheduling": s.get("async_scheduling"), "model_runner": s.get("model_runner"),
+                            "cuda_graph_estimate_gib": graph_estimate[0] if graph_estimate else None},
         "kv_cache_mode": "pool",
     }
+
+
+def _cuda_graph_estimate(settings):
+    """vLLM's own CUDA-graph memory estimate (GiB) and a note saying where it came from, or None.
+
+    From the "equivalent to --gpu-memory-utilization=U' without CUDA graph memory profiling"
+    line with the device total (vllm/v1/worker/gpu_worker.py 0.21-0.34 prints
+    ``round(u - estimate / total, 4)``: the estimate to about 0.0001 x total), else from the
+    "CUDA graph pool memory: ... (estimated)" line (to 0.01 GiB).
+    """
+    u, u_without = settings.get("gpu_memory_utilization"), settings.get("utilization_without_graphs")
+    total = settings.get("gpu_memory_gib")
+    if u is not None and u_without is not None and total and u >= u_without:
+        est = round((u - u_without) * total, 4)
+        return est, (f"cuda_graph_estimate_gib {est}: ({u} - {u_without}) x {total} GiB, from vLLM's 'equivalent "
+                     "to --gpu-memory-utilization' line (the CUDA-graph estimate it subtracted from the pool)")
+    printed = settings.get("cuda_graph_estimate_printed")
+    if printed is not None:
+        return printed, (f"cuda_graph_estimate_gib {printed}: vLLM's 'CUDA graph pool memory ... (estimated)' "
+                         "line")
+    return None
 
 
 _CONT = re.compile(r"^(?:[a-z0-9,)}\]='\"]| [a-z_])")

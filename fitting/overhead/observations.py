@@ -38,7 +38,11 @@ profiles with only such a reading are excluded (``missing component``).
 
 For vLLM CUDA-graph memory is *not* part of ``y``: it is a separate response
 (``cuda_graph_gib``, kept in the ``cuda_graph_gib`` column where reported and > 0) fitted
-by its own small term (:data:`fitting.overhead.specs.CUDA_GRAPH`).
+by its own small term (:data:`fitting.overhead.specs.CUDA_GRAPH`). From 0.20 vLLM subtracts
+its own *estimate* of the graphs from the KV budget, before capturing them: where the log
+states it (``engine_settings.cuda_graph_estimate_gib``, from the "equivalent to
+--gpu-memory-utilization" or "(estimated)" lines) the estimate is the graph response and is
+what the pool difference ``u G - KV`` loses; elsewhere the captured size stands in for it.
 
 A profile measured as a sum over GPUs (``measured_scope == "sum_over_gpus"``) is divided by
 its GPU count (``gpu_count``, else ``tp * pp``) so that every response is per GPU.
@@ -80,8 +84,10 @@ Exclusions (each with a reason in :attr:`Observations.excluded`)
 ``not use_in_fit: <exclude_reason>``, ``model unnamed``, ``unknown model: <id>``,
 ``missing component: <names>``, ``missing workload: ...``, ``no weights on the GPU``,
 ``partial CPU offload``
-(llama.cpp with more than 10 % of the weights on the CPU: the KV/compute placement is not
-modelled), ``physics failed: <error>``, ``non-positive response``.
+(llama.cpp with fewer layers offloaded than the model has, or, where every layer is offloaded,
+at least as much weight memory on the host as on the GPU (``--n-cpu-moe``), or, without a
+layer count, more than 10 % of the weights on the host: the KV/compute placement is not
+modelled; the input embedding table alone stays on the host in a full offload), ``physics failed: <error>``, ``non-positive response``.
 
 Size classes
 ------------
@@ -348,7 +354,11 @@ def _response(frame, framework, kv_from_tokens=None):
         if kv_from_tokens is not None:
             from_tokens = ~np.isfinite(kv) & np.isfinite(kv_from_tokens)
             kv = np.where(from_tokens, kv_from_tokens, kv)
-        cg = _num(frame, "cuda_graph_gib")
+        # what 0.20+ subtracts is its own estimate of the graphs (printed, or implied by the
+        # "equivalent to --gpu-memory-utilization" line: cuda_graph_estimate_gib); where a log
+        # gives only the captured size, that stands in for it
+        cg_est = _num(frame, "cuda_graph_estimate_gib")
+        cg = np.where(np.isfinite(cg_est), cg_est, _num(frame, "cuda_graph_gib"))
         ver = _str(frame, "framework_version")
         cg_counted = np.array([graphs_in_pool_budget(v) for v in ver])
         diff = u * G - kv - np.where(cg_counted, cg, 0.0)
@@ -682,11 +692,19 @@ def build_observations(frame: pd.DataFrame, framework: str, *, response: str = "
                                          if framework in ("vllm", "sglang") else None)
     if response == "cuda_graph":
         y = _num(fr, "cuda_graph_gib")
+        if framework == "vllm":
+            # 0.20+ takes its own estimate out of the KV budget (not the later capture): where the
+            # log states it, that is the graph memory the pool is sized against
+            est = _num(fr, "cuda_graph_estimate_gib")
+            counted = np.array([graphs_in_pool_budget(v) for v in _str(fr, "framework_version")])
+            y = np.where(counted & np.isfinite(est) & (est > 0), est, y)
         y = np.where(y > 0, y, np.nan)  # 0 = graphs not captured (eager) or not reported
         form = np.array(["cuda_graph"] * n_total, dtype=object)
         missing = np.array(["cuda_graph"] * n_total, dtype=object)
         quantity = {"name": "cuda_graph_gib",
-                    "description": "CUDA-graph memory per GPU as reported by the framework (GiB)."}
+                    "description": ("CUDA-graph memory per GPU as reported by the framework (GiB); for vLLM "
+                                    "0.20+ its own estimate where the log states it (what the KV budget "
+                                    "subtracts), else the captured size.")}
     elif response != "main":
         raise ValueError(f"unknown response {response!r}; expected 'main' or 'cuda_graph'")
     elif framework == "transformers":
@@ -754,9 +772,20 @@ def build_observations(frame: pd.DataFrame, framework: str, *, response: str = "
     _exclude(np.isfinite(w_meas) & (w_meas <= 0), "no weights on the GPU (measured weights 0: CPU run)")
 
     if framework == "llamacpp":
+        # llama.cpp keeps the input embedding table in host memory even when every layer is
+        # offloaded (llama-model.cpp: the input layer's device is the CPU), so a host buffer alone
+        # is no sign of offload: a start that says "offloaded N/N layers to GPU" and holds less on
+        # the host than on the GPU is a full offload (Qwen3-4B Q4_K_M: 304 MiB of token_embd on the
+        # host, 2376 MiB on the GPU); --n-cpu-moe starts also print N/N but keep the experts on the
+        # host, far more than on the GPU. Without the layer count, more than 10% of the weights on
+        # the host counts as partial offload.
         w_cpu = _num(fr, "weights_cpu_gib")
-        offload = np.isfinite(w_cpu) & np.isfinite(w_meas) & (w_cpu > _MAX_CPU_WEIGHT_SHARE * w_meas)
-        _exclude(offload, "partial CPU offload (KV and compute-buffer placement not modelled)")
+        n_gpu, n_all = _num(fr, "n_gpu_layers"), _num(fr, "n_layers_total")
+        all_layers = np.isfinite(n_gpu) & np.isfinite(n_all) & (n_gpu >= n_all)
+        some_layers = np.isfinite(n_gpu) & np.isfinite(n_all) & (n_gpu < n_all)
+        host_heavy = np.isfinite(w_cpu) & np.isfinite(w_meas) & np.where(
+            all_layers, w_cpu >= w_meas, w_cpu > _MAX_CPU_WEIGHT_SHARE * w_meas)
+        _exclude(some_layers | host_heavy, "partial CPU offload (KV and compute-buffer placement not modelled)")
 
     # --- workload
     b_stated = _num(fr, "batch_size")

@@ -606,7 +606,11 @@ def build_features(arch, *, framework, tp=1, pp=1, batch_size=1, input_len=0, ou
     w_total = physics.weight_bytes_per_gpu(arch, dtype=dtype, quantization=quantization, tp=1, pp=1,
                                            embedding_on_gpu=on_gpu)
     w = w_phys if weights_bytes is None else np.where(np.isnan(weights_bytes), w_phys, weights_bytes)
-    if info.kv_cache_mode == "growing":
+    llamacpp_kv = _llamacpp_kv(arch, seq=seq, b=b, kv_cache_dtype=kv_cache_dtype, settings=llamacpp_settings) \
+        if framework == "llamacpp" else None
+    if llamacpp_kv is not None:
+        kv = llamacpp_kv / (tp * pp)  # layers split over the devices, as the weights
+    elif info.kv_cache_mode == "growing":
         kv = physics.kv_cache_bytes(arch, num_tokens=seq, num_seqs=b, kv_cache_dtype=kv_cache_dtype,
                                     dtype=dtype, tp=tp, pp=pp)
     else:
@@ -677,6 +681,33 @@ def _as_flag(v):
     if isinstance(v, str):
         return v.strip().lower() in ("1", "true", "on", "yes", "enabled")
     return bool(v)
+
+
+#: KV cache types llama.cpp takes for -ctk / -ctv (the estimator's kv_cache_dtype; "auto" = f16).
+_LLAMACPP_KV_TYPES = {None: "f16", "auto": "f16", "float16": "f16", "fp16": "f16", "f16": "f16", "bf16": "bf16",
+                      "bfloat16": "bf16", "f32": "f32", "float32": "f32", "q8_0": "q8_0", "q4_0": "q4_0",
+                      "q4_1": "q4_1", "q5_0": "q5_0", "q5_1": "q5_1", "iq4_nl": "iq4_nl"}
+
+
+def _llamacpp_kv(arch, *, seq, b, kv_cache_dtype, settings):
+    """llama.cpp's own KV cache (bytes) for ``b`` sequences of ``seq`` tokens in one unified
+    cache of ``b x seq`` cells (:func:`fitting.physics.llamacpp.kv_caches`: its per-layer KV
+    widths, block-quantized cache types, and the SWA cache only for the architectures whose
+    loader sets a sliding window, so not for Phi-3 or Mistral-v0.1, whose HF configs state one);
+    None for a cache type llama.cpp has no name for."""
+    ktype = _LLAMACPP_KV_TYPES.get(None if kv_cache_dtype is None else str(kv_cache_dtype).lower())
+    if ktype is None:
+        return None
+    s = dict(LLAMACPP_DEFAULTS)
+    s.update({k: v for k, v in (settings or {}).items() if v is not None})
+    hp = llamacpp_physics.GGUFHparams.from_architecture(arch)
+    seq, b, ub = np.broadcast_arrays(np.asarray(seq, float), np.asarray(b, float), np.asarray(s["n_ubatch"], float))
+    flat = np.column_stack([seq.reshape(-1), b.reshape(-1), ub.reshape(-1)])
+    keys, inverse = np.unique(flat, axis=0, return_inverse=True)
+    vals = np.array([sum(c.k_bytes + c.v_bytes for c in llamacpp_physics.kv_caches(
+        hp, n_ctx=max(int(n * k), 1), type_k=ktype, type_v=ktype, n_seq_max=max(int(n), 1),
+        n_ubatch=max(int(u), 1))) for k, n, u in keys], dtype=float)
+    return vals[np.asarray(inverse).reshape(-1)].reshape(seq.shape)
 
 
 def _llamacpp_compute_buffer(arch, *, seq, settings):

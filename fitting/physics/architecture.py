@@ -268,6 +268,21 @@ class Architecture:
         return tuple(i for i in range(self.num_layers) if i not in dense)
 
     @property
+    def double_wide_mlp_layers(self) -> tuple[int, ...]:
+        """Layers whose dense MLP is twice ``intermediate_size`` wide: Gemma-4's KV-sharing layers
+        when ``use_double_wide_mlp`` is set (transformers ``modeling_gemma4.Gemma4TextMLP``,
+        5.24: ``intermediate_size * 2`` where ``kv_sharing_modes[layer] == "reuse"``)."""
+        t = str(self.extra.get("text_model_type") or self.model_type)
+        if not (t.startswith("gemma4") and self.extra.get("use_double_wide_mlp") and self.kv_shared_layers):
+            return ()
+        return tuple(range(self.num_layers - self.kv_shared_layers, self.num_layers))
+
+    @property
+    def widest_dense_intermediate_size(self) -> int:
+        """The widest dense-MLP intermediate size of any layer (activation peaks)."""
+        return self.intermediate_size * (2 if self.double_wide_mlp_layers else 1)
+
+    @property
     def kv_layers(self) -> tuple[int, ...]:
         """Indices of layers that hold a KV cache (every layer but linear-attention / Mamba ones and
         the KV-sharing layers at the end of a Gemma-3n / Gemma-4 E-model stack)."""

@@ -235,7 +235,7 @@ class GGUFHparams:
         return cls(
             n_layer=n_layer, n_embd=arch.hidden_size, n_head=arch.num_attention_heads, n_head_kv=head_kv,
             n_embd_head_k=head_k, n_embd_head_v=head_v, n_vocab=arch.vocab_size,
-            n_ff=int(arch.intermediate_size or 0), n_expert=int(arch.num_experts or 0),
+            n_ff=int(arch.widest_dense_intermediate_size or 0), n_expert=int(arch.num_experts or 0),
             n_expert_used=int(arch.num_experts_per_tok or 0), n_ff_exp=int(arch.moe_intermediate_size or 0),
             n_swa=int(arch.sliding_window or 0) if sliding else 0,
             swa_layers=tuple(il in sliding for il in range(n_layer)) if sliding else (),

@@ -415,7 +415,13 @@ def _layer_tensors(arch: Architecture, layers: tuple[int, ...], ln_bias: bool, m
     dense = tuple(i for i in layers if i not in moe_layers)
     moe = tuple(i for i in layers if i in moe_layers)
     if dense:
-        specs.extend(_mlp(arch, "mlp", arch.intermediate_size, dense, kind="dense"))
+        wide = set(arch.double_wide_mlp_layers)
+        narrow = tuple(i for i in dense if i not in wide)
+        if narrow:
+            specs.extend(_mlp(arch, "mlp", arch.intermediate_size, narrow, kind="dense"))
+        if wide & set(dense):
+            specs.extend(_mlp(arch, "mlp", 2 * arch.intermediate_size, tuple(i for i in dense if i in wide),
+                              kind="dense"))
     if moe:
         E, I = arch.num_experts, arch.moe_intermediate_size
         gpt_oss = arch.text_model_type == "gpt_oss"

@@ -575,6 +575,38 @@ def _from_text(text: str) -> str | None:
     return None
 
 
+#: llama.cpp's printed file-type names ("model ftype" / "file type" lines) of the K-quant and
+#: i-quant mixes: llama-model-loader.cpp ``llama_model_ftype_name`` prints
+#: LLAMA_FTYPE_MOSTLY_Q4_K_M as "Q4_K - Medium", Q2_K as "Q2_K - Medium", IQ3_M as "IQ3_S mix -
+#: 3.66 bpw", IQ2_XXS as "IQ2_XXS - 2.0625 bpw"; 2023 builds prefix "mostly ", a file type read
+#: from the tensors ends in " (guessed)".
+_LLAMA_KQUANT_SIZE = re.compile(r"^(Q[2-6]_K) - (SMALL|MEDIUM|LARGE)$")
+_LLAMA_BPW = re.compile(r"^(I?Q\w+?)(?: MIX)? - [\d.]+ BPW(?: TERNARY)?$")
+
+
+def _llama_ftype_name(name: str) -> str | None:
+    """The GGUF type or mix name of a llama.cpp file-type name, or None when it is none.
+
+    >>> [_llama_ftype_name(s) for s in ("Q4_K - Medium", "Q2_K - Medium", "mostly Q4_0", "IQ3_S mix - 3.66 bpw")]
+    ['Q4_K_M', 'Q2_K', 'Q4_0', 'IQ3_M']
+    """
+    key = str(name).strip().upper()
+    if key.endswith(" (GUESSED)"):
+        key = key[: -len(" (GUESSED)")].strip()
+    if key.startswith("MOSTLY "):
+        key = key[len("MOSTLY "):].strip()
+    if key == "ALL F32":
+        key = "F32"
+    m = _LLAMA_KQUANT_SIZE.match(key)
+    if m:
+        base, size = m.group(1), m.group(2)[0]
+        key = "Q2_K" if (base, size) == ("Q2_K", "M") else f"{base}_{size}"
+    m = _LLAMA_BPW.match(key)
+    if m:
+        key = "IQ3_M" if key.startswith("IQ3_S MIX") else m.group(1)
+    return key if key in _GGUF_MIX_BASE or key in GGUF_TYPE_BITS else None
+
+
 def weight_format(name: str | None) -> WeightFormat | GGUFFormat | None:
     """Parse a weight-quantization name.
 
@@ -602,9 +634,9 @@ def weight_format(name: str | None) -> WeightFormat | GGUFFormat | None:
     low = key.lower()
     if low in ("", "none", "null", "unquantized"):
         return None
-    if low.startswith("gguf:") or key.upper() in _GGUF_MIX_BASE or key.upper() in GGUF_TYPE_BITS:
+    if low.startswith("gguf:") or _llama_ftype_name(key) is not None:
         gname = key.split(":", 1)[1] if low.startswith("gguf:") else key
-        gname = gname.upper()
+        gname = _llama_ftype_name(gname) or gname.upper()
         if gname in _GGUF_MIX_BASE:
             base = _GGUF_MIX_BASE[gname]
             return GGUFFormat(gname, base, mix=base not in ("F32", "F16", "BF16"))

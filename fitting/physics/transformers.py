@@ -376,7 +376,7 @@ def mlp_intermediate_bytes(arch: Architecture, *, tokens, dtype: str = "bfloat16
 
 
 def _mlp_width(arch: Architecture) -> float:
-    dense = arch.intermediate_size if (not arch.is_moe or arch.dense_layers) else 0
+    dense = arch.widest_dense_intermediate_size if (not arch.is_moe or arch.dense_layers) else 0
     moe = 0
     if arch.is_moe:
         moe = arch.num_experts_per_tok * arch.moe_intermediate_size + (arch.shared_expert_intermediate_size or 0)

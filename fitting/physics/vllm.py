@@ -29,6 +29,17 @@ so the peak is ``max(encoder, forward, sampler + what the forward left allocated
 ``N x V x 4`` bytes whose count depends on the sampling path (:func:`sampler_regime`):
 PyTorch's sort (V0, V1 up to 0.16), FlashInfer (V1 0.8-0.11 when installed, opt-in from
 0.12), or the Triton top-k/top-p kernel (V1 from 0.17). See :data:`SAMPLER_REGIMES`.
+
+From 0.27 the printed "peak activation" is the transient torch peak plus the CUDA-graph
+estimate (:func:`printed_activation_includes_graph_estimate`).
+
+Not modelled: the **V2 model runner** (``vllm/v1/worker/gpu/model_runner.py``, default from
+0.29). Its ``profile_run`` runs the dummy forward with ``skip_attn=True`` and a dummy sampler
+on logits only (the dummy requests ask for no penalties, temperature, top-k or top-p, so no
+fp32 copy and no sort: ``gpu/sample/sampler.py``, 0.29). The printed transients do not follow
+that form: google/gemma-4-26B-A4B FP8 on an L40S (0.29) shows 1.22-1.31 GiB at 256 sequences /
+2,048 tokens but 0.89-1.24 GiB at 451-512 / 16,384 and 0.04 GiB eager at 16 / 512, and
+Qwen2.5-1.5B (0.30) 0.12 GiB. The functions below apply the V1 form to V2 starts.
 """
 
 from __future__ import annotations
@@ -55,6 +66,7 @@ __all__ = [
     "KVPoolLayout",
     "SamplerRegime",
     "accounting_regime",
+    "printed_activation_includes_graph_estimate",
     "graphs_in_pool_budget",
     "activation_peak_bytes",
     "activation_peak_parts",
@@ -424,7 +436,7 @@ def sampler_leftover_bytes(arch: Architecture, num_tokens, num_seqs, version=Non
 # ----------------------------------------------------------------------------- forward
 def _mlp_widths(arch: Architecture):
     """(dense width, routed width per token (k x moe_I), shared width) of the widest MLP."""
-    dense = arch.intermediate_size if (not arch.is_moe or arch.dense_layers) else 0
+    dense = arch.widest_dense_intermediate_size if (not arch.is_moe or arch.dense_layers) else 0
     if not arch.is_moe:
         return float(dense), 0.0, 0.0
     return float(dense), float(arch.num_experts_per_tok * arch.moe_intermediate_size), \
@@ -707,6 +719,24 @@ def graphs_in_pool_budget(version, engine: str | None = None) -> bool:
     (False, True, False)
     """
     return accounting_regime(version, engine) == "cuda_graph_estimate_subtracted"
+
+
+def printed_activation_includes_graph_estimate(version) -> bool:
+    """True where vLLM's printed "GiB for peak activation" also holds the CUDA-graph estimate.
+
+    From 0.27 ``memory_profiling`` measures the consumed memory with ``mem_get_info`` and
+    keeps only the transient torch peak (``transient_peak_headroom = torch_peak -
+    torch_allocated`` after the profile run, vllm/utils/mem_utils.py), and the worker prints
+    ``peak_activation_memory = transient_peak_headroom + cudagraph_memory_estimate_applied``
+    (vllm/v1/worker/gpu_worker.py 0.27.1-0.33; 0.34 adds the estimate unconditionally). Up to
+    0.26 the printed figure is the torch peak increase alone. The activation physics is then
+    compared with the printed figure less the estimate (``cuda_graph_estimate_gib``).
+
+    >>> printed_activation_includes_graph_estimate("0.26.0"), printed_activation_includes_graph_estimate("0.27.1")
+    (False, True)
+    """
+    v = parse_version(version)
+    return v is not None and v >= (0, 27, 0)
 
 
 # ----------------------------------------------------------------------------- communication
