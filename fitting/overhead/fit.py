@@ -54,6 +54,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import optimize, stats
 
+from fitting.overhead.measurement import UNIT_BASE_FACTORS, UNIT_BASE_MIN_LR, decide_unit_base, unit_base_loglik
 from fitting.overhead.observations import (
     SIZE_CLASS_ORDER,
     SIZE_CLASS_TARGETS_MAPE,
@@ -82,6 +83,7 @@ __all__ = [
     "FRAMEWORK_SPECS",
     "candidate_specs",
     "SEED_PLAN_CONSTANTS",
+    "fit_with_unit_bases",
 ]
 
 #: A framework with fewer usable profiles than this is not fitted (fallback instead).
@@ -873,3 +875,52 @@ def _unfitted(obs, why, options):
                         specs={"seed": fb}, selected_spec="seed",
                         selection={"rule": "unfitted: seed-plan constants"},
                         fallback=_fallback_info(obs.framework), reason=why, options=options)
+
+
+def fit_with_unit_bases(spec, features: dict, y, groups, *, ambiguous: dict, label: str = "GB",
+                        min_lr: float = UNIT_BASE_MIN_LR, max_rounds: int = 5, **fit_kw):
+    """Fit a spec and the unit bases of ambiguous sources jointly.
+
+    Parameters
+    ----------
+    spec : str or OverheadSpec
+    features, y, groups
+        The verified rows (:func:`fitting.overhead.fit.fit_spec` inputs).
+    ambiguous : dict
+        ``{source: (features, printed_gib, groups)}``: each source's rows, figures read as binary.
+    label : {"GB", "MB"}
+    min_lr, max_rounds
+        Decision threshold; coordinate-ascent rounds at most.
+    **fit_kw
+        Passed to :func:`fitting.overhead.fit.fit_spec`.
+
+    Returns
+    -------
+    (SpecFit, dict of UnitBaseDecision)
+        The fit with every decided source's rows at its chosen factor, and the decisions.
+    """
+    sp = get_spec(spec) if isinstance(spec, str) else spec
+    decided: dict = {}
+    fit = None
+    for _ in range(max_rounds):
+        keys = sorted(k for k, d in decided.items() if d.decided)
+        feats = {k: np.concatenate([np.asarray(features[k], float)] +
+                                   [np.asarray(ambiguous[s][0][k], float) for s in keys]) for k in features}
+        yy = np.concatenate([np.asarray(y, float)] + [decided[s].factor * np.asarray(ambiguous[s][1], float)
+                                                      for s in keys])
+        gg = np.concatenate([np.asarray(groups, dtype=object)] + [np.asarray(ambiguous[s][2], dtype=object)
+                                                                  for s in keys])
+        fit = fit_spec(sp, feats, yy, groups=gg, **fit_kw)
+        p = fit.estimate
+        new = {}
+        for s, (f, x, _g) in sorted(ambiguous.items()):
+            exact, pred = sp.exact_offset(f), sp.uncertain_part(f, p)
+            ll = {base: unit_base_loglik(x, exact, pred, within_scale=fit.residual_scale,
+                                         between_scale=fit.between_scale or 0.0, factor=c)
+                  for base, c in UNIT_BASE_FACTORS[label].items()}
+            new[s] = decide_unit_base(s, ll, label=label, min_lr=min_lr, n=int(np.size(x)))
+        if {s: d.base for s, d in new.items()} == {s: d.base for s, d in decided.items()}:
+            decided = new
+            break
+        decided = new
+    return fit, decided

@@ -56,6 +56,21 @@ has no estimate, and its profiles stay out with that reason.
     preallocated at load (``awq/modules/fused/attn.py``), a mechanism the transformers
     physics does not describe.
 
+``unit_base``
+    a source that prints "MB"/"GB" without saying whether it means 10^6 / 10^9 bytes or
+    MiB / GiB: its figures, read as binary units, are ``x``; the truth is ``c x`` with one
+    factor ``c`` per source, 1 (binary) or ``1.024^-k`` (decimal: 10^9 / 2^30 for GB,
+    10^6 / 2^20 for MB). The factor is a discrete nuisance chosen by the likelihood: under
+    the overhead model's log-normal error on the uncertain part ``u = c x - E`` (``E`` the
+    exact weights and KV), with the architecture effect shared by the source's rows
+    (covariance ``sigma^2 I + tau^2 J``), :func:`unit_base_loglik` gives the log-likelihood of
+    the printed figures for each factor (with the Jacobian ``log c``), and
+    :func:`decide_unit_base` keeps the larger when it beats the other by a likelihood ratio
+    of at least 20 (posterior 0.95 under even odds); a source the data cannot decide stays out.
+    :func:`fitting.overhead.fit.fit_with_unit_bases` fits the model and the factors jointly (coordinate ascent on
+    the profile likelihood: fit, decide, refit with the decided sources, until the choices
+    stop changing).
+
 Not modelled (profiles stay out with their reason): NVML readings of a process whose cache
 was never emptied before the measured call (optimum-benchmark before Nov 2023: the reading
 also holds segments cached while loading and quantizing the model; tried as
@@ -77,7 +92,8 @@ import numpy as np
 
 __all__ = ["NonTorchEstimate", "estimate_non_torch", "ALLOCATED_PLUS_NON_TORCH", "NVML_USED_AFTER_CALL",
            "RESERVED_SLACK", "CACHE_NOT_EMPTIED", "RUNNING_MAXIMUM", "SlackEstimate",
-           "dominating_rounds", "running_maximum_informative", "estimate_prefill_slack"]
+           "dominating_rounds", "running_maximum_informative", "estimate_prefill_slack", "UNIT_BASE_FACTORS",
+           "UnitBaseDecision", "unit_base_loglik", "decide_unit_base"]
 
 #: Profile flag of a total that is the allocated peak plus the non-torch memory.
 ALLOCATED_PLUS_NON_TORCH = "allocated_plus_non_torch"
@@ -293,3 +309,98 @@ def running_maximum_informative(dominating) -> np.ndarray:
     """
     idx = np.asarray(dominating, dtype=int)
     return idx == np.arange(idx.size)
+
+
+# ----------------------------------------------------------------------------- unit base
+#: GiB per printed unit read as binary, for each reading of a "GB" / "MB" label.
+UNIT_BASE_FACTORS = {"GB": {"binary": 1.0, "decimal": 1e9 / 2**30},
+                     "MB": {"binary": 1.0, "decimal": 1e6 / 2**20}}
+#: Likelihood ratio a unit base must reach over the other to be taken (posterior 0.95, even odds).
+UNIT_BASE_MIN_LR = 20.0
+
+
+@dataclass(frozen=True)
+class UnitBaseDecision:
+    """The unit base of one source's "MB"/"GB" figures, as the data decide it.
+
+    Attributes
+    ----------
+    source : str
+    base : {"binary", "decimal", "undecided"}
+    factor : float or None
+        GiB per printed unit read as binary (None when undecided).
+    log_lr : float
+        Log-likelihood of the better reading minus the other's (inf when the other is impossible:
+        figures at or below the exact weights + KV).
+    n : int
+        Figures of the source.
+    loglik : dict
+        Log-likelihood of each reading.
+    """
+
+    source: str
+    base: str
+    factor: float | None
+    log_lr: float
+    n: int
+    loglik: dict
+
+    @property
+    def decided(self) -> bool:
+        return self.base != "undecided"
+
+
+def unit_base_loglik(printed_gib, exact_gib, predicted_uncertain_gib, *, within_scale: float,
+                     between_scale: float = 0.0, factor: float = 1.0) -> float:
+    """Log-likelihood of one source's printed figures when the truth is ``factor x printed``.
+
+    Parameters
+    ----------
+    printed_gib : array_like
+        The figures read as binary units (GiB).
+    exact_gib : array_like
+        Exact part of each (weights + workload KV, GiB).
+    predicted_uncertain_gib : array_like
+        The fitted model's uncertain part (activations + overhead, GiB) for each.
+    within_scale, between_scale : float
+        Log-unit standard deviations of the model's error: within an architecture, and of the
+        architecture effect the source's rows share.
+    factor : float
+        GiB per printed unit (1 binary; :data:`UNIT_BASE_FACTORS` decimal).
+
+    Returns
+    -------
+    float
+        ``-inf`` when a figure would be at or below its exact part.
+    """
+    x = np.asarray(printed_gib, float)
+    u = factor * x - np.asarray(exact_gib, float)
+    if np.any(u <= 0) or not np.all(np.isfinite(u)):
+        return -math.inf
+    r = np.log(u) - np.log(np.asarray(predicted_uncertain_gib, float))
+    n = r.size
+    s2, t2 = float(within_scale) ** 2, float(between_scale or 0.0) ** 2
+    # r ~ N(0, s2 I + t2 J): closed-form inverse and determinant of the compound-symmetric covariance
+    quad = (np.sum(r**2) - t2 * np.sum(r) ** 2 / (s2 + n * t2)) / s2
+    logdet = (n - 1) * math.log(s2) + math.log(s2 + n * t2)
+    # density of u is log-normal (1/u); the printed figure is x = y / factor (Jacobian factor)
+    return float(-0.5 * (quad + logdet + n * math.log(2 * math.pi)) - np.sum(np.log(u)) + n * math.log(factor))
+
+
+def decide_unit_base(source: str, logliks: dict, *, label: str = "GB", min_lr: float = UNIT_BASE_MIN_LR,
+                     n: int = 0) -> UnitBaseDecision:
+    """Pick a source's unit base from ``{"binary": ll, "decimal": ll}``; undecided below ``min_lr``.
+
+    >>> decide_unit_base("s", {"binary": -3.0, "decimal": -10.0}).base
+    'binary'
+    >>> decide_unit_base("s", {"binary": -3.0, "decimal": -4.0}).base
+    'undecided'
+    """
+    ranked = sorted(logliks.items(), key=lambda kv: kv[1], reverse=True)
+    (best, ll_best), (_, ll_next) = ranked[0], ranked[1]
+    if not math.isfinite(ll_best):
+        return UnitBaseDecision(source, "undecided", None, math.nan, n, dict(logliks))
+    log_lr = math.inf if not math.isfinite(ll_next) else ll_best - ll_next
+    if log_lr < math.log(min_lr):
+        return UnitBaseDecision(source, "undecided", None, log_lr, n, dict(logliks))
+    return UnitBaseDecision(source, best, UNIT_BASE_FACTORS[label][best], log_lr, n, dict(logliks))
