@@ -25,6 +25,7 @@ from fitting.estimator import coefficients
 from fitting.overhead import log_scaling as hyp
 from fitting.overhead.fit import fit_framework
 from fitting.overhead.observations import build_observations
+from fitting.overhead.unit_bases import check_inferred_sources, decide_unverified_sources
 from fitting.report.dashboard import write_dashboard
 from fitting.report.fit_report import write_report
 
@@ -71,8 +72,19 @@ def refit_frame(frame, *, frameworks=None, seed: int = 0, cv: bool = True,
     out = {}
     for fw in (frameworks or FRAMEWORKS):
         obs = build_observations(frame, fw)
-        cg_obs = build_observations(frame, fw, response="cuda_graph") if fw == "vllm" else None
+
+        def _spec(obs=obs):
+            # the decision is made under the spec the framework's data select (no CV: AIC)
+            pre = fit_framework(obs, cv=False)
+            return pre.selected_spec if pre.status == "fitted" else None
+
+        fw_frame, unverified = decide_unverified_sources(frame, fw, _spec, base_obs=obs)
+        if fw_frame is not frame:
+            obs = build_observations(fw_frame, fw)
+        cg_obs = build_observations(fw_frame, fw, response="cuda_graph") if fw == "vllm" else None
         fit = fit_framework(obs, cv=cv, drop_outliers=drop_outliers, cuda_graph_obs=cg_obs)
+        fit.unit_bases = unverified + check_inferred_sources(
+            fw_frame, fit.observations, fit.selected_spec if fit.status == "fitted" else None, framework=fw)
         if fit.status != "fitted":
             h = hyp.not_testable(fit.observations, f"framework unfitted ({fit.reason})")
         elif hypothesis:

@@ -339,7 +339,7 @@ PROFILE_ALIASES = {
 #: the quantized aliases and the weight format (fitting.physics.quantization name) their repos ship.
 QUANTIZED_ALIASES = {
     "TheBloke/Llama-2-13B-chat-GPTQ": "gptq", "TheBloke/LLaMa-7B-GPTQ": "gptq", "TheBloke/LLaMa-13B-GPTQ": "gptq",
-    "TheBloke/LLaMa-65B-GPTQ": "gptq", "deepseek-ai/DeepSeek-R1": "fp8-block128",
+    "TheBloke/LLaMa-65B-GPTQ": "gptq-int4-g-1", "deepseek-ai/DeepSeek-R1": "fp8-block128",
     "Qwen/Qwen2.5-7B-Instruct-AWQ": "awq", "Qwen/Qwen2.5-7B-Instruct-GPTQ-Int4": "gptq",
     "Qwen/Qwen2.5-7B-Instruct-GPTQ-Int8": "gptq-int8-g128",
 }

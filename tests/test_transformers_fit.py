@@ -94,6 +94,45 @@ def test_observations_use_each_profiles_own_settings(observations):
     assert len(fwd) and len(gen)
 
 
+def test_a_model_split_by_layers_holds_each_layers_cache_on_its_own_gpu(observations):
+    """accelerate's device_map split (Qwen's speed benchmark, 72B over 2-3 A100s, the peaks of
+    the GPUs summed): per GPU the KV at the peak is the stage's share, the transient is one
+    layer's. The physics alone (weights + KV + activations per GPU) is within 3.5% of every
+    measured row; counting the whole model's cache on each GPU put it 9-15% too high."""
+    t = observations.table
+    split = t[(t.pp > 1) & t.profile_id.str.contains("qwen2-5-72b")]
+    assert len(split) >= 8
+    rel = (split.weights_gib + split.kv_gib + split.activations_gib - split.y_gib) / split.y_gib
+    assert rel.abs().max() < 0.035, rel.describe()
+    arch = resolve_model("Qwen/Qwen2.5-72B-Instruct").architecture
+    one, three = (build_features(arch, framework="transformers", pp=p, batch_size=1, input_len=30720, output_len=2048,
+                                 framework_version="4.46.3") for p in (1, 3))
+    assert three["kv_gib"] == pytest.approx(one["kv_gib"] * 27 / 80, rel=1e-9)  # 27 of 80 layers on the largest stage
+    # the per-GPU transient barely moves: at most the prefill cache's other stages' share
+    assert abs(three["activations_gib"] - one["activations_gib"]) < 0.1 * one["activations_gib"]
+
+
+def test_the_checkpoints_own_group_size_sizes_the_weights(observations):
+    """A profile naming only "GPTQ 4-bit" ran the checkpoint's own group size, which the
+    registry records: TheBloke/LLaMa-65B-GPTQ is group -1 (g128 weights + KV exceed four of
+    optimum-benchmark's measured allocated peaks). Every one of its rows is then within 1% of
+    weights + KV + activations, and none falls below the weights + KV."""
+    from fitting.overhead.observations import _checkpoint_format
+
+    entry = resolve_model("TheBloke/LLaMa-65B-GPTQ")
+    assert entry.native_quantization == "gptq-int4-g-1"
+    assert _checkpoint_format("GPTQ 4-bit, exllamav1 kernel (fp16 activations)", entry) == "gptq-int4-g-1"
+    assert _checkpoint_format("gptq-int4-g128", entry) == "gptq-int4-g128"  # a stated group size wins
+    assert _checkpoint_format("awq", entry) == "awq"  # another method is not refined
+    assert _checkpoint_format(None, entry) is None
+    t = observations.table
+    rows = t[t.model_id == "TheBloke/LLaMa-65B-GPTQ"]
+    assert len(rows) >= 16
+    assert rows.weights_gib.iloc[0] == pytest.approx(31.172, abs=0.001)
+    rel = (rows.weights_gib + rows.kv_gib + rows.activations_gib) / rows.y_gib - 1
+    assert rel.abs().max() < 0.01, rel.describe()
+
+
 def test_committed_transformers_fit_is_accurate_on_unseen_architectures():
     """The committed coefficient file's nested leave-one-architecture-out accuracy (spec
     selection inside the folds): the issue's targets, median APE <= 4% and MAPE <= 6%,

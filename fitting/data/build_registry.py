@@ -673,7 +673,11 @@ _PROFILE_ALIASES: dict[str, dict[str, Any]] = {
     "TheBloke/LLaMa-65B-GPTQ": {
         "target": "huggyllama/llama-65b", "verification": "partial",
         "differs": "weights GPTQ 4-bit (see weight_format)",
-        "weight_format": "GPTQ 4-bit (main branch; repo tag '4-bit precision'); " + _THEBLOKE_G,
+        "weight_format": ("GPTQ 4-bit, no group size (group_size -1, the main branch's quantize_config.json at "
+                          "commit 05e0c6d4). The branch that ran is not stated; g128 and g64 are ruled out by "
+                          "optimum-benchmark's measured allocated peaks (Dec 2023, A100): prefill peaks of "
+                          "32.37-37.09 GiB lie below the g128 weights (32.33 GiB) + KV for 4 runs, which no "
+                          "checkpoint of those group sizes can allocate; group -1 (31.17 GiB) fits every run"),
         "sources": [
             {"ref": "https://huggingface.co/TheBloke/LLaMA-65B-GPTQ", "kind": "model card",
              "note": "'This repo contains GPTQ model files for Meta's LLaMA 65B'; multiple parameter permutations "
@@ -1102,8 +1106,8 @@ _PROFILE_ALIAS_QUANTIZATION: dict[str, tuple[str, str]] = {
                                        "g128 assumed"),
     "TheBloke/LLaMa-13B-GPTQ": ("gptq", "weight_format: GPTQ 4-bit; group size of the main branch not confirmed, "
                                         "g128 assumed"),
-    "TheBloke/LLaMa-65B-GPTQ": ("gptq", "weight_format: GPTQ 4-bit; group size of the main branch not confirmed, "
-                                        "g128 assumed"),
+    "TheBloke/LLaMa-65B-GPTQ": ("gptq-int4-g-1", "weight_format: GPTQ 4-bit, group -1 (commit 05e0c6d4's "
+                                                 "quantize_config.json; g128 / g64 contradicted by measured peaks)"),
     "deepseek-ai/DeepSeek-R1": ("fp8-block128", "weight_format: FP8 (repo tag); 128x128 blocks as DeepSeek-V3"),
     "Qwen/Qwen2.5-7B-Instruct-AWQ": ("awq", "weight_format: AWQ 4-bit; group size 128 assumed (not read)"),
     "Qwen/Qwen2.5-7B-Instruct-GPTQ-Int4": ("gptq", "weight_format: GPTQ 4-bit; group size 128 assumed (not read)"),

@@ -69,7 +69,7 @@ _CODE_DIRS = ("physics", "overhead", "stats")
 _CODE_FILES = (
     "data/frameworks.py", "data/gpus.py", "data/profiles.py", "data/registry.py", "data/registry.yaml",
     "data/transformers_settings.py", "data/vllm_releases.py", "data/vllm_settings.py",
-    "estimator/coefficients.py", "units.py", "schemas/coefficients-v2.schema.json",
+    "estimator/coefficients.py", "units.py", "schemas/coefficients-v2.schema.json", "refit.py",
 )
 
 

@@ -210,6 +210,9 @@ class FrameworkFit:
     options: dict = field(default_factory=dict)
     #: accuracy of the whole procedure (selection nested in the folds): what we report
     nested_cv: dict | None = None
+    #: sources with an unverified or inferred "MB"/"GB" base and what the data said
+    #: (:mod:`fitting.overhead.unit_bases`)
+    unit_bases: list = field(default_factory=list)
 
 
 # ------------------------------------------------------------------------ identifiability
@@ -888,7 +891,8 @@ def fit_with_unit_bases(spec, features: dict, y, groups, *, ambiguous: dict, lab
         The verified rows (:func:`fitting.overhead.fit.fit_spec` inputs).
     ambiguous : dict
         ``{source: (features, printed_gib, groups)}``: each source's rows, figures read as binary.
-    label : {"GB", "MB"}
+    label : {"GB", "MB"} or dict
+        The printed unit of every source, or ``{source: label}``.
     min_lr, max_rounds
         Decision threshold; coordinate-ascent rounds at most.
     **fit_kw
@@ -914,11 +918,12 @@ def fit_with_unit_bases(spec, features: dict, y, groups, *, ambiguous: dict, lab
         p = fit.estimate
         new = {}
         for s, (f, x, _g) in sorted(ambiguous.items()):
+            lab = label[s] if isinstance(label, dict) else label
             exact, pred = sp.exact_offset(f), sp.uncertain_part(f, p)
             ll = {base: unit_base_loglik(x, exact, pred, within_scale=fit.residual_scale,
                                          between_scale=fit.between_scale or 0.0, factor=c)
-                  for base, c in UNIT_BASE_FACTORS[label].items()}
-            new[s] = decide_unit_base(s, ll, label=label, min_lr=min_lr, n=int(np.size(x)))
+                  for base, c in UNIT_BASE_FACTORS[lab].items()}
+            new[s] = decide_unit_base(s, ll, label=lab, min_lr=min_lr, n=int(np.size(x)))
         if {s: d.base for s, d in new.items()} == {s: d.base for s, d in decided.items()}:
             decided = new
             break

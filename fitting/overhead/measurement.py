@@ -69,7 +69,10 @@ has no estimate, and its profiles stay out with that reason.
     of at least 20 (posterior 0.95 under even odds); a source the data cannot decide stays out.
     :func:`fitting.overhead.fit.fit_with_unit_bases` fits the model and the factors jointly (coordinate ascent on
     the profile likelihood: fit, decide, refit with the decided sources, until the choices
-    stop changing).
+    stop changing). ``python -m fitting.refit`` applies it to every source flagged
+    ``unit_base_unverified`` whose only exclusion is its unit, and checks each source whose
+    base was inferred with the source left out (:mod:`fitting.overhead.unit_bases`); the
+    report's "Unit base" table shows the choice and its log likelihood ratio.
 
 Not modelled (profiles stay out with their reason): NVML readings of a process whose cache
 was never emptied before the measured call (optimum-benchmark before Nov 2023: the reading

@@ -128,6 +128,7 @@ from fitting.overhead.measurement import (
     estimate_prefill_slack,
 )
 from fitting.overhead.specs import FEATURE_NAMES, TRANSFORMERS_DEFAULTS, build_features, response_offset_gib
+from fitting.physics.quantization import WeightFormat, weight_format
 from fitting.physics.memory import kv_bytes_per_token
 from fitting.physics.parameters import count_parameters
 from fitting.physics.vllm import graphs_in_pool_budget
@@ -453,6 +454,29 @@ def _params_b(entry):
 
         total = count_parameters(entry.architecture).total
     return float(total) / 1e9
+
+
+_STATES_GROUP = re.compile(r"(?:\bg-?\d+\b|group)", re.IGNORECASE)
+
+
+def _checkpoint_format(quantization, entry):
+    """The profile's quantization refined by the registry's format of the checkpoint.
+
+    A source that names only the method and bits ("GPTQ 4-bit, exllamav1 kernel") ran the
+    checkpoint's own group size; where the registry records it (``native_quantization``, e.g.
+    ``gptq-int4-g-1``) and it is the same method and bits, that exact format sizes the weights.
+    A profile that states a group size keeps its own."""
+    native = getattr(entry, "native_quantization", None)
+    if not quantization or not native or _STATES_GROUP.search(str(quantization)):
+        return quantization
+    try:
+        prof, nat = weight_format(quantization), weight_format(native)
+    except ValueError:
+        return quantization
+    if not (isinstance(prof, WeightFormat) and isinstance(nat, WeightFormat)):
+        return quantization
+    same = prof.name.split("-")[0] == nat.name.split("-")[0] and prof.bits == nat.bits
+    return native if same else quantization
 
 
 def _features_for_group(arch, quantization, weights_all_measured, kw):
@@ -901,7 +925,7 @@ def build_observations(frame: pd.DataFrame, framework: str, *, response: str = "
         elif lc_settings is not None:
             kw.update(llamacpp_settings=lc_settings[rows[0]])
         try:
-            f = _features_for_group(arch, qu, np.all(np.isfinite(w_meas[rows])), kw)
+            f = _features_for_group(arch, _checkpoint_format(qu, entry), np.all(np.isfinite(w_meas[rows])), kw)
         except Exception as exc:  # noqa: BLE001 - any physics failure excludes the group
             for i in rows:
                 reason[i] = f"physics failed: {type(exc).__name__}: {exc}"

@@ -624,8 +624,21 @@ def build_features(arch, *, framework, tp=1, pp=1, batch_size=1, input_len=0, ou
         act = _llamacpp_compute_buffer(arch, seq=seq, settings=llamacpp_settings)
         parts = None
     elif framework == "transformers":
-        peak = _transformers_peak(arch, tp=tp, b=b, input_len=input_len, output_len=output_len, dtype=dtype,
-                                  version=framework_version, settings=transformers_settings)
+        peak, kv_at_peak = _transformers_peak(arch, tp=tp, b=b, input_len=input_len, output_len=output_len,
+                                              dtype=dtype, version=framework_version, settings=transformers_settings)
+        if np.any(pp > 1):
+            # a model split over GPUs by layers (accelerate's device_map="auto": whole decoder layers
+            # per device, accelerate/utils/modeling.py infer_auto_device_map) keeps each layer's
+            # cache on that layer's device (transformers cache_utils.DynamicCache.update concatenates
+            # on the device of the layer's key_states), while every device runs its own layers'
+            # forward and so sees one layer's transient: per GPU, the peak's KV is this stage's
+            # share and the rest of the peak is the single-device one (the last-position logits of
+            # 4.45+ and generate's bookkeeping, on one device only, are counted on each: B x V x 4 B)
+            kv_one = physics.kv_cache_bytes(arch, num_tokens=seq, num_seqs=b, kv_cache_dtype=kv_cache_dtype,
+                                            dtype=dtype, tp=tp, pp=1)
+            kv_one = np.asarray(kv_one, float)
+            share = np.where(kv_one > 0, np.asarray(kv, float) / np.where(kv_one > 0, kv_one, 1.0), 1.0 / pp)
+            peak = peak - kv_at_peak * (1.0 - share)
         act = np.maximum(peak - kv, 0.0)  # the workload KV is exact physics; copies at peak stay here
         parts = None
     elif framework == "sglang":
@@ -726,8 +739,10 @@ def _llamacpp_compute_buffer(arch, *, seq, settings):
 
 
 def _transformers_peak(arch, *, tp, b, input_len, output_len, dtype, version, settings):
-    """transformers peak above the weights incl. load-time kernel buffers (bytes per GPU),
-    over broadcast (tp, batch, prompt, new tokens): one physics call per distinct combination."""
+    """transformers peak above the weights incl. load-time kernel buffers (bytes per GPU of a
+    model on one device or split by tensor parallelism), and the KV cache held at that peak
+    (every layer's), over broadcast (tp, batch, prompt, new tokens): one physics call per
+    distinct combination."""
     s = dict(TRANSFORMERS_DEFAULTS)
     s.update({k: v for k, v in (settings or {}).items() if v is not None})
     if version is not None:
@@ -737,17 +752,18 @@ def _transformers_peak(arch, *, tp, b, input_len, output_len, dtype, version, se
                                  np.asarray(output_len, float))
     shape = arrays[0].shape
     flat = np.column_stack([a.reshape(-1) for a in arrays])
-    out = np.empty(flat.shape[0])
     keys, inverse = np.unique(flat, axis=0, return_inverse=True)
     vals = np.empty(len(keys))
+    kvs = np.empty(len(keys))
     for j, (t, bb, S, N) in enumerate(keys):
         p = transformers_physics.transformers_peak_bytes(
             arch, version=s["version"], mode=s["mode"], batch_size=max(int(bb), 1), prompt_len=max(int(S), 1),
             new_tokens=max(int(N), 1), attn_implementation=s["attn_implementation"], dtype=dtype,
             quantization=kernel, tp=int(t))
         vals[j] = p.peak + p.persistent_buffers
-    out[:] = vals[np.asarray(inverse).reshape(-1)]
-    return out.reshape(shape)
+        kvs[j] = p.kv
+    inv = np.asarray(inverse).reshape(-1)
+    return vals[inv].reshape(shape), kvs[inv].reshape(shape)
 
 
 def _vllm_parts(arch, *, tp, b, mbt, dtype, quantization, version, engine, last_stage, flashinfer=None):

@@ -280,6 +280,29 @@ def _hypothesis_section(h: dict | None) -> list:
     return lines
 
 
+def _unit_base_section(records) -> list:
+    """Sources whose "MB"/"GB" base is unverified or inferred, and what the likelihood chose."""
+    lines = ["## Unit base of sources printing 'MB'/'GB'", ""]
+    if not records:
+        return lines + ["No source of this framework has an unverified or inferred unit base.", ""]
+    lines += ["A source whose 'MB'/'GB' may be decimal (10^6 / 10^9 B) or binary (MiB / GiB) gets one factor "
+              "chosen by the likelihood under the selected spec (`fitting.overhead.unit_bases`): *unverified* "
+              "sources enter the fit only when the ratio reaches 20 (log 3.00); *inferred* sources (base read "
+              "from a related script) keep their documented reading and are checked with the source left out "
+              "of the fit. log LR: log-likelihood of the chosen reading minus the other's (inf: the other "
+              "reading puts figures at or below the exact weights + KV).", "",
+              "| source | kind | unit | stored as | profiles | evaluated | chosen | log LR | status | note |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in records:
+        d = r.to_dict()
+        llr = d["log_likelihood_ratio"]
+        llr = "-" if llr is None else ("inf" if llr == float("inf") else f"{llr:.2f}")
+        lines.append(f"| {d['source']} | {d['kind']} | {d['label'] or '-'} | {d['stored_as'] or '-'} | "
+                     f"{d['n_profiles']} | {d['n_evaluated']} | {d['chosen'] or '-'} | {llr} | {d['status']} | "
+                     f"{d['note'].replace('|', '/')} |")
+    return lines + [""]
+
+
 def render_markdown(fw_fit, doc: dict, previous: dict | None, figures: dict, *, skipped=(),
                     hypothesis: dict | None = None) -> str:
     """The report text of one framework (markdown)."""
@@ -353,6 +376,7 @@ def render_markdown(fw_fit, doc: dict, previous: dict | None, figures: dict, *, 
         for s, n, old, new, se, mv in changes:
             lines.append(f"| {s} | {n} | {_fmt(old)} | {_fmt(new)} | {_fmt(se)} | {'**yes**' if mv else 'no'} |")
     lines.append("")
+    lines += _unit_base_section(getattr(fw_fit, "unit_bases", None) or [])
     lines += ["## Excluded profiles", ""]
     if prof["excluded"]:
         counts: dict = {}
