@@ -106,6 +106,11 @@ class ModelEntry:
         :func:`fitting.data.model_source.resolve_any`; the estimator adds them to the
         weights on every GPU (an upper bound: engines may place a tower on one rank).
         0 for registry entries and where no metadata was read.
+    checkpoint_tied_copies : tuple of str
+        Tensors the checkpoint stores although the model ties them to another (e.g.
+        ``lm_head.weight`` of a tied-embedding model, saved separately by some quantizers):
+        ``from_pretrained`` materialises them before ``tie_weights()`` drops them, so they add
+        to the load's peak only (:func:`fitting.physics.transformers.load_transient_bytes`).
     """
 
     id: str
@@ -124,6 +129,7 @@ class ModelEntry:
     layer_pattern: str | None = None
     filled_fields: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), repr=False)
     unmodelled_weight_bytes: int = 0
+    checkpoint_tied_copies: tuple = ()
 
     @property
     def params_non_embedding(self) -> int | None:
@@ -246,6 +252,7 @@ class Registry:
             verification=alias.get("verification", entry.verification),
             weight_format=alias.get("weight_format", entry.weight_format),
             native_quantization=alias.get("native_quantization", entry.native_quantization),
+            checkpoint_tied_copies=tuple(alias.get("checkpoint_tied_copies") or ()),
             alias_of=target_id,
             params=entry.params,
             layer_pattern=entry.layer_pattern,
@@ -284,6 +291,7 @@ def _entry(model_id: str, body: Mapping[str, Any], *, allow_incomplete: bool) ->
         verification=body.get("verification"),
         weight_format=body.get("weight_format"),
         native_quantization=body.get("native_quantization"),
+        checkpoint_tied_copies=tuple(body.get("checkpoint_tied_copies") or ()),
         params=_freeze(params),
         layer_pattern=body.get("layer_pattern"),
         filled_fields=_freeze(body.get("filled_fields") or {}),

@@ -145,7 +145,8 @@ def transformers_settings_from_profile(row: Mapping) -> dict:
     -------
     dict
         ``version``, ``version_source`` (``stated``, ``inferred from PyTorch X.Y`` or None),
-        ``mode``, ``attn_implementation``, ``quantization`` (kernel), ``measured``.
+        ``mode``, ``attn_implementation``, ``quantization`` (kernel), ``measured``,
+        ``peak_includes_load`` (profile flag: the figure is the larger of the load's and the run's peak).
     """
     def get(key):
         v = row.get(key)
@@ -161,6 +162,8 @@ def transformers_settings_from_profile(row: Mapping) -> dict:
         if m and (int(m.group(1)), int(m.group(2))) in TRANSFORMERS_AT_TORCH_RELEASE:
             out["version"] = TRANSFORMERS_AT_TORCH_RELEASE[(int(m.group(1)), int(m.group(2)))]
             out["version_source"] = f"inferred from PyTorch {m.group(1)}.{m.group(2)}"
+    # a peak counter never reset after from_pretrained (flag set by the converter from the script)
+    out["peak_includes_load"] = "peak_includes_load" in tuple(get("flags") or ())
     phase = str(get("phase") or "").lower()
     if out["mode"] is None and phase:
         out["mode"] = "forward" if phase == "prefill" else "generate" if phase in ("generate", "decode") else None

@@ -129,6 +129,7 @@ from fitting.overhead.measurement import (
 )
 from fitting.overhead.specs import FEATURE_NAMES, TRANSFORMERS_DEFAULTS, build_features, response_offset_gib
 from fitting.physics.quantization import WeightFormat, weight_format
+from fitting.physics.transformers import load_transient_bytes
 from fitting.physics.memory import kv_bytes_per_token
 from fitting.physics.parameters import count_parameters
 from fitting.physics.vllm import graphs_in_pool_budget
@@ -611,7 +612,7 @@ def _transformers_settings(frame) -> list[dict]:
     a version neither stated nor inferable takes the newest verified one, recorded in
     ``version_source``."""
     cols = ("framework_version", "series", "attention_impl", "quantization", "measurement_notes",
-            "provenance_notes", "phase")
+            "provenance_notes", "phase", "flags")
     data = {c: _column_list(frame, c) for c in cols}
     out = []
     for i in range(len(frame)):
@@ -619,7 +620,8 @@ def _transformers_settings(frame) -> list[dict]:
         if s["version"] is None:
             s["version"] = TRANSFORMERS_DEFAULTS["version"]
             s["version_source"] = "not stated: the newest verified assumed"
-        out.append({k: s[k] for k in ("version", "version_source", "mode", "attn_implementation", "quantization")})
+        out.append({k: s[k] for k in ("version", "version_source", "mode", "attn_implementation", "quantization",
+                                      "peak_includes_load")})
     return out
 
 
@@ -921,7 +923,12 @@ def build_observations(frame: pd.DataFrame, framework: str, *, response: str = "
             kw.update(framework_version=ver_g, engine=eng_g[0], last_stage=pp[rows] <= 1,
                       interconnect=interconnect[rows], sampler_flashinfer=eng_g[1])
         elif tf_settings is not None:
-            kw.update(framework_version=ver_g, transformers_settings=tf_settings[rows[0]])
+            tfs = dict(tf_settings[rows[0]])
+            if tfs.get("peak_includes_load"):
+                # the figure also covers from_pretrained: tensors the checkpoint stores twice
+                tfs["load_transient_bytes"] = load_transient_bytes(
+                    arch, tied_copies=getattr(entry, "checkpoint_tied_copies", ()), dtype=dt_eff)
+            kw.update(framework_version=ver_g, transformers_settings=tfs)
         elif lc_settings is not None:
             kw.update(llamacpp_settings=lc_settings[rows[0]])
         try:

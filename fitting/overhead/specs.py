@@ -639,6 +639,10 @@ def build_features(arch, *, framework, tp=1, pp=1, batch_size=1, input_len=0, ou
             kv_one = np.asarray(kv_one, float)
             share = np.where(kv_one > 0, np.asarray(kv, float) / np.where(kv_one > 0, kv_one, 1.0), 1.0 / pp)
             peak = peak - kv_at_peak * (1.0 - share)
+        # a figure that also covers from_pretrained is the larger of the load's and the run's peak
+        # (fitting.physics.transformers.load_transient_bytes: copies a checkpoint stores twice)
+        load = float((transformers_settings or {}).get("load_transient_bytes") or 0.0) / (np.asarray(pp) * 1.0)
+        peak = np.maximum(peak, load)
         act = np.maximum(peak - kv, 0.0)  # the workload KV is exact physics; copies at peak stay here
         parts = None
     elif framework == "sglang":

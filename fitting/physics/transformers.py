@@ -64,6 +64,7 @@ __all__ = [
     "attention_score_bytes",
     "sdpa_uses_native_gqa",
     "kv_copies_at_decode",
+    "load_transient_bytes",
     "logits_bytes",
     "generate_logit_copies",
     "mlp_intermediate_bytes",
@@ -441,6 +442,45 @@ def dequant_buffer_bytes(arch: Architecture, *, quantization: str, tokens: int =
         ab = dtype_bytes(dtype)
         return 0.0, float(biggest * (cb + (ab if ab != cb else 0)))
     raise ValueError(f"quantization {quantization!r}: expected gptq-exllama, gptq-exllamav2, awq-gemm or bnb-4bit")
+
+
+def load_transient_bytes(arch: Architecture, *, tied_copies=(), dtype: str = "bfloat16", tp: int = 1) -> float:
+    """Bytes ``from_pretrained`` holds beyond the weights at its peak (per GPU).
+
+    A checkpoint that stores a tensor the model ties to another (``lm_head.weight`` of a
+    tied-embedding model, which some quantizers save separately) is loaded twice: transformers
+    4.46 ``_load_pretrained_model`` ties the weights, then ``_load_state_dict_into_meta_model``
+    hands every key the checkpoint holds to accelerate's ``set_module_tensor_to_device``, which
+    puts a new tensor on the module (breaking the tie), and only the final
+    ``model.tie_weights()`` drops it (``modeling_utils.py``, 4.46.3). Until then the copy lives
+    beside the weights. A peak counter that is never reset after loading therefore reads
+    ``max(W + copies, W + run peak)``.
+
+    Parameters
+    ----------
+    arch : Architecture
+    tied_copies : iterable of str
+        Tensor names (:attr:`fitting.data.registry.ModelEntry.checkpoint_tied_copies`);
+        ``lm_head.weight`` is ``vocab x hidden`` in the model dtype.
+    dtype : str
+    tp : int
+        Tensor parallel degree (the vocab dimension is split).
+
+    Examples
+    --------
+    >>> from fitting.physics.architecture import Architecture
+    >>> a = Architecture.from_hf_config({"model_type": "qwen2", "hidden_size": 896, "intermediate_size": 4864,
+    ...     "num_hidden_layers": 24, "num_attention_heads": 14, "num_key_value_heads": 2, "vocab_size": 151936,
+    ...     "tie_word_embeddings": True})
+    >>> round(load_transient_bytes(a, tied_copies=["lm_head.weight"], dtype="float16") / 2**30, 4)
+    0.2536
+    """
+    total = 0.0
+    for name in tied_copies:
+        if name != "lm_head.weight":
+            raise ValueError(f"tied copy {name!r}: only 'lm_head.weight' is sized")
+        total += math.ceil(arch.vocab_size / tp) * arch.hidden_size * dtype_bytes(resolve_dtype(dtype, arch))
+    return float(total)
 
 
 def cublas_workspace_bytes(*, compute_capability: tuple[int, int] = (9, 0), config: str | None = None) -> int:
