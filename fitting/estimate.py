@@ -25,6 +25,7 @@ from pathlib import Path
 
 from fitting.data.model_source import ModelSourceError, resolve_any
 from fitting.estimator import Estimator
+from fitting.estimator.pool import POOL_LABEL
 
 EXIT_BAD_INPUT = 2
 _REPO_PARAMS = Path(__file__).resolve().parent.parent / "fitted_params"
@@ -82,9 +83,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--kv-cache-dtype", help="auto (= dtype), fp8, ... (default auto)")
     p.add_argument("--gpu", help="GPU name from the table in fitting.data.gpus (H100, A100-80GB, L40S, MI300X, ...)")
     p.add_argument("--gpu-memory-gib", type=float, help="GPU memory in GiB as the driver reports it (overrides --gpu)")
-    p.add_argument("--gpu-memory-utilization", "--mem-fraction-static", type=float, dest="gpu_memory_utilization",
-                   help="static fraction of GPU memory: vLLM gpu_memory_utilization (default 0.9) or SGLang "
-                        "mem_fraction_static (default: SGLang's own rule for the GPU and tp)")
+    p.add_argument("--gpu-memory-utilization", "--mem-fraction-static", "--cuda-memory-fraction",
+                   "--free-gpu-memory-fraction", type=float, dest="gpu_memory_utilization",
+                   help="the fraction setting that sizes a preallocating engine's KV pool: vLLM "
+                        "gpu_memory_utilization (default by version), SGLang mem_fraction_static (default: SGLang's "
+                        "own rule for the GPU and tp), TGI cuda_memory_fraction (default 1.0; the pool fills it up to "
+                        "TGI_WIGGLE_ROOM), TensorRT-LLM free_gpu_memory_fraction (default 0.9 of the memory left "
+                        "after weights and activations)")
     p.add_argument("--confidence", type=float, default=0.95, help="confidence of max batch / context / "
                                                                   "min utilization (default 0.95)")
     p.add_argument("--alpha", type=float, default=0.10, help="intervals are 1 - alpha (default 0.10: 90%%)")
@@ -153,11 +158,13 @@ def _pool_lines(r: dict) -> list:
     mml = r["max_model_len"]
     w = r["workload"]
     holds = f"one {mml:,}-token sequence" if vllm else "at least one token"
+    budget = r.get("pool_budget_fraction", r["gpu_memory_utilization"])
+    label = "KV pool (" + POOL_LABEL.get(r["framework"], "tokens") + ")"
     lines = ["", f"on {gpu}{r['gpu_memory_gib']:g} GiB, {knob} {r['gpu_memory_utilization']:g}, "
                  f"confidence {conf:g}:",
-             f"  {'engine starts':32s}{starts}   (non-KV fits in {r['gpu_memory_utilization']:g} x "
+             f"  {'engine starts':32s}{starts}   (non-KV fits in {budget:g} x "
              f"{r['gpu_memory_gib']:g} GiB and the pool holds {holds})",
-             f"  {'KV pool (GPU KV cache size)' if vllm else 'KV pool (max_total_num_tokens)':32s}"
+             f"  {label:32s}"
              f"{r['kv_pool_tokens']:>12,d}   tokens "
              f"[{r['kv_pool_tokens_lower']:,d}, {r['kv_pool_tokens_upper']:,d}]",
              f"  {'max concurrency @ ' + format(mml, ',') + ' tok':32s}"

@@ -80,8 +80,8 @@ def test_json_keys_and_units(params_file, capsys):
     r = json.loads(out)
     fw = r["framework"]
     assert BASE_KEYS | GPU_KEYS <= set(r)
-    # the preallocating engines with a static fraction (vLLM, SGLang) answer the pool questions
-    assert (VLLM_GPU_KEYS <= set(r)) == (fw in ("vllm", "sglang"))
+    # the engines that preallocate a KV pool (vLLM, SGLang, TGI, TensorRT-LLM) answer the pool questions
+    assert (VLLM_GPU_KEYS <= set(r)) == (fw in ("vllm", "sglang", "tgi", "trtllm"))
     assert r["model"] == model and isinstance(r["params_version"], int) and r["alpha"] == 0.10
     # units: GiB per GPU are the physics' bytes / 2**30; bytes per token per GPU
     arch = resolve_model(model).architecture

@@ -308,7 +308,7 @@ def test_vllm_pool_and_min_utilization(vllm_sim):
 
 
 def test_inverse_queries_only_where_they_apply(tf):
-    with pytest.raises(ValueError, match="preallocate a static fraction"):
+    with pytest.raises(ValueError, match="preallocate a KV pool"):
         tf.kv_pool_tokens("Qwen/Qwen2.5-7B", gpu_memory_gib=24.0)
 
 

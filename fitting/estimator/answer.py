@@ -15,6 +15,7 @@ from fitting.estimator.inputs import (
     workload_kwargs,
 )
 from fitting.estimator.queries import MAX_BATCH_SEARCH
+from fitting.estimator.pool import ENGINE_TOKEN_BUDGET_DEFAULT
 from fitting.physics.vllm import graphs_in_pool_budget
 
 __all__ = ["answer"]
@@ -50,6 +51,12 @@ def answer(est, model, *, gpu=None, gpu_memory_gib=None, gpu_memory_utilization=
         if workload.get("max_num_batched_tokens") is None and d["max_num_batched_tokens"] is not None:
             workload = dict(workload, max_num_batched_tokens=d["max_num_batched_tokens"])
             gpu_default_note["max_num_batched_tokens"] = f"{d['max_num_batched_tokens']} ({d['rule']})"
+    if est.framework in ENGINE_TOKEN_BUDGET_DEFAULT and workload.get("max_num_batched_tokens") is None:
+        # the activation peak in the non-KV memory is that of the engine's own prefill before the pool
+        # is sized, not of the workload's context
+        mbt, why = ENGINE_TOKEN_BUDGET_DEFAULT[est.framework]
+        workload = dict(workload, max_num_batched_tokens=mbt)
+        gpu_default_note["max_num_batched_tokens"] = f"{mbt} ({why})"
     if est.framework == "vllm" and gpu is not None and workload.get("interconnect") is None:
         fabric = gpu_interconnect(gpu)
         if fabric is not None:
@@ -75,7 +82,8 @@ def answer(est, model, *, gpu=None, gpu_memory_gib=None, gpu_memory_utilization=
     warnings = list(out["warnings"])
     knob = est.static_fraction_setting
     if gpu_memory_utilization is not None and knob is None:
-        warnings.append(f"gpu_memory_utilization / mem_fraction_static apply to vLLM / SGLang only; ignored for "
+        warnings.append(f"gpu_memory_utilization / mem_fraction_static / cuda_memory_fraction / "
+                        f"free_gpu_memory_fraction apply to engines that preallocate a KV pool; ignored for "
                         f"{est.framework}")
     if gpu is not None or gpu_memory_gib is not None:
         check_probability(confidence, "confidence")
@@ -129,6 +137,10 @@ def answer(est, model, *, gpu=None, gpu_memory_gib=None, gpu_memory_utilization=
                     u_note = (f"{u} (vLLM {pred.settings.get('framework_version')}'s default: 0.9 to 0.19, 0.92 from "
                               "0.20, 1.0 from 0.34 with the extensible KV cache)")
                 out["defaults_applied"][knob] = u_note or f"{u} ({est.framework} default)"
+            rule = est.pool_rule(u, pred.settings.get("framework_version"))
+            out["pool_budget_fraction"] = float(rule.budget_fraction)
+            out["pool_scale"] = float(rule.scale)
+            out["pool_rule"] = rule.note or f"pool = {knob} x G - non-KV"
         p_fit = est.fit_probability(model, gpu_memory_gib=gpu_memory_gib, gpu_memory_utilization=u, **q)
         if est.status == "fitted":
             out["fit_probability"] = p_fit
@@ -164,7 +176,8 @@ def answer(est, model, *, gpu=None, gpu_memory_gib=None, gpu_memory_utilization=
                     "max_concurrency*": "requests (sequences) at once",
                     "max_model_len_that_starts": "tokens per sequence",
                     "kv_bytes_per_token": "bytes per token per GPU",
-                    "kv_pool_tokens*": "tokens per engine (vLLM 'GPU KV cache size', SGLang 'max_total_num_tokens')",
+                    "kv_pool_tokens*": "tokens per engine (vLLM 'GPU KV cache size', SGLang 'max_total_num_tokens', "
+                                       "TGI 'max batch total tokens', TensorRT-LLM 'max tokens in paged KV cache')",
                     "fit_probability": "probability (null where uncalibrated: see fit_probability_status)", "max_context_len": "tokens per sequence"}
     return out
 

@@ -42,7 +42,6 @@ import numpy as np
 
 from fitting.data.frameworks import default_dtype, framework_info
 from fitting.data.frameworks import (
-    STATIC_FRACTION_SETTING,
     VLLM_NEWEST_KNOWN,
     vllm_default_utilization,
     vllm_defaults,
@@ -57,6 +56,7 @@ from fitting.estimator.coefficient_file import (
     validate_document,
 )
 from fitting.estimator.frame import predict_frame
+from fitting.estimator.pool import POOL_SETTING, pool_rule
 from fitting.estimator.inputs import (
     check_alpha,
     check_gpu_memory,
@@ -388,13 +388,27 @@ class Estimator:
         return dict(features=feats, y=y, overhead=overhead, kv=kv, kvbpt=np.broadcast_to(kvbpt, y.center.shape),
                     non_kv=non_kv, needed=needed, cg=cg, total=total, cg_in_budget=cg_in_budget,
                     budget_non_kv=non_kv.plus(cg) if cg_in_budget else non_kv,
-                    budget_needed=total if cg_in_budget else needed, extensible_margin=margin)
+                    budget_needed=total if cg_in_budget else needed, extensible_margin=margin,
+                    framework_version=s.get("framework_version"))
+
+    def pool_rule(self, fraction, framework_version=None):
+        """How this engine turns its fraction setting into a pool: :func:`fitting.estimator.pool.pool_rule`
+        (``pool = scale x (budget_fraction x G - non_kv)``)."""
+        return pool_rule(self.framework, fraction, framework_version)
+
+    @staticmethod
+    def needed_in_budget(c, rule):
+        """The distribution the budget must hold for the workload: non-KV + KV / scale."""
+        if np.all(np.asarray(rule.scale, float) == 1.0):
+            return c["budget_needed"]
+        return c["budget_non_kv"].shifted(np.asarray(c["kv"], float) / np.asarray(rule.scale, float))
 
     def fit_probability_of(self, c, gpu_memory_gib, gpu_memory_utilization):
         G = np.asarray(gpu_memory_gib, dtype=float)
         if self.static_fraction_setting is not None:
             u = np.asarray(gpu_memory_utilization, dtype=float)
-            p = c["budget_needed"].cdf(self.budget_gib(c, G, u))
+            rule = self.pool_rule(u, c.get("framework_version"))
+            p = self.needed_in_budget(c, rule).cdf(self.budget_gib(c, G, rule.budget_fraction))
             if c["cg"] is not None and not c["cg_in_budget"]:
                 p = p * c["cg"].cdf((1.0 - u) * G)
             return p
@@ -566,7 +580,7 @@ class Estimator:
     def static_fraction_setting(self) -> str | None:
         """The setting that sizes this engine's static budget as a fraction of the GPU (vLLM
         ``gpu_memory_utilization``, SGLang ``mem_fraction_static``), None for other frameworks."""
-        return STATIC_FRACTION_SETTING.get(self.framework)
+        return POOL_SETTING.get(self.framework)
 
     def utilization(self, u, settings=None):
         """The static fraction (vLLM's ``gpu_memory_utilization``, SGLang's
@@ -625,7 +639,8 @@ class Estimator:
 
     def require_pool(self, what):
         if self.static_fraction_setting is None:
-            raise ValueError(f"{what} is a question for engines that preallocate a static fraction of the GPU "
-                             f"(vLLM gpu_memory_utilization, SGLang mem_fraction_static); framework is "
+            raise ValueError(f"{what} is a question for engines that preallocate a KV pool from a fraction of the "
+                             f"GPU (vLLM gpu_memory_utilization, SGLang mem_fraction_static, TGI "
+                             f"cuda_memory_fraction, TensorRT-LLM free_gpu_memory_fraction); framework is "
                              f"{self.framework}")
 

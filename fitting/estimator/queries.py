@@ -178,10 +178,12 @@ def _pool_query(est, model, what, gpu_memory_gib, gpu_memory_utilization, alpha,
     max_len = s.get("max_model_len") or arch.max_position_embeddings
     layout = _hybrid_layout(est, arch, s) if max_len and s.get("max_num_batched_tokens") else None
 
-    budget = est.budget_gib(c, G, u)
+    rule = est.pool_rule(u, s.get("framework_version"))
+    budget = est.budget_gib(c, G, rule.budget_fraction)
 
     def value(non_kv):
-        pool_bytes = np.maximum(budget - non_kv, 0.0) * _GIB
+        # pool = scale x (budget_fraction x G - non-KV) (fitting.estimator.pool)
+        pool_bytes = np.asarray(rule.scale, float) * np.maximum(budget - non_kv, 0.0) * _GIB
         if layout is not None:
             kw = dict(max_model_len=int(max_len), max_num_batched_tokens=int(s["max_num_batched_tokens"]),
                       version=s.get("framework_version"))
@@ -209,10 +211,15 @@ def min_gpu_memory_utilization(est, model, *, gpu_memory_gib, confidence=0.95, *
     check_probability(confidence, "confidence")
     arch, entry, name, s, _ = est.resolve_workload(model, **workload_kwargs(workload))
     c = est.components(arch, s)
-    need = c["budget_needed"].quantile(confidence)
     G = np.asarray(gpu_memory_gib, float)
-    u = np.ceil(need / G * 1000.0 - 1e-9) / 1000.0
-    u = np.where(u > 1.0, np.nan, u)
+    rule = est.pool_rule(1.0, s.get("framework_version"))
+    if rule.kind == "static":
+        need = c["budget_needed"].quantile(confidence)
+        u = np.ceil(need / G * 1000.0 - 1e-9) / 1000.0
+        u = np.where(u > 1.0, np.nan, u)
+    else:  # the setting enters the budget and the scale (fitting.estimator.pool.PoolRule.min_fraction)
+        need = c["budget_needed"].quantile(confidence)
+        u = rule.min_fraction(c["budget_non_kv"].quantile(confidence), c["kv"], G)
     if c.get("extensible_margin") is not None:  # vLLM 0.34: never more than G - margin, whatever u
         u = np.where(need > G - c["extensible_margin"], np.nan, u)
     if np.ndim(u) == 0:

@@ -1,0 +1,161 @@
+"""How each preallocating engine turns its memory-fraction setting into a KV pool.
+
+Every engine here sizes its pool once, at start-up, from the memory left beside its non-KV
+footprint (weights, non-torch memory, the activation peak of its profile or warm-up run):
+
+``pool = scale x (budget_fraction x G - non_kv)``  (GiB per GPU, ``G`` the GPU's memory)
+
+==========  =====================================  ================  =========  ==========================
+engine      setting (default)                      budget_fraction   scale      source
+==========  =====================================  ================  =========  ==========================
+vLLM        gpu_memory_utilization (by version)    u                 1          v1/worker/gpu_worker.py
+SGLang      mem_fraction_static (by GPU and tp)    f                 1          model_runner.profile_max_num_token
+TGI >= 3.0  CUDA_MEMORY_FRACTION (1.0)             f x wiggle        1          flash_causal_lm.py warmup()
+TGI 2.x     CUDA_MEMORY_FRACTION (1.0)             f                 wiggle     flash_causal_lm.py warmup()
+TRT-LLM     free_gpu_memory_fraction (0.9)         1                 f          KvCacheCreator / kvCacheManager.cpp
+==========  =====================================  ================  =========  ==========================
+
+TGI (text-generation-inference, CUDA backend): ``warmup()`` runs a prefill of the router's
+warm-up batch (``max_batch_prefill_tokens``), then, without emptying the allocator's cache,
+``get_free_memory(device, MEMORY_FRACTION * TGI_WIGGLE_ROOM)`` = free - (1 - f w) G, and
+``num_blocks = free_adj // block_bytes + warm-up blocks`` (v3.0.0-v3.3.7, commit a04356fb);
+v2.x took ``get_free_memory(device, MEMORY_FRACTION) * TGI_WIGGLE_ROOM``. ``TGI_WIGGLE_ROOM``
+defaults (models/globals.py): 0.95 (2.3, 3.0), 0.90 (2.4, 3.3+), 0.93 (3.1-3.2); 2.2 hard-coded
+0.95. CUDA graphs are captured after the pool, in what is left.
+
+TensorRT-LLM: the PyTorch backend (``tensorrt_llm/_torch/pyexecutor/_util.py``,
+``KvCacheCreator._cal_max_memory``) runs a dummy prefill of ``max_num_tokens``, then
+``available_kv_mem = (total - peak) x free_gpu_memory_fraction`` with ``peak`` the torch peak
+plus the non-torch memory (CUDA graphs are captured in the warm-up before it); the C++
+executor takes ``free_gpu_memory_fraction x free memory`` after loading the engine
+(``kvCacheManager.cpp``). Default fraction 0.9 (``KvCacheConfig``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from fitting.data.frameworks import STATIC_FRACTION_SETTING
+
+__all__ = ["POOL_SETTING", "PoolRule", "pool_rule", "tgi_wiggle_room", "TGI_NEWEST_KNOWN", "POOL_LABEL",
+           "ENGINE_TOKEN_BUDGET_DEFAULT"]
+
+#: The setting that sizes each preallocating engine's pool.
+POOL_SETTING = {**STATIC_FRACTION_SETTING, "tgi": "cuda_memory_fraction", "trtllm": "free_gpu_memory_fraction"}
+#: What each engine's start-up log calls the pool in tokens.
+POOL_LABEL = {"vllm": "GPU KV cache size", "sglang": "max_total_num_tokens",
+              "tgi": "max batch total tokens", "trtllm": "max tokens in paged KV cache"}
+#: The token budget of the profile / warm-up prefill where the user gives none (the estimator's
+#: ``max_num_batched_tokens``): TGI's ``max_batch_prefill_tokens`` falls back to 4096 when the
+#: launcher cannot rate the card (launcher/src/main.rs; on known cards 3.x may pick more, and it
+#: prints "Default `max_batch_prefill_tokens` to N"); TensorRT-LLM's ``max_num_tokens`` is
+#: commonly 8192 (BuildConfig / trtllm-serve; not verified per release).
+ENGINE_TOKEN_BUDGET_DEFAULT = {
+    "tgi": (4096, "TGI's max_batch_prefill_tokens fallback (3.x launchers may choose more on a known card; "
+                  "their 'Default `max_batch_prefill_tokens`' log line prints it)"),
+    "trtllm": (8192, "TensorRT-LLM's usual max_num_tokens (the dummy prefill before the pool is sized)"),
+}
+#: Newest TGI release whose warm-up was read (the default where no version is given).
+TGI_NEWEST_KNOWN = "3.3.7"
+#: TGI_WIGGLE_ROOM default by (major, minor) from which it holds (models/globals.py).
+_TGI_WIGGLE = (((3, 3), 0.90), ((3, 1), 0.93), ((3, 0), 0.95), ((2, 4), 0.90), ((2, 3), 0.95), ((0, 0), 0.95))
+
+
+def _version(version) -> tuple[int, int]:
+    m = re.match(r"\s*v?(\d+)\.(\d+)", str(version or TGI_NEWEST_KNOWN))
+    return (int(m.group(1)), int(m.group(2))) if m else (3, 3)
+
+
+def tgi_wiggle_room(version=None) -> float:
+    """TGI's default ``TGI_WIGGLE_ROOM`` for a release (the newest known for None).
+
+    >>> tgi_wiggle_room("3.3.7"), tgi_wiggle_room("3.2.3"), tgi_wiggle_room("2.4.1")
+    (0.9, 0.93, 0.9)
+    """
+    v = _version(version)
+    return next(w for since, w in _TGI_WIGGLE if v >= since)
+
+
+@dataclass(frozen=True)
+class PoolRule:
+    """``pool = scale x (budget_fraction x G - non_kv)`` for one engine and setting.
+
+    Attributes
+    ----------
+    setting : str
+        The engine's own name of the fraction.
+    fraction : float or ndarray
+        The setting's value.
+    budget_fraction, scale : float or ndarray
+    kind : {"static", "tgi3", "tgi2", "free"}
+    note : str
+    """
+
+    setting: str
+    fraction: object
+    budget_fraction: object
+    scale: object
+    kind: str
+    note: str = ""
+
+    def min_fraction(self, non_kv_gib, kv_gib, gpu_memory_gib):
+        """Smallest setting whose pool holds ``kv_gib`` beside ``non_kv_gib`` (NaN above 1)."""
+        nk, kv, G = (np.asarray(x, float) for x in (non_kv_gib, kv_gib, gpu_memory_gib))
+        if self.kind == "static":
+            f = (nk + kv) / G
+        elif self.kind == "tgi3":
+            f = (nk + kv) / (G * self.scale_wiggle)
+        elif self.kind == "tgi2":
+            f = (nk + kv / self.scale) / G
+        else:  # free: kv <= f (G - nk)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                f = np.where(G > nk, kv / np.where(G > nk, G - nk, 1.0), np.inf)
+        f = np.ceil(f * 1000.0 - 1e-9) / 1000.0
+        return np.where(f > 1.0, np.nan, f)
+
+    @property
+    def scale_wiggle(self) -> float:
+        """TGI 3.x: the wiggle room inside the budget fraction."""
+        return float(np.asarray(self.budget_fraction, float).ravel()[0] / np.asarray(self.fraction, float).ravel()[0])
+
+
+def pool_rule(framework: str, fraction, version=None) -> PoolRule:
+    """The pool rule of a preallocating engine at a setting value.
+
+    Parameters
+    ----------
+    framework : {"vllm", "sglang", "tgi", "trtllm"}
+    fraction : float or array
+        The engine's setting (:data:`POOL_SETTING`).
+    version : str, optional
+        TGI: the release (its wiggle room and form); the newest known for None.
+
+    Examples
+    --------
+    >>> r = pool_rule("tgi", 1.0, "3.3.7"); (r.budget_fraction, r.scale)
+    (0.9, 1.0)
+    >>> r = pool_rule("trtllm", 0.9); (r.budget_fraction, r.scale)
+    (1.0, 0.9)
+    """
+    if framework not in POOL_SETTING:
+        raise ValueError(f"{framework} does not preallocate a KV pool; expected one of {', '.join(POOL_SETTING)}")
+    f = fraction
+    name = POOL_SETTING[framework]
+    if framework == "tgi":
+        w = tgi_wiggle_room(version)
+        v = ".".join(map(str, _version(version)))
+        if _version(version) >= (3, 0):
+            return PoolRule(name, f, np.asarray(f, float) * w if np.ndim(f) else float(f) * w, 1.0, "tgi3",
+                            f"TGI {v}: the pool fills the GPU up to cuda_memory_fraction x TGI_WIGGLE_ROOM {w:g} "
+                            "of its memory after the warm-up prefill; CUDA graphs are captured in the rest")
+        return PoolRule(name, f, f, w, "tgi2",
+                        f"TGI {v}: TGI_WIGGLE_ROOM {w:g} of the memory free within cuda_memory_fraction after "
+                        "the warm-up prefill")
+    if framework == "trtllm":
+        return PoolRule(name, f, 1.0, f, "free",
+                        "TensorRT-LLM: free_gpu_memory_fraction of the memory left free after the weights, the "
+                        "activation peak of its dummy max_num_tokens prefill and the non-torch memory")
+    return PoolRule(name, f, f, 1.0, "static")
