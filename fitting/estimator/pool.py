@@ -41,7 +41,7 @@ import numpy as np
 from fitting.data.frameworks import STATIC_FRACTION_SETTING
 
 __all__ = ["POOL_SETTING", "PoolRule", "pool_rule", "tgi_wiggle_room", "TGI_NEWEST_KNOWN", "POOL_LABEL",
-           "ENGINE_TOKEN_BUDGET_DEFAULT"]
+           "ENGINE_TOKEN_BUDGET_DEFAULT", "POOL_BLOCK_TOKENS"]
 
 #: The setting that sizes each preallocating engine's pool.
 POOL_SETTING = {**STATIC_FRACTION_SETTING, "tgi": "cuda_memory_fraction", "trtllm": "free_gpu_memory_fraction"}
@@ -58,6 +58,12 @@ ENGINE_TOKEN_BUDGET_DEFAULT = {
                   "their 'Default `max_batch_prefill_tokens`' log line prints it)"),
     "trtllm": (8192, "TensorRT-LLM's usual max_num_tokens (the dummy prefill before the pool is sized)"),
 }
+#: Tokens per KV block where the engine's framework defaults name none: TensorRT-LLM's
+#: ``tokens_per_block`` 32 (KvCacheConfig; "Number of tokens per block: 32." and the pool's
+#: token count a multiple of it in the logs: 263,008 = 8,219 x 32, 860,320 = 26,885 x 32). TGI's
+#: block is 1 token with its default flashinfer attention on Ampere and newer (16 paged, 256
+#: flashdecoding), SGLang's page 1.
+POOL_BLOCK_TOKENS = {"trtllm": 32}
 #: Newest TGI release whose warm-up was read (the default where no version is given).
 TGI_NEWEST_KNOWN = "3.3.7"
 #: TGI_WIGGLE_ROOM default by (major, minor) from which it holds (models/globals.py).

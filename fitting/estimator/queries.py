@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 
+from fitting.estimator.pool import POOL_BLOCK_TOKENS
 from fitting.physics.vllm import vllm_hybrid_kv_layout, vllm_max_concurrency, vllm_pool_tokens
 from fitting.estimator.inputs import (
     NUMERIC_KEYS,
@@ -174,7 +175,7 @@ def _pool_query(est, model, what, gpu_memory_gib, gpu_memory_utilization, alpha,
     u = est.utilization(gpu_memory_utilization, s)
     c = est.components(arch, s)
     G = np.asarray(gpu_memory_gib, float)
-    block = float(est.info.defaults.get("block_size", 1))
+    block = float(est.info.defaults.get("block_size") or POOL_BLOCK_TOKENS.get(est.framework, 1))
     max_len = s.get("max_model_len") or arch.max_position_embeddings
     layout = _hybrid_layout(est, arch, s) if max_len and s.get("max_num_batched_tokens") else None
 
