@@ -48,8 +48,8 @@ from fitting.data import public_logs_rules as R
 from fitting.data.profiles import FRAMEWORKS, ProfileError, validate_profile, write_profile
 from fitting.version import __version__
 
-__all__ = ["CONVERTER", "SOURCE_FILES", "Conversion", "Rejected", "SourceRecord", "convert", "convert_all",
-           "is_converter_output", "main", "read_sources", "write_profiles"]
+__all__ = ["UNIT_BASE_REASON", "CONVERTER", "SOURCE_FILES", "Conversion", "Rejected", "SourceRecord", "convert",
+           "convert_all", "is_converter_output", "main", "read_sources", "write_profiles"]
 
 SOURCE_FILES = ("vllm.jsonl", "other_frameworks.jsonl", "sweeps.jsonl")
 #: How ``provenance.source_file`` names a source (machine-independent).
@@ -214,6 +214,11 @@ def _extra_figures(file: str, rec: dict) -> tuple[dict, list[str], list[str]]:
     return found, flags, notes
 
 
+#: Exclusion reason of a profile whose printed unit may be decimal or binary (flag
+#: ``unit_base_unverified``); fitting.overhead.unit_bases decides such sources in the refit.
+UNIT_BASE_REASON = "unit base not verified (printed 'MB'/'GB' may be decimal or binary)"
+
+
 def _finish(profile: dict, flags: list[str], reasons: list[str]) -> dict:
     model = profile["model"]
     if model.get("id") is None:
@@ -222,7 +227,7 @@ def _finish(profile: dict, flags: list[str], reasons: list[str]) -> dict:
         flags.append("no_exact_figure")
         reasons.append("no exact figure printed (only approximate text, kept in evidence)")
     if "unit_base_unverified" in flags:
-        reasons.append("unit base not verified (printed 'MB'/'GB' may be decimal or binary)")
+        reasons.append(UNIT_BASE_REASON)
     if "measure_unverified" in flags:
         reasons.append("what was measured is not stated by the source")
     profile["flags"] = sorted(set(flags))

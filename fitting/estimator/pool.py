@@ -98,6 +98,8 @@ class PoolRule:
     budget_fraction, scale : float or ndarray
     kind : {"static", "tgi3", "tgi2", "free"}
     note : str
+    wiggle : float
+        TGI's ``TGI_WIGGLE_ROOM`` (1 for the other engines).
     """
 
     setting: str
@@ -106,6 +108,7 @@ class PoolRule:
     scale: object
     kind: str
     note: str = ""
+    wiggle: float = 1.0
 
     def min_fraction(self, non_kv_gib, kv_gib, gpu_memory_gib):
         """Smallest setting whose pool holds ``kv_gib`` beside ``non_kv_gib`` (NaN above 1)."""
@@ -113,19 +116,14 @@ class PoolRule:
         if self.kind == "static":
             f = (nk + kv) / G
         elif self.kind == "tgi3":
-            f = (nk + kv) / (G * self.scale_wiggle)
+            f = (nk + kv) / (G * self.wiggle)
         elif self.kind == "tgi2":
-            f = (nk + kv / self.scale) / G
+            f = (nk + kv / self.wiggle) / G
         else:  # free: kv <= f (G - nk)
             with np.errstate(divide="ignore", invalid="ignore"):
                 f = np.where(G > nk, kv / np.where(G > nk, G - nk, 1.0), np.inf)
         f = np.ceil(f * 1000.0 - 1e-9) / 1000.0
         return np.where(f > 1.0, np.nan, f)
-
-    @property
-    def scale_wiggle(self) -> float:
-        """TGI 3.x: the wiggle room inside the budget fraction."""
-        return float(np.asarray(self.budget_fraction, float).ravel()[0] / np.asarray(self.fraction, float).ravel()[0])
 
 
 def pool_rule(framework: str, fraction, version=None) -> PoolRule:
@@ -156,10 +154,10 @@ def pool_rule(framework: str, fraction, version=None) -> PoolRule:
         if _version(version) >= (3, 0):
             return PoolRule(name, f, np.asarray(f, float) * w if np.ndim(f) else float(f) * w, 1.0, "tgi3",
                             f"TGI {v}: the pool fills the GPU up to cuda_memory_fraction x TGI_WIGGLE_ROOM {w:g} "
-                            "of its memory after the warm-up prefill; CUDA graphs are captured in the rest")
+                            "of its memory after the warm-up prefill; CUDA graphs are captured in the rest", w)
         return PoolRule(name, f, f, w, "tgi2",
                         f"TGI {v}: TGI_WIGGLE_ROOM {w:g} of the memory free within cuda_memory_fraction after "
-                        "the warm-up prefill")
+                        "the warm-up prefill", w)
     if framework == "trtllm":
         return PoolRule(name, f, 1.0, f, "free",
                         "TensorRT-LLM: free_gpu_memory_fraction of the memory left free after the weights, the "

@@ -214,12 +214,11 @@ def min_gpu_memory_utilization(est, model, *, gpu_memory_gib, confidence=0.95, *
     c = est.components(arch, s)
     G = np.asarray(gpu_memory_gib, float)
     rule = est.pool_rule(1.0, s.get("framework_version"))
+    need = c["budget_needed"].quantile(confidence)
     if rule.kind == "static":
-        need = c["budget_needed"].quantile(confidence)
         u = np.ceil(need / G * 1000.0 - 1e-9) / 1000.0
         u = np.where(u > 1.0, np.nan, u)
     else:  # the setting enters the budget and the scale (fitting.estimator.pool.PoolRule.min_fraction)
-        need = c["budget_needed"].quantile(confidence)
         u = rule.min_fraction(c["budget_non_kv"].quantile(confidence), c["kv"], G)
     if c.get("extensible_margin") is not None:  # vLLM 0.34: never more than G - margin, whatever u
         u = np.where(need > G - c["extensible_margin"], np.nan, u)

@@ -84,6 +84,7 @@ __all__ = [
     "candidate_specs",
     "SEED_PLAN_CONSTANTS",
     "fit_with_unit_bases",
+    "decide_source_unit_base",
 ]
 
 #: A framework with fewer usable profiles than this is not fitted (fallback instead).
@@ -880,6 +881,19 @@ def _unfitted(obs, why, options):
                         fallback=_fallback_info(obs.framework), reason=why, options=options)
 
 
+def decide_source_unit_base(spec, fit: SpecFit, features: dict, printed_gib, source: str, label: str, *,
+                            min_lr: float = UNIT_BASE_MIN_LR):
+    """The unit base of one source's figures (read as binary) under a fitted spec: the
+    log-likelihood of each reading (:func:`fitting.overhead.measurement.unit_base_loglik`, the
+    fit's within- and between-architecture scales) and the decision at ``min_lr``."""
+    sp = get_spec(spec) if isinstance(spec, str) else spec
+    exact, pred = sp.exact_offset(features), sp.uncertain_part(features, fit.estimate)
+    ll = {base: unit_base_loglik(printed_gib, exact, pred, within_scale=fit.residual_scale,
+                                 between_scale=fit.between_scale or 0.0, factor=c)
+          for base, c in UNIT_BASE_FACTORS[label].items()}
+    return decide_unit_base(source, ll, label=label, min_lr=min_lr, n=int(np.size(printed_gib)))
+
+
 def fit_with_unit_bases(spec, features: dict, y, groups, *, ambiguous: dict, label: str = "GB",
                         min_lr: float = UNIT_BASE_MIN_LR, max_rounds: int = 5, **fit_kw):
     """Fit a spec and the unit bases of ambiguous sources jointly.
@@ -915,15 +929,9 @@ def fit_with_unit_bases(spec, features: dict, y, groups, *, ambiguous: dict, lab
         gg = np.concatenate([np.asarray(groups, dtype=object)] + [np.asarray(ambiguous[s][2], dtype=object)
                                                                   for s in keys])
         fit = fit_spec(sp, feats, yy, groups=gg, **fit_kw)
-        p = fit.estimate
-        new = {}
-        for s, (f, x, _g) in sorted(ambiguous.items()):
-            lab = label[s] if isinstance(label, dict) else label
-            exact, pred = sp.exact_offset(f), sp.uncertain_part(f, p)
-            ll = {base: unit_base_loglik(x, exact, pred, within_scale=fit.residual_scale,
-                                         between_scale=fit.between_scale or 0.0, factor=c)
-                  for base, c in UNIT_BASE_FACTORS[lab].items()}
-            new[s] = decide_unit_base(s, ll, label=lab, min_lr=min_lr, n=int(np.size(x)))
+        new = {s: decide_source_unit_base(sp, fit, f, x, s, label[s] if isinstance(label, dict) else label,
+                                          min_lr=min_lr)
+               for s, (f, x, _g) in sorted(ambiguous.items())}
         if {s: d.base for s, d in new.items()} == {s: d.base for s, d in decided.items()}:
             decided = new
             break

@@ -35,16 +35,14 @@ import numpy as np
 import pandas as pd
 
 from fitting.data.profiles import MEMORY_QUANTITIES
-from fitting.overhead.fit import fit_spec, fit_with_unit_bases
-from fitting.overhead.measurement import UNIT_BASE_FACTORS, UnitBaseDecision, decide_unit_base, unit_base_loglik
+from fitting.data.public_logs import UNIT_BASE_REASON
+from fitting.overhead.fit import decide_source_unit_base, fit_spec, fit_with_unit_bases
+from fitting.overhead.measurement import UNIT_BASE_FACTORS, UnitBaseDecision
 from fitting.overhead.observations import RESPONSE_FORMS, build_observations
 from fitting.overhead.specs import get_spec
 
-__all__ = ["SourceUnitBase", "UNIT_BASE_REASON", "decide_unverified_sources", "check_inferred_sources",
-           "unit_base_table"]
+__all__ = ["SourceUnitBase", "UNIT_BASE_REASON", "decide_unverified_sources", "check_inferred_sources"]
 
-#: The converter's exclusion reason for an unverified unit base (fitting.data.public_logs).
-UNIT_BASE_REASON = "unit base not verified (printed 'MB'/'GB' may be decimal or binary)"
 #: Stored unit suffix -> (printed label, reading it was stored at).
 _READING = {"mb": ("MB", "decimal"), "gb": ("GB", "decimal"), "mib": ("MB", "binary"), "gib": ("GB", "binary")}
 _FLAGS = {"unit_base_unverified": "unverified", "unit_base_inferred": "inferred"}
@@ -285,12 +283,7 @@ def check_inferred_sources(frame: pd.DataFrame, obs, spec, framework: str | None
                                       None, f"the fit without the source failed: {f.message}"))
             continue
         feats = {k: v[m] for k, v in obs.features.items()}
-        x = obs.y[m] / UNIT_BASE_FACTORS[label][stored]
-        exact, pred = sp.exact_offset(feats), sp.uncertain_part(feats, f.estimate)
-        ll = {b: unit_base_loglik(x, exact, pred, within_scale=f.residual_scale,
-                                  between_scale=f.between_scale or 0.0, factor=c)
-              for b, c in UNIT_BASE_FACTORS[label].items()}
-        d = decide_unit_base(src, ll, label=label, n=int(m.sum()))
+        d = decide_source_unit_base(sp, f, feats, obs.y[m] / UNIT_BASE_FACTORS[label][stored], src, label)
         status = "undecided" if not d.decided else ("confirmed" if d.base == stored else "contradicted")
         note = {"confirmed": "the data agree with the documented reading",
                 "contradicted": f"the data favour {d.base}; the documented reading ({stored}) is kept: "
@@ -298,8 +291,3 @@ def check_inferred_sources(frame: pd.DataFrame, obs, spec, framework: str | None
                 "undecided": f"the data cannot decide (the documented reading, {stored}, is kept)"}[status]
         out.append(SourceUnitBase(src, "inferred", label, stored, len(rows), int(m.sum()), status, d, note))
     return out
-
-
-def unit_base_table(records) -> list[dict]:
-    """Records as dictionaries (report and JSON)."""
-    return [r.to_dict() for r in records]
