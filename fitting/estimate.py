@@ -64,6 +64,9 @@ def _parser() -> argparse.ArgumentParser:
                                                    "max_model_len sequence, the engine-start check)")
     p.add_argument("--vllm-version", help="vLLM version whose defaults and mechanics apply (default: the newest "
                                           "these facts cover)")
+    p.add_argument("--tgi-version", help="TGI release whose warm-up and pool rule apply: up to 2.4 the warm-up "
+                                         "prefill also holds the log-probabilities of every prompt token "
+                                         "(default: the newest read, 3.3.7)")
     p.add_argument("--transformers-version", help="transformers version whose peak-memory mechanics apply "
                                                  "(default: the newest read, 5.24.0)")
     p.add_argument("--interconnect", choices=("nvlink", "pcie"), help="vLLM with several GPUs: how they are "
@@ -277,9 +280,11 @@ def main(argv=None) -> int:
         extra = {}
         if args.transformers_version:
             extra = dict(framework_version=args.transformers_version)
+        if args.tgi_version and est.framework != "tgi":
+            raise ValueError(f"--tgi-version applies to tgi, not {est.framework}")
         if pool:
             extra = dict(concurrency=args.concurrency, enforce_eager=args.enforce_eager or None,
-                         framework_version=args.vllm_version, interconnect=args.interconnect)
+                         framework_version=args.vllm_version or args.tgi_version, interconnect=args.interconnect)
         result = est.query(
             model.entry, tp=args.tp, pp=args.pp, batch_size=args.max_num_seqs if args.max_num_seqs is not None
             else args.batch_size, input_len=args.input_len, **extra,

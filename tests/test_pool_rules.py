@@ -11,6 +11,7 @@ import pytest
 
 from fitting.estimator import Estimator
 from fitting.estimator.pool import ENGINE_TOKEN_BUDGET_DEFAULT, pool_rule, tgi_wiggle_room
+from fitting.physics.tgi import launcher_defaults
 
 GIB = 2**30
 ROOT = Path(__file__).resolve().parents[1]
@@ -94,7 +95,9 @@ def test_estimator_pool_answers_follow_the_engines_rule(answers, fw):
     assert r["kv_pool_tokens"] % block == 0
     assert r["kv_pool_tokens"] == pytest.approx(pool_gib * GIB / r["kv_bytes_per_token"], abs=block + 1)
     assert r["kv_pool_tokens_lower"] < r["kv_pool_tokens"] < r["kv_pool_tokens_upper"]
-    assert r["settings"]["max_num_batched_tokens"] == ENGINE_TOKEN_BUDGET_DEFAULT[fw][0]
+    budget = (launcher_defaults(131072)["max_batch_prefill_tokens"] if fw == "tgi"
+              else ENGINE_TOKEN_BUDGET_DEFAULT[fw][0])
+    assert r["settings"]["max_num_batched_tokens"] == budget
     assert r["activations_gib"] < 1.0 and r["engine_starts"] is None  # unfitted: no calibrated answer
     assert r["max_concurrency_at_max_model_len"] == pytest.approx(r["kv_pool_tokens"] / 131072, abs=0.011)
 

@@ -65,8 +65,10 @@ _TABLE = (
     # NVIDIA data centre
     GPUInfo("A10", "NVIDIA", 24, 22.06, f"vLLM log total_gpu_memory (22.06GiB), {_PL}/vllm.jsonl file ref 60663571995",
             ("a10-24gb",)),
-    GPUInfo("A10G", "NVIDIA", 24, 22.06, _GDDR_ECC + "; nvidia-smi on A10G shows 23028 MiB (file ref 22190908935)",
-            ("a10g-24gb",)),
+    GPUInfo("A10G", "NVIDIA", 24, 22.06, "the A10's device total: the A10G (AWS's A10) and the A10 show the same "
+            "nvidia-smi total, 23028 MiB (A10G: public GitHub file refs 22190908935, 21021056340; A10: 46225780489, "
+            f"36216951582), and an A10's vLLM log prints total_gpu_memory 22.06 GiB ({_PL}/vllm.jsonl, file ref "
+            "60663571995)", ("a10g-24gb",)),
     GPUInfo("L4", "NVIDIA", 24, 22.06, _GDDR_ECC, ("l4-24gb",)),
     GPUInfo("A30", "NVIDIA", 24, 23.5, "torch's 'a total capacity of 23.50 GiB' in an OOM on NVIDIA A30 "
             "(collect_env), https://github.com/vllm-project/vllm/issues/29070", ("a30-24gb",)),

@@ -3,7 +3,6 @@ GPU, assembled into one JSON-ready dict with units and the defaults that were ap
 
 from __future__ import annotations
 
-import math
 
 from fitting.data.frameworks import VLLM_NEWEST_KNOWN, sglang_default_mem_fraction_static, vllm_defaults
 from fitting.data.gpus import find_gpu, gpu_info, gpu_interconnect
@@ -16,6 +15,7 @@ from fitting.estimator.inputs import (
 )
 from fitting.estimator.queries import MAX_BATCH_SEARCH
 from fitting.estimator.pool import ENGINE_TOKEN_BUDGET_DEFAULT
+from fitting.physics.tgi import launcher_defaults as tgi_launcher_defaults
 from fitting.physics.vllm import graphs_in_pool_budget
 
 __all__ = ["answer"]
@@ -51,6 +51,17 @@ def answer(est, model, *, gpu=None, gpu_memory_gib=None, gpu_memory_utilization=
         if workload.get("max_num_batched_tokens") is None and d["max_num_batched_tokens"] is not None:
             workload = dict(workload, max_num_batched_tokens=d["max_num_batched_tokens"])
             gpu_default_note["max_num_batched_tokens"] = f"{d['max_num_batched_tokens']} ({d['rule']})"
+    if est.framework == "tgi" and workload.get("max_num_batched_tokens") is None:
+        # the launcher's max_batch_prefill_tokens for the release: the warm-up prefill's size
+        arch = resolve_model_arg(model)[0]
+        d = tgi_launcher_defaults(arch.max_position_embeddings, workload.get("framework_version"),
+                                  model_type=getattr(arch, "model_type", None))
+        workload = dict(workload, max_num_batched_tokens=d["max_batch_prefill_tokens"])
+        gpu_default_note["max_num_batched_tokens"] = f"{d['max_batch_prefill_tokens']} ({d['rule']})"
+        if d["max_total_tokens"] is not None and workload.get("max_model_len") is None:
+            # 2.x launchers cap a request at min(context, 4096) tokens unless told otherwise
+            workload = dict(workload, max_model_len=d["max_total_tokens"])
+            gpu_default_note["max_model_len"] = f"{d['max_total_tokens']} (the launcher's max_total_tokens)"
     if est.framework in ENGINE_TOKEN_BUDGET_DEFAULT and workload.get("max_num_batched_tokens") is None:
         # the activation peak in the non-KV memory is that of the engine's own prefill before the pool
         # is sized, not of the workload's context

@@ -33,12 +33,12 @@ executor takes ``free_gpu_memory_fraction x free memory`` after loading the engi
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import numpy as np
 
 from fitting.data.frameworks import STATIC_FRACTION_SETTING
+from fitting.physics.tgi import TGI_NEWEST_KNOWN, tgi_version, tgi_wiggle_room
 
 __all__ = ["POOL_SETTING", "PoolRule", "pool_rule", "tgi_wiggle_room", "TGI_NEWEST_KNOWN", "POOL_LABEL",
            "ENGINE_TOKEN_BUDGET_DEFAULT", "POOL_BLOCK_TOKENS"]
@@ -48,14 +48,11 @@ POOL_SETTING = {**STATIC_FRACTION_SETTING, "tgi": "cuda_memory_fraction", "trtll
 #: What each engine's start-up log calls the pool in tokens.
 POOL_LABEL = {"vllm": "GPU KV cache size", "sglang": "max_total_num_tokens",
               "tgi": "max batch total tokens", "trtllm": "max tokens in paged KV cache"}
-#: The token budget of the profile / warm-up prefill where the user gives none (the estimator's
-#: ``max_num_batched_tokens``): TGI's ``max_batch_prefill_tokens`` falls back to 4096 when the
-#: launcher cannot rate the card (launcher/src/main.rs; on known cards 3.x may pick more, and it
-#: prints "Default `max_batch_prefill_tokens` to N"); TensorRT-LLM's ``max_num_tokens`` is
-#: commonly 8192 (BuildConfig / trtllm-serve; not verified per release).
+#: The token budget of the dummy prefill before the pool is sized (the estimator's
+#: ``max_num_batched_tokens``) where the user gives none: TensorRT-LLM's ``max_num_tokens`` is
+#: commonly 8192 (BuildConfig / trtllm-serve; not verified per release). TGI's comes from its
+#: launcher, by release (:func:`fitting.physics.tgi.launcher_defaults`).
 ENGINE_TOKEN_BUDGET_DEFAULT = {
-    "tgi": (4096, "TGI's max_batch_prefill_tokens fallback (3.x launchers may choose more on a known card; "
-                  "their 'Default `max_batch_prefill_tokens`' log line prints it)"),
     "trtllm": (8192, "TensorRT-LLM's usual max_num_tokens (the dummy prefill before the pool is sized)"),
 }
 #: Tokens per KV block where the engine's framework defaults name none: TensorRT-LLM's
@@ -64,27 +61,6 @@ ENGINE_TOKEN_BUDGET_DEFAULT = {
 #: block is 1 token with its default flashinfer attention on Ampere and newer (16 paged, 256
 #: flashdecoding), SGLang's page 1.
 POOL_BLOCK_TOKENS = {"trtllm": 32}
-#: Newest TGI release whose warm-up was read (the default where no version is given).
-TGI_NEWEST_KNOWN = "3.3.7"
-#: TGI_WIGGLE_ROOM default by (major, minor) from which it holds (models/globals.py).
-_TGI_WIGGLE = (((3, 3), 0.90), ((3, 1), 0.93), ((3, 0), 0.95), ((2, 4), 0.90), ((2, 3), 0.95), ((0, 0), 0.95))
-
-
-def _version(version) -> tuple[int, int]:
-    m = re.match(r"\s*v?(\d+)\.(\d+)", str(version or TGI_NEWEST_KNOWN))
-    return (int(m.group(1)), int(m.group(2))) if m else (3, 3)
-
-
-def tgi_wiggle_room(version=None) -> float:
-    """TGI's default ``TGI_WIGGLE_ROOM`` for a release (the newest known for None).
-
-    >>> tgi_wiggle_room("3.3.7"), tgi_wiggle_room("3.2.3"), tgi_wiggle_room("2.4.1")
-    (0.9, 0.93, 0.9)
-    """
-    v = _version(version)
-    return next(w for since, w in _TGI_WIGGLE if v >= since)
-
-
 @dataclass(frozen=True)
 class PoolRule:
     """``pool = scale x (budget_fraction x G - non_kv)`` for one engine and setting.
@@ -150,8 +126,8 @@ def pool_rule(framework: str, fraction, version=None) -> PoolRule:
     name = POOL_SETTING[framework]
     if framework == "tgi":
         w = tgi_wiggle_room(version)
-        v = ".".join(map(str, _version(version)))
-        if _version(version) >= (3, 0):
+        v = ".".join(map(str, tgi_version(version)))
+        if tgi_version(version) >= (3, 0):
             return PoolRule(name, f, np.asarray(f, float) * w if np.ndim(f) else float(f) * w, 1.0, "tgi3",
                             f"TGI {v}: the pool fills the GPU up to cuda_memory_fraction x TGI_WIGGLE_ROOM {w:g} "
                             "of its memory after the warm-up prefill; CUDA graphs are captured in the rest", w)

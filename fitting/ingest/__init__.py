@@ -115,8 +115,8 @@ def parse_log(text, framework="auto", *, source_name=None, overrides=None):
         File name recorded in provenance and used in error messages.
     overrides : dict, optional
         What the log does not state: ``model`` (model id, sets ``model.id``), ``gpu``
-        (GPU name), ``gpu_memory_gib`` (memory of one GPU, GiB), ``version`` (vLLM only:
-        the framework version, e.g. from a docker image tag). Log values win over
+        (GPU name), ``gpu_memory_gib`` (memory of one GPU, GiB), ``version`` (the framework
+        version, e.g. from a docker image tag; vLLM also takes that release's defaults). Log values win over
         ``gpu``/``gpu_memory_gib``/``version``; a conflict is noted.
 
     Returns

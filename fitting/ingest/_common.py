@@ -432,8 +432,9 @@ def build_profile(framework, run, parts, *, index, source_name, sha256, override
     sha256 : str
         Hex digest of the log bytes; its first 12 characters are part of the id.
     overrides : dict
-        ``model``, ``gpu``, ``gpu_memory_gib`` from the command line: they fill what the
-        log does not state; ``model`` sets ``model.id``.
+        ``model``, ``gpu``, ``gpu_memory_gib`` and ``version`` from the command line or a
+        harvested log's header: they fill what the log does not state; ``model`` sets
+        ``model.id``.
     converter : str
         Tool name and version for provenance.
     """
@@ -465,11 +466,18 @@ def build_profile(framework, run, parts, *, index, source_name, sha256, override
         elif gpu[key] != given:
             notes.append(f"gpu.{key}: log printed {gpu[key]}, command line said {given}; kept the log value")
 
+    version = parts.get("framework_version")
+    if version is None and overrides.get("version"):
+        # a release the source states outside the lines (a docker image tag); the vLLM parser
+        # takes it itself, as it also selects that release's defaults
+        version = str(overrides["version"])
+        notes.append(f"framework_version {version} stated by the source (not printed in the log)")
+
     profile = {
         "schema_version": 1,
         "profile_id": f"ingested-{framework}-{sha256[:12]}-{index}",
         "framework": framework,
-        "framework_version": parts.get("framework_version"),
+        "framework_version": version,
         "framework_variant": parts.get("framework_variant"),
         "engine": parts.get("engine"),
         "model": model,

@@ -31,8 +31,8 @@ starts with a header of ``# key: value`` lines, written by whoever harvested it:
     likewise, the engine's token budget per step stated only in the source's command;
 ``version``
     the framework version when the lines do not print it and the source states it (a docker
-    image tag such as ``vllm/vllm-openai:v0.31.0``; vLLM only); it selects that version's
-    defaults;
+    image tag such as ``vllm/vllm-openai:v0.31.0`` or ``text-generation-inference:2.2.0``); it
+    selects that version's defaults and mechanics;
 ``flags``
     comma-separated profile flags the reviewer set (``fork_build``, ``non_nvidia_gpu``,
     ``unified_memory``, ``failed_run``, ``speculative_decoding``, ...);

@@ -133,6 +133,7 @@ from fitting.physics.transformers import load_transient_bytes
 from fitting.physics.memory import kv_bytes_per_token
 from fitting.physics.parameters import count_parameters
 from fitting.physics.vllm import graphs_in_pool_budget
+from fitting.physics import tgi as tgi_physics
 
 __all__ = [
     "Observations",
@@ -416,6 +417,42 @@ def _response(frame, framework, kv_from_tokens=None):
                                    ("kv_cache_gib", kv[i])) if not np.isfinite(v)]
             if gone:
                 lacking[i].append(f"mfs x G - KV lacks {', '.join(gone)}")
+    if framework == "tgi":
+        # TGI's pool identity (fitting.physics.tgi): the pool is sized after the warm-up prefill
+        # from the memory then free, so what the warm-up left in use besides the KV cache is
+        # x w G - pool (3.x) or x G - (pool - nb) / w - nb (2.x, nb the warm-up batch's own
+        # blocks), x = cuda_memory_fraction; whole blocks: up to one block (1/w) of rounding
+        x = _num(frame, "cuda_memory_fraction")
+        x = np.where(np.isfinite(x), x, 1.0)  # the launcher's default
+        G, G_from_table = _gpu_totals(frame)
+        kv = np.full(n, np.nan) if kv_from_tokens is None else np.asarray(kv_from_tokens, float)
+        tokens = _num(frame, "kv_cache_tokens")
+        ver = _str(frame, "framework_version")
+        total = _num(frame, "max_model_len")  # the parser's max_total_tokens
+        prefill = _num(frame, "max_num_batched_tokens")
+        diff = np.full(n, np.nan)
+        for i in range(n):
+            if not ver[i] or not (np.isfinite(G[i]) and np.isfinite(kv[i]) and tokens[i] > 0):
+                continue
+            nb_gib = 0.0
+            if tgi_physics.tgi_version(ver[i]) < (3, 0):
+                # 2.x launcher defaults where the log does not print them (a context cap of 4096)
+                mt = int(total[i]) if np.isfinite(total[i]) else tgi_physics.LAUNCHER_MAX_DEFAULT
+                T = int(prefill[i]) if np.isfinite(prefill[i]) else mt + 49
+                lengths = tgi_physics.warmup_request_lengths(T, mt - 1)
+                nb_tokens = tgi_physics.warmup_batch_blocks(lengths, mt) * tgi_physics.PAGED_BLOCK_TOKENS
+                nb_gib = nb_tokens * kv[i] / tokens[i]
+            diff[i] = tgi_physics.non_kv_from_pool(kv[i], G[i], fraction=x[i], version=ver[i], batch_kv_bytes=nb_gib)
+        ok = np.isnan(y) & np.isfinite(diff) & (diff > 0)
+        y = np.where(ok, diff, y)
+        name = np.where(G_from_table, "pool_identity_gpu_table_tokens", "pool_identity_tokens")
+        form = np.where(ok, name, form)
+        for i in np.flatnonzero(np.isnan(y)):
+            gone = [nm for nm, v in (("gpu_memory_gib", G[i]), ("kv_cache_tokens x KV bytes per token", kv[i]))
+                    if not np.isfinite(v)]
+            if not ver[i]:
+                gone.append("framework_version (the pool rule and the warm-up differ by release)")
+            lacking[i].append(f"the warm-up pool identity lacks {', '.join(gone) or 'a positive difference'}")
     missing = np.array(["; ".join(m) for m in lacking], dtype=object)
     return y, _num(frame, "weights_gib"), form, missing
 
@@ -564,7 +601,8 @@ def _vllm_interconnect(frame, settings) -> np.ndarray:
 def _kv_from_tokens(frame, entries, framework="vllm") -> np.ndarray:
     """Per row: the KV pool in GiB per GPU from the pool size the engine printed in tokens (vLLM
     "GPU KV cache size: N tokens", else "# GPU blocks: B" x the block size, 16 unless stated;
-    SGLang "KV Cache is allocated. #tokens: N", whose cell size is the same product), times
+    SGLang "KV Cache is allocated. #tokens: N", whose cell size is the same product; TGI "max
+    batch total tokens", its blocks alike in every layer), times
     the exact KV bytes per token and GPU (:func:`fitting.physics.memory.kv_bytes_per_token`,
     which matches the pools vLLM prints to 0.02%). NaN where the model is unknown, its stack
     has sliding-window or KV-less layers (vLLM sizes those pools per layer group), the run is
@@ -585,7 +623,10 @@ def _kv_from_tokens(frame, entries, framework="vllm") -> np.ndarray:
     for i in np.flatnonzero(np.isfinite(count)):
         entry = (entries.get(ids[i]) or (None, None))[0]
         arch = getattr(entry, "architecture", None)
-        if arch is None or arch.num_sliding_layers or len(arch.kv_layers) != arch.num_layers or pp[i] > 1:
+        # TGI allocates every layer's blocks alike, sliding-window layers included
+        # (flash_causal_lm.py init_kv_cache: num_layers x the same block shape)
+        per_group = arch is not None and arch.num_sliding_layers and framework != "tgi"
+        if arch is None or per_group or len(arch.kv_layers) != arch.num_layers or pp[i] > 1:
             continue  # per-group pools; a pipeline stage's block count (one V0 DeepSeek-V2.5 pp=2 log: 2x off)
         try:
             per_token = kv_bytes_per_token(arch, kv_cache_dtype=kvd[i] or "auto",
@@ -715,7 +756,7 @@ def build_observations(frame: pd.DataFrame, framework: str, *, response: str = "
     # --- per-GPU response
     y, w_meas, form, missing = _response(fr, framework,
                                          _kv_from_tokens(fr, entries, framework)
-                                         if framework in ("vllm", "sglang") else None)
+                                         if framework in ("vllm", "sglang", "tgi") else None)
     if response == "cuda_graph":
         y = _num(fr, "cuda_graph_gib")
         if framework == "vllm":
@@ -902,6 +943,8 @@ def build_observations(frame: pd.DataFrame, framework: str, *, response: str = "
             vkey = (tf_settings[i]["version"], tuple(sorted((k, str(v)) for k, v in tf_settings[i].items())))
         elif lc_settings is not None:
             vkey = (None, tuple(sorted(lc_settings[i].items())))
+        elif framework == "tgi":
+            vkey = (version[i], None)  # the release selects the warm-up's mechanics
         else:
             vkey = (None, None)
         groups.setdefault((model_ids[i], dtype[i], quant[i], kv_dtype[i]) + vkey, []).append(i)
@@ -931,6 +974,8 @@ def build_observations(frame: pd.DataFrame, framework: str, *, response: str = "
             kw.update(framework_version=ver_g, transformers_settings=tfs)
         elif lc_settings is not None:
             kw.update(llamacpp_settings=lc_settings[rows[0]])
+        elif framework == "tgi":
+            kw.update(framework_version=ver_g)
         try:
             f = _features_for_group(arch, _checkpoint_format(qu, entry), np.all(np.isfinite(w_meas[rows])), kw)
         except Exception as exc:  # noqa: BLE001 - any physics failure excludes the group

@@ -34,6 +34,7 @@ import numpy as np
 
 from fitting import physics
 from fitting.physics import llamacpp as llamacpp_physics
+from fitting.physics import tgi as tgi_physics
 from fitting.physics import transformers as transformers_physics
 from fitting.physics import vllm as vllm_physics
 from fitting.data.frameworks import framework_info
@@ -651,6 +652,12 @@ def build_features(arch, *, framework, tp=1, pp=1, batch_size=1, input_len=0, ou
         # activations and CUDA graphs use the rest of the GPU, so none are in the response
         act = np.zeros(np.broadcast(b, seq).shape)
         parts = None
+    elif framework == "tgi":
+        # the pool is sized after the warm-up prefill of max_batch_prefill_tokens tokens, whose
+        # peak the caching allocator still holds (fitting.physics.tgi: up to 2.4 with the
+        # log-probabilities of every prompt position)
+        act = _tgi_warmup(arch, tp=tp, mbt=max_num_batched_tokens, dtype=dtype, version=framework_version)
+        parts = None
     else:
         act = physics.activation_bytes(arch, framework=framework, batch_size=b, seq_len=np.maximum(seq, 1),
                                        max_num_batched_tokens=max_num_batched_tokens, dtype=dtype, tp=tp)
@@ -677,6 +684,25 @@ def build_features(arch, *, framework, tp=1, pp=1, batch_size=1, input_len=0, ou
 
 
 _DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2}
+
+
+def _tgi_warmup(arch, *, tp, mbt, dtype, version):
+    """TGI's warm-up activation peak (bytes) per row: ``max_num_batched_tokens`` is its
+    ``max_batch_prefill_tokens`` (the launcher's default for the release where None)."""
+    if mbt is None:
+        mbt = tgi_physics.launcher_defaults(getattr(arch, "max_position_embeddings", None), version,
+                                            model_type=getattr(arch, "model_type", None))["max_batch_prefill_tokens"]
+    T, tp_a = np.broadcast_arrays(np.asarray(mbt, float), np.asarray(tp, float))
+    b = _DTYPE_BYTES.get(str(dtype), 2)
+    peaks = {}
+    out = np.empty(T.shape)
+    for idx in np.ndindex(T.shape):
+        key = (int(T[idx]), int(tp_a[idx]))
+        if key not in peaks:
+            peaks[key] = tgi_physics.warmup_activation_parts(arch, max_batch_prefill_tokens=key[0], version=version,
+                                                             tp=key[1], dtype_bytes=b).peak
+        out[idx] = peaks[key]
+    return float(out) if out.ndim == 0 else out
 
 #: transformers run settings assumed where neither the caller nor the profile gives them:
 #: the newest release the mechanics were read in, SDPA (the default attention since 4.36
