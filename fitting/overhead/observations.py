@@ -434,23 +434,10 @@ def _response(frame, framework, kv_from_tokens=None):
         for i in range(n):
             if not ver[i] or not (np.isfinite(G[i]) and np.isfinite(kv[i]) and tokens[i] > 0):
                 continue
-            nb_gib = 0.0
-            v = tgi_physics.tgi_version(ver[i])
-            if v < (2, 4):
-                # 2.0-2.3 launcher defaults where the log does not print them (a context cap of 4096)
-                mt = int(total[i]) if np.isfinite(total[i]) else tgi_physics.LAUNCHER_MAX_DEFAULT
-                T = int(prefill[i]) if np.isfinite(prefill[i]) else mt + 49
-                lengths = tgi_physics.warmup_request_lengths(T, mt - 1)
-                nb_tokens = tgi_physics.warmup_batch_blocks(lengths, mt) * tgi_physics.PAGED_BLOCK_TOKENS
-                nb_gib = nb_tokens * kv[i] / tokens[i]
-            elif v < (3, 0):
-                # 2.4 without max_total_tokens: one request of the prefill budget asking 1 new token
-                # (backends/v3/src/client/grpc_client.rs), its own blocks only
-                T = int(prefill[i]) if np.isfinite(prefill[i]) else tgi_physics.LAUNCHER_MAX_DEFAULT
-                mt = int(total[i]) if np.isfinite(total[i]) else T + 1
-                lengths = tgi_physics.warmup_request_lengths(T, mt - 1)
-                nb_tokens = tgi_physics.warmup_batch_blocks(lengths, mt) * tgi_physics.PAGED_BLOCK_TOKENS
-                nb_gib = nb_tokens * kv[i] / tokens[i]
+            nb_tokens = tgi_physics.warmup_batch_tokens(
+                ver[i], max_total_tokens=int(total[i]) if np.isfinite(total[i]) else None,
+                max_batch_prefill_tokens=int(prefill[i]) if np.isfinite(prefill[i]) else None)
+            nb_gib = nb_tokens * kv[i] / tokens[i]
             diff[i] = tgi_physics.non_kv_from_pool(kv[i], G[i], fraction=x[i], version=ver[i], batch_kv_bytes=nb_gib)
         ok = np.isnan(y) & np.isfinite(diff) & (diff > 0)
         y = np.where(ok, diff, y)

@@ -56,8 +56,8 @@ from .architecture import Architecture
 from .vllm import forward_activation_bytes
 
 __all__ = ["TGI_NEWEST_KNOWN", "WarmupParts", "tgi_version", "tgi_wiggle_room", "prefill_logprobs_copies",
-           "launcher_defaults", "warmup_request_lengths", "warmup_batch_blocks", "warmup_activation_parts",
-           "non_kv_from_pool", "pool_from_non_kv"]
+           "launcher_defaults", "warmup_request_lengths", "warmup_batch_blocks", "warmup_batch_tokens",
+           "warmup_activation_parts", "non_kv_from_pool", "pool_from_non_kv"]
 
 #: Newest TGI release whose warm-up was read.
 TGI_NEWEST_KNOWN = "3.3.7"
@@ -180,6 +180,31 @@ def warmup_batch_blocks(lengths, max_total_tokens: int, block_tokens: int = PAGE
     """
     per_request = math.ceil((int(max_total_tokens) - 1) / int(block_tokens))
     return per_request * len(list(lengths))
+
+
+def warmup_batch_tokens(version=None, *, max_total_tokens: int | None = None,
+                        max_batch_prefill_tokens: int | None = None) -> int:
+    """Tokens of KV blocks the warm-up batch holds when the pool is sized (``nb`` x block).
+
+    2.0-2.3: the launcher's defaults where a setting is not given (``max_total_tokens``
+    4096, prefill ``max_total_tokens + 49``), each request holding ``max_total_tokens - 1``
+    tokens; 2.4 without ``max_total_tokens``: one request of the prefill budget asking one new
+    token (``backends/v3/src/client/grpc_client.rs``); 3.x: 0, the batch's blocks cancel in
+    the pool identity (measured in use, then added back).
+
+    >>> warmup_batch_tokens("2.2.0"), warmup_batch_tokens("2.4.1"), warmup_batch_tokens("3.3.7")
+    (8192, 4096, 0)
+    """
+    v = tgi_version(version)
+    if v >= (3, 0):
+        return 0
+    if v < (2, 4):
+        mt = max_total_tokens or LAUNCHER_MAX_DEFAULT
+        T = max_batch_prefill_tokens or mt + 49
+    else:
+        T = max_batch_prefill_tokens or LAUNCHER_MAX_DEFAULT
+        mt = max_total_tokens or T + 1
+    return warmup_batch_blocks(warmup_request_lengths(T, mt - 1), mt) * PAGED_BLOCK_TOKENS
 
 
 @dataclass(frozen=True)
