@@ -32,7 +32,9 @@ SHARED = DEFAULT_SOURCE
 needs_shared = pytest.mark.skipif(not SHARED.exists(), reason=f"{SHARED} not present (../shared beside the checkout)")
 
 #: models of model_configs.yaml without verified dimensions (its notes say so).
-NO_DIMENSIONS = {"THUDM/GLM-Z1-32B-0414": "no config.json copy found; only the architecture class is verified"}
+#: Models the registry lists without dimensions (none since GLM-Z1-32B-0414's were filled from
+#: the GGUF metadata llama.cpp printed for it, see test_glm_z1_dimensions_from_the_gguf_print).
+NO_DIMENSIONS: dict = {}
 
 REG = load_registry()
 
@@ -514,3 +516,21 @@ def test_add_model_from_a_local_folder_grows_the_registry(tmp_path):
                      "--output", str(out)]) == 0
         assert "Qwen/Qwen2.5-VL-32B-Instruct-AWQ" in yaml.safe_load(out.read_text(encoding="utf-8"))["models"]
         assert main(["--add", str(tmp_path / "missing"), "--hub-configs", str(hub), "--output", str(out)]) == 2
+
+
+def test_glm_z1_dimensions_from_the_gguf_print():
+    """THUDM/GLM-Z1-32B-0414: the shared file has only its architecture class; its dimensions are
+    filled (build_registry.FILLED_FIELDS) from the print_info of the GGUF converted from the
+    checkpoint (profiles/public/llamacpp/logs/glm-z1-32b-iq4xs-3090ti-b5274.log), each with its
+    reason. The parameter count they give matches the printed 'model params = 32.57 B', and the
+    KV they give matches the printed 'KV self size = 1952.00 MiB' at 32,768 f16 cells."""
+    from fitting.physics.memory import kv_bytes_per_token
+    from fitting.physics.parameters import count_parameters
+
+    entry = REG.resolve("THUDM/GLM-Z1-32B-0414")
+    arch = entry.architecture
+    assert (arch.model_type, arch.num_layers, arch.hidden_size, arch.num_kv_heads, arch.head_dim) == \
+        ("glm4", 61, 6144, 2, 128)
+    assert entry.filled_fields and all("print_info" in why for why in entry.filled_fields.values())
+    assert round(count_parameters(arch).total / 1e9, 2) == 32.57
+    assert kv_bytes_per_token(arch, dtype="float16") * 32768 == 1952 * 2**20

@@ -1154,6 +1154,31 @@ FILLED_FIELDS: dict[str, dict[str, tuple[Any, str]]] = {
             "octocoder's own config.json was not found, fine-tunes may add a few tokens",
         ),
     },
+    # The GGUF that bartowski converted from THUDM/GLM-Z1-32B-0414 prints the checkpoint's
+    # dimensions (llama.cpp build 5274, print_info; kept verbatim in
+    # profiles/public/llamacpp/logs/glm-z1-32b-iq4xs-3090ti-b5274.log): the converter copies them
+    # from the repository's config.json. The entry's other fields stay as the shared file has them.
+    **{"THUDM/GLM-Z1-32B-0414": {
+        key: (value, f"llama.cpp print_info of the GGUF converted from this checkpoint ({why}; "
+                     "profiles/public/llamacpp/logs/glm-z1-32b-iq4xs-3090ti-b5274.log, llama.cpp build 5274)")
+        for key, value, why in (
+            ("model_type", "glm4", "arch = glm4; architectures Glm4ForCausalLM per the entry's source B"),
+            ("hidden_size", 6144, "n_embd = 6144"),
+            ("intermediate_size", 23040, "n_ff = 23040"),
+            ("num_hidden_layers", 61, "n_layer = 61"),
+            ("num_attention_heads", 48, "n_head = 48"),
+            ("num_key_value_heads", 2, "n_head_kv = 2"),
+            ("head_dim", 128, "n_embd_head_k = n_embd_head_v = 128"),
+            ("partial_rotary_factor", 0.5, "n_rot = 64 of head size 128"),
+            ("vocab_size", 151552, "n_vocab = 151552"),
+            ("max_position_embeddings", 32768, "n_ctx_train = 32768"),
+            ("tie_word_embeddings", False,
+             "'model params = 32.57 B': an untied output matrix gives 32.565 B (tied: 31.63 B), and the file "
+             "holds a separate output tensor (the one q6_K tensor beside token_embd)"),
+            ("attention_bias", False,
+             "613 tensors = 61 x 10 + token_embd, output_norm, output: no q/k/v bias tensors (they would add "
+             "3 per layer); 245 f32 tensors = 61 x 4 norms + output_norm"),
+        )}},
 }
 
 #: aliases not in the shared file, each backed by a source.

@@ -4,7 +4,8 @@ r"""Fit every overhead spec of one framework: identifiability, NLS, outliers, gr
 framework and returns a :class:`FrameworkFit`:
 
 1. **Enough data?** A framework needs at least :data:`MIN_PROFILES` usable profiles of at
-   least :data:`MIN_MODELS` distinct models. Below that it gets status ``unfitted`` and the
+   least :data:`MIN_MODELS` distinct architectures (the groups of the leave-one-architecture-out
+   cross-validation: two checkpoints of one architecture count once). Below that it gets status ``unfitted`` and the
    seed plan's hand-set constants (:data:`SEED_PLAN_CONSTANTS`) as a fallback, with a
    deliberately wide residual scale (:data:`FALLBACK_RESIDUAL_SCALE`, log units, on
    :data:`FALLBACK_DF` degrees of freedom: a 90 % interval of about x/÷ 2). Ten profiles
@@ -89,7 +90,7 @@ __all__ = [
 
 #: A framework with fewer usable profiles than this is not fitted (fallback instead).
 MIN_PROFILES = 10
-#: ... or with fewer distinct models than this.
+#: ... or with fewer distinct architectures (cross-validation groups) than this.
 MIN_MODELS = 3
 #: Candidate overhead specs, in the order they are fitted and reported.
 CANDIDATE_SPECS = ("seed", "boxcox", "physical")
@@ -823,8 +824,8 @@ def fit_framework(obs: Observations, *, specs=None, cv: bool = True,
                "min_profiles": int(min_profiles), "min_models": int(min_models), "specs": list(specs)}
     n_models = len(set(obs.groups)) if obs.n_used else 0
     if obs.n_used < min_profiles or n_models < min_models:
-        why = (f"too little data: {obs.n_used} usable profile(s) of {n_models} model(s); a fit "
-               f"needs >= {min_profiles} profiles of >= {min_models} models")
+        why = (f"too little data: {obs.n_used} usable profile(s) of {n_models} architecture(s); a fit "
+               f"needs >= {min_profiles} profiles of >= {min_models} architectures")
         return _unfitted(obs, why, options)
 
     dropped: list = []

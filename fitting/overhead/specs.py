@@ -53,8 +53,11 @@ FEATURE_NAMES = (
     # all-reduce off), 0.0 with NVLink or unknown (see build_features' ``interconnect``)
     "pcie_interconnect",
 )
-#: Codes of vLLM's sampler implementations in the ``sampler_regime`` feature.
-SAMPLER_REGIME_CODES = {"v0_sort": 0, "v1_sort": 0, "v1_triton": 1, "v1_flashinfer": 2, "v1_flashinfer_probs": 2}
+#: Codes of vLLM's sampler implementations in the ``sampler_regime`` feature. The V2 model
+#: runner's own paths (3: logits only, 0.29-0.32; 4: its Triton warm-up pass) have no fitted
+#: correction: their stage is the source's figure (few starts, most of one model).
+SAMPLER_REGIME_CODES = {"v0_sort": 0, "v1_sort": 0, "v1_triton": 1, "v1_flashinfer": 2, "v1_flashinfer_probs": 2,
+                        "v2_logits": 3, "v2_triton": 4}
 
 
 @dataclass(frozen=True)
@@ -305,7 +308,7 @@ def _vllm_branches(x, p):
     max(forward (1 + forward_excess), sampler (1 + sampler_excess[regime]) + leftover)."""
     fwd = _f(x, "forward_gib") * (1.0 + p[2])
     reg = _f(x, "sampler_regime")
-    scale = 1.0 + np.where(reg == 1, p[4], np.where(reg == 2, p[5], p[3]))
+    scale = 1.0 + np.where(reg == 1, p[4], np.where(reg == 2, p[5], np.where(reg == 0, p[3], 0.0)))
     samp = _f(x, "sampler_gib") * scale + _f(x, "leftover_gib")
     return fwd, samp
 
@@ -541,7 +544,7 @@ def build_features(arch, *, framework, tp=1, pp=1, batch_size=1, input_len=0, ou
                    max_num_batched_tokens=None, dtype="bfloat16", quantization=None,
                    kv_cache_dtype="auto", weights_bytes=None, framework_version=None, engine=None,
                    last_stage=True, transformers_settings=None, interconnect=None, llamacpp_settings=None,
-                   sampler_flashinfer=None):
+                   sampler_flashinfer=None, model_runner=None):
     """Features of the overhead model for one architecture, broadcasting over workload arrays.
 
     Parameters
@@ -570,6 +573,9 @@ def build_features(arch, *, framework, tp=1, pp=1, batch_size=1, input_len=0, ou
         own log says ("Using FlashInfer for top-p & top-k sampling" / "FlashInfer is not
         available"); None: the version's pip default
         (:func:`fitting.physics.vllm.sampler_regime`).
+    model_runner : {"v1", "v2"}, optional
+        vLLM V1 engine: the GPU model runner the run's log names ("Using V2 Model Runner");
+        None: the version's default (:func:`fitting.physics.vllm.default_model_runner`).
     interconnect : {"nvlink", "pcie"} or array of them, optional
         How the GPUs of a tensor-parallel group are connected (feature
         ``pcie_interconnect``); None or ``nvlink``: 0.
@@ -619,7 +625,7 @@ def build_features(arch, *, framework, tp=1, pp=1, batch_size=1, input_len=0, ou
     if framework == "vllm":
         parts = _vllm_parts(arch, tp=tp, b=b, mbt=max_num_batched_tokens, dtype=dtype, quantization=quantization,
                             version=framework_version, engine=engine, last_stage=last_stage,
-                            flashinfer=sampler_flashinfer)
+                            flashinfer=sampler_flashinfer, model_runner=model_runner)
         act = parts["activations"]
     elif framework == "llamacpp":
         act = _llamacpp_compute_buffer(arch, seq=seq, settings=llamacpp_settings)
@@ -796,7 +802,8 @@ def _transformers_peak(arch, *, tp, b, input_len, output_len, dtype, version, se
     return vals[inv].reshape(shape), kvs[inv].reshape(shape)
 
 
-def _vllm_parts(arch, *, tp, b, mbt, dtype, quantization, version, engine, last_stage, flashinfer=None):
+def _vllm_parts(arch, *, tp, b, mbt, dtype, quantization, version, engine, last_stage, flashinfer=None,
+                model_runner=None):
     """vLLM's profile-run stages (bytes per GPU) over broadcast (tp, max_num_seqs, mbt,
     last_stage): one physics call per distinct combination."""
     mbt = np.asarray(8192.0 if mbt is None else mbt, dtype=float)
@@ -811,7 +818,7 @@ def _vllm_parts(arch, *, tp, b, mbt, dtype, quantization, version, engine, last_
             pp_ = vllm_physics.activation_peak_parts(
                 arch, max_num_seqs=int(b_), max_num_batched_tokens=int(m_), version=version, engine=engine,
                 dtype_bytes=_DTYPE_BYTES.get(str(dtype), 2), tp=int(t_), last_stage=bool(last),
-                quantization=quantization, flashinfer=flashinfer)
+                quantization=quantization, flashinfer=flashinfer, model_runner=model_runner)
             cache[key] = (pp_.peak, pp_.forward, pp_.sampler, pp_.leftover, SAMPLER_REGIME_CODES.get(pp_.regime, 0))
         for k, v in zip(("activations", "forward", "sampler", "leftover", "regime"), cache[key]):
             out[k][i] = v

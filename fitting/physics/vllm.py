@@ -33,13 +33,22 @@ PyTorch's sort (V0, V1 up to 0.16), FlashInfer (V1 0.8-0.11 when installed, opt-
 From 0.27 the printed "peak activation" is the transient torch peak plus the CUDA-graph
 estimate (:func:`printed_activation_includes_graph_estimate`).
 
-Not modelled: the **V2 model runner** (``vllm/v1/worker/gpu/model_runner.py``, default from
-0.29). Its ``profile_run`` runs the dummy forward with ``skip_attn=True`` and a dummy sampler
-on logits only (the dummy requests ask for no penalties, temperature, top-k or top-p, so no
-fp32 copy and no sort: ``gpu/sample/sampler.py``, 0.29). The printed transients do not follow
-that form: google/gemma-4-26B-A4B FP8 on an L40S (0.29) shows 1.22-1.31 GiB at 256 sequences /
-2,048 tokens but 0.89-1.24 GiB at 451-512 / 16,384 and 0.04 GiB eager at 16 / 512, and
-Qwen2.5-1.5B (0.30) 0.12 GiB. The functions below apply the V1 form to V2 starts.
+The **V2 model runner** (``vllm/v1/worker/gpu/model_runner.py``, the default from 0.29:
+:func:`default_model_runner`) runs the dummy forward with ``skip_attn=True`` and its own
+dummy sampler (``gpu/sample/sampler.py``): in 0.29-0.32 on the logits alone (the dummy
+requests keep the default sampling state: no fp32 copy, no top-k/top-p), from 0.33 followed
+by a warm-up pass with every sampling feature on (:data:`SAMPLER_REGIMES` ``v2_logits``,
+``v1_flashinfer`` / ``v2_triton``). Text-only V2 starts agree: Qwen2.5-1.5B (0.30) printed a
+0.12 GiB transient (physics 0.13, the V1 form 0.59), and two Qwen2.5-0.5B starts (0.27.1, V2
+by their own log) printed 0.25 and 0.31 GiB including a CUDA-graph estimate, below the V1
+form's 0.59-0.60. Not explained: google/gemma-4-26B-A4B FP8 on an L40S (0.29, language model
+only) shows a transient of 1.22-1.31 GiB at 256 sequences / 2,048 tokens and 0.89-1.24 GiB at
+451-512 / 16,384 with CUDA graphs, 0.04 GiB eager at 16 / 512, where the V2 physics gives
+0.3-1.9 GiB rising with the batch.
+
+The FlashInfer top-k/top-p sampler is on by default from 0.21
+(:data:`FLASHINFER_SAMPLER_DEFAULT_FROM`): V1-runner starts from then on take the
+``v1_flashinfer`` path unless their log says otherwise.
 """
 
 from __future__ import annotations
@@ -74,6 +83,10 @@ __all__ = [
     "cuda_graph_mode",
     "custom_allreduce_enabled",
     "default_engine",
+    "default_model_runner",
+    "FLASHINFER_SAMPLER_DEFAULT_FROM",
+    "V2_RUNNER_DEFAULT_FROM",
+    "V2_SAMPLER_WARMUP_FROM",
     "forward_activation_bytes",
     "moe_workspace_bytes",
     "moe_workspace_persistent",
@@ -152,6 +165,25 @@ def default_engine(version) -> str | None:
     return "v1" if v >= (0, 8, 0) else "v0"
 
 
+def default_model_runner(version, engine: str | None = None) -> str | None:
+    """GPU model runner a release's V1 engine uses by default: ``"v2"`` from
+    :data:`V2_RUNNER_DEFAULT_FROM` (0.29.0), else ``"v1"``; None for V0 or an unknown version.
+
+    ``VllmConfig.use_v2_model_runner`` (``vllm/config/vllm.py``, read in 0.29.0-0.34.0) returns
+    True on CUDA unless the user sets ``VLLM_USE_V2_MODEL_RUNNER=0`` or the run needs a feature
+    the V2 runner lacks (then the log says "Model Runner V2 does not yet support ..."). Pass the
+    runner a log names ("Using V2 Model Runner") where it differs.
+
+    >>> default_model_runner("0.28.0"), default_model_runner("0.29.0"), default_model_runner("0.6.4")
+    ('v1', 'v2', None)
+    """
+    v = parse_version(version)
+    eng = engine or default_engine(v)
+    if v is None or eng is None or str(eng).lower() == "v0":
+        return None
+    return "v2" if v >= V2_RUNNER_DEFAULT_FROM else "v1"
+
+
 # ----------------------------------------------------------------------------- sampler
 @dataclass(frozen=True)
 class SamplerRegime:
@@ -201,7 +233,9 @@ SAMPLER_REGIMES = {
         "top_k_top_p_sampling_from_logits (filter_apply_order='top_k_first', flashinfer 0.2.8): "
         "V1 0.9.0-0.11.0 whenever flashinfer >= 0.2.3 is installed (default on, "
         "VLLM_USE_FLASHINFER_SAMPLER=0 turns it off; the pip wheel lists flashinfer only as an "
-        "extra until 0.11, the Docker image ships it); opt-in (=1) from 0.12.0",
+        "extra until 0.11, the Docker image ships it); opt-in (=1) in 0.12.0-0.20.x; on by default "
+        "again from 0.21.0 (flashinfer-python a requirement of the wheel from 0.20) on GPUs its "
+        "attention backend supports",
     ),
     "v1_flashinfer_probs": SamplerRegime(
         "v1_flashinfer_probs", 2.0,
@@ -215,9 +249,47 @@ SAMPLER_REGIMES = {
         "exponential noise of random_sample (1), plus the kernel's cached per-program buffer "
         "(min(next_pow2(min(num_sms, N)), num_sms) rows of V fp32, kept for the process)",
         "vllm/v1/sample/ops/topk_topp_triton.py::apply_top_k_top_p_triton and "
-        "topk_topp_sampler.py::apply_top_k_top_p (V1 0.17.0-0.33.0, rows >= 8)",
+        "topk_topp_sampler.py::apply_top_k_top_p (V1 0.17.0-0.20.x, and 0.21+ where FlashInfer's "
+        "sampler is off or unsupported, rows >= 8)",
+    ),
+    "v2_logits": SamplerRegime(
+        "v2_logits", 0.0,
+        "logits only: the V2 runner's dummy requests keep the default sampling state (top_k = V, "
+        "top_p = 1, no penalties, bias, bad words or min_p), so apply_sampling_params returns the "
+        "model-dtype logits without an fp32 copy, no top-k/top-p runs, and gumbel_sample keeps "
+        "[N, ceil(V / 1024)] partial maxima (negligible)",
+        "vllm/v1/worker/gpu/model_runner.py::_dummy_sampler_run and gpu/sample/sampler.py "
+        "(V2 model runner, 0.29.0-0.32.x; 'NOTE(woosuk): During the initial memory profiling, "
+        "the sampler may skip top_k, top_p, and logprobs')",
+    ),
+    "v2_triton": SamplerRegime(
+        "v2_triton", 1.0,
+        "the V2 runner's warm-up pass without FlashInfer: the fp32 copy of the logits (1), "
+        "filtered in place by the Triton top-k/top-p kernel (plus its cached per-program buffer, "
+        "as v1_triton), then gumbel_sample (no probs, no noise tensor); log-probabilities are "
+        "computed per requested token without a [N, V] tensor (logprob.py::compute_token_logprobs)",
+        "vllm/v1/worker/gpu/model_runner.py::_dummy_sampler_run (0.33.0-0.34.0: a second pass with "
+        "SamplingParams.for_sampler_warmup(): temperature 0.9, top_p 0.9, top_k 50, min_p, penalties, "
+        "logit bias, bad words, logprobs 5), gpu/sample/sampler.py::_sample_random",
     ),
 }
+
+#: First release whose V1 engine runs the V2 model runner by default on CUDA
+#: (``vllm/config/vllm.py::VllmConfig.use_v2_model_runner``: True unless
+#: ``VLLM_USE_V2_MODEL_RUNNER=0``, a ROCm architecture kept on V1, no Triton, or a feature V2
+#: does not support; the logs print "Using V2 Model Runner"). From 0.24 some models already
+#: ran it: a log that says so selects it for an earlier release.
+V2_RUNNER_DEFAULT_FROM = (0, 29, 0)
+#: First release whose V2 dummy sampler run adds the warm-up pass with every sampling feature
+#: on (``_dummy_sampler_run``: "warmup_kernels (run after the KV cache is sized) pays for the
+#: fp32 logits pipeline, so the profiled peak must too"); absent in 0.29.0-0.32.x.
+V2_SAMPLER_WARMUP_FROM = (0, 33, 0)
+#: First release whose FlashInfer top-k/top-p sampler is on by default
+#: (``VLLM_USE_FLASHINFER_SAMPLER`` defaults to True in ``vllm/envs.py`` from 0.21.0; None,
+#: i.e. opt-in, in 0.12-0.20; flashinfer-python is a requirement of the wheel from 0.20), on
+#: GPUs FlashInfer's attention backend supports (compute capability 7.5-12.1 in 0.21, 8.0+ in
+#: 0.34): older cards fall back to the Triton / PyTorch path, as a log's own line shows.
+FLASHINFER_SAMPLER_DEFAULT_FROM = (0, 21, 0)
 
 #: Full-sort path of PyTorch's stable sort (2 <= rows < 128): int2 index/segment pairs twice
 #: (2 + 2), cub's key output (1) and alternate key/value buffers (1 + 2) instead of 5.
@@ -226,7 +298,8 @@ _SORT_SMALL_BATCH_EXTRA = 3.0
 _SORT_ONE_ROW_LESS = 2.0
 
 
-def sampler_regime(version=None, engine: str | None = None, flashinfer=None, *, num_seqs=None) -> str:
+def sampler_regime(version=None, engine: str | None = None, flashinfer=None, *, num_seqs=None,
+                   model_runner: str | None = None) -> str:
     """Which sampling path vLLM's dummy sampler run takes.
 
     Parameters
@@ -239,10 +312,13 @@ def sampler_regime(version=None, engine: str | None = None, flashinfer=None, *, 
         V1 only. True/False: FlashInfer's sampler in use or not (``VLLM_USE_FLASHINFER_SAMPLER``
         and whether flashinfer is installed). A version string (``"0.2.1.post2"``) decides
         for 0.8.x, where only flashinfer < 0.2.3 was used. None = not known: the pip default
-        (no FlashInfer up to 0.11, where it is an extra; opt-in from 0.12).
+        (no FlashInfer up to 0.11, where it is an extra; opt-in in 0.12-0.20; on from 0.21).
     num_seqs : int, optional
         Rows of the dummy batch: from 0.17 fewer than :data:`TRITON_SAMPLER_MIN_ROWS` rows
-        take the sort path.
+        take the sort path (V1 runner).
+    model_runner : {"v1", "v2"}, optional
+        The GPU model runner of a V1-engine run; default :func:`default_model_runner` of the
+        version (V2 from 0.29; the V1 runner when the version is unknown).
 
     Returns
     -------
@@ -256,11 +332,22 @@ def sampler_regime(version=None, engine: str | None = None, flashinfer=None, *, 
     * 0.8.0-0.8.5: FlashInfer if installed and ``flashinfer.__version__ < "0.2.3"``
       (string comparison) and the env var is not 0;
     * 0.9.0-0.11.0: FlashInfer if installed (>= 0.2.3) and the env var is not 0;
-    * 0.12.0+: FlashInfer only with ``VLLM_USE_FLASHINFER_SAMPLER=1``;
+    * 0.12.0-0.20.x: FlashInfer only with ``VLLM_USE_FLASHINFER_SAMPLER=1``;
+    * 0.21.0+: FlashInfer by default (:data:`FLASHINFER_SAMPLER_DEFAULT_FROM`) where the GPU
+      supports it;
     * 0.17.0+: otherwise the Triton top-k/top-p kernel for >= 8 rows, the sort below.
+
+    The V2 model runner (``vllm/v1/worker/gpu/model_runner.py::_dummy_sampler_run``) runs its
+    own sampler (``gpu/sample/sampler.py``): in 0.29-0.32 on the logits alone
+    (``v2_logits``); from 0.33 (:data:`V2_SAMPLER_WARMUP_FROM`) a second pass with every
+    sampling feature on, whose top-k/top-p goes through FlashInfer's
+    ``top_k_top_p_sampling_from_logits`` on the fp32 logits (the temporaries of
+    ``v1_flashinfer``) or, without FlashInfer, the Triton kernel (``v2_triton``).
 
     >>> sampler_regime("0.16.0"), sampler_regime("0.17.0"), sampler_regime("0.10.1", flashinfer=True)
     ('v1_sort', 'v1_triton', 'v1_flashinfer')
+    >>> sampler_regime("0.21.0"), sampler_regime("0.30.0"), sampler_regime("0.34.0"), sampler_regime("0.34.0", flashinfer=False)
+    ('v1_flashinfer', 'v2_logits', 'v1_flashinfer', 'v2_triton')
     """
     v = parse_version(version)
     engine = engine or default_engine(v) or "v1"
@@ -269,7 +356,18 @@ def sampler_regime(version=None, engine: str | None = None, flashinfer=None, *, 
         return "v0_sort"
     if engine != "v1":
         raise ValueError(f"engine: expected 'v0' or 'v1', got {engine!r}")
+    runner = str(model_runner or default_model_runner(v, "v1") or "v1").lower()
+    if runner not in ("v1", "v2"):
+        raise ValueError(f"model_runner: expected 'v1' or 'v2', got {model_runner!r}")
+    fi_default = v is None or v >= FLASHINFER_SAMPLER_DEFAULT_FROM
+    if runner == "v2":
+        if v is not None and v < V2_SAMPLER_WARMUP_FROM:
+            return "v2_logits"
+        fi_on = fi_default if flashinfer is None else bool(flashinfer)
+        return "v1_flashinfer" if fi_on else "v2_triton"
     fi = flashinfer
+    if fi is None and v is not None and v >= FLASHINFER_SAMPLER_DEFAULT_FROM:
+        fi = True
     if v is not None and v < (0, 9, 0):
         if isinstance(fi, str):
             fi = fi < "0.2.3"  # vLLM 0.8.x compares the version strings
@@ -381,7 +479,7 @@ def sampler_peak_bytes(num_seqs, vocab_size, version=None, *, engine=None, flash
     else:
         m = np.asarray(fp32_copies, dtype=float)
     out = N * V_pad * float(logits_dtype_bytes) + m * N * V * 4.0
-    if regime == "v1_triton":
+    if regime in ("v1_triton", "v2_triton"):
         progs = np.minimum(N, num_sms)
         rows = np.minimum(2.0 ** np.ceil(np.log2(progs)), num_sms)
         out = out + rows * V * 4.0
@@ -409,8 +507,12 @@ def profile_run_num_seqs(max_num_seqs, max_num_batched_tokens, engine: str = "v1
 
 
 def sampler_leftover_bytes(arch: Architecture, num_tokens, num_seqs, version=None, *, engine=None,
-                           dtype_bytes=2):
+                           dtype_bytes=2, model_runner: str | None = None):
     """Forward outputs still allocated while the dummy sampler runs.
+
+    * V2 model runner (``vllm/v1/worker/gpu/model_runner.py::profile_run``, 0.29-0.34):
+      ``hidden_states`` ``[T, h]`` and ``sample_hidden_states = hidden_states[logits_indices]``
+      ``[N, h]`` (an indexed copy): :math:`(T + N) h b`.
 
     * V1 from 0.9.2 (``profile_run``: ``hidden_states, last_hidden_states = self._dummy_run(
       ...)``): the whole ``[T, h]`` hidden states, the ``[N, h]`` last-token rows, and
@@ -423,7 +525,8 @@ def sampler_leftover_bytes(arch: Architecture, num_tokens, num_seqs, version=Non
     h = float(arch.hidden_size)
     v = parse_version(version)
     engine = engine or default_engine(v) or "v1"
-    if str(engine).lower() == "v0":
+    runner = model_runner or default_model_runner(v, engine)
+    if str(engine).lower() == "v0" or str(runner).lower() == "v2":
         rows = T + N
     elif v is not None and v < (0, 9, 2):
         rows = 2 * N
@@ -581,19 +684,21 @@ def activation_peak_parts(arch: Architecture, *, max_num_seqs: int, max_num_batc
                           engine=None, flashinfer=None, dtype_bytes=2, tp: int = 1, last_stage: bool = True,
                           encoder_bytes: float = 0.0, num_sms: int = DEFAULT_NUM_SMS,
                           sampler_fp32_copies_override=None, hidden_copies=FORWARD_HIDDEN_COPIES,
-                          quantization: str | None = None, moe_workspace: bool | None = None) -> ActivationParts:
+                          quantization: str | None = None, moe_workspace: bool | None = None,
+                          model_runner: str | None = None) -> ActivationParts:
     """:class:`ActivationParts` of one start-up (scalar inputs); see :func:`activation_peak_bytes`."""
     v = parse_version(version)
     eng = engine or default_engine(v) or "v1"
     eng = "v0" if str(eng).lower() == "v0" else "v1"
+    runner = None if eng == "v0" else (model_runner or default_model_runner(v, eng))
     T = int(max_num_batched_tokens)
     N = profile_run_num_seqs(int(max_num_seqs), T, eng)
     fwd = forward_activation_bytes(arch, T, tp=tp, dtype_bytes=dtype_bytes, hidden_copies=hidden_copies)
-    regime = sampler_regime(v, eng, flashinfer, num_seqs=N)
+    regime = sampler_regime(v, eng, flashinfer, num_seqs=N, model_runner=runner)
     if last_stage:
         samp = sampler_peak_bytes(N, arch.vocab_size, regime=regime, logits_dtype_bytes=dtype_bytes,
                                   num_sms=num_sms, fp32_copies=sampler_fp32_copies_override)
-        left = sampler_leftover_bytes(arch, T, N, v, engine=eng, dtype_bytes=dtype_bytes)
+        left = sampler_leftover_bytes(arch, T, N, v, engine=eng, dtype_bytes=dtype_bytes, model_runner=runner)
         if moe_workspace is None:
             moe_workspace = moe_workspace_persistent(arch, v, engine=eng, quantization=quantization)
         if moe_workspace:
@@ -608,7 +713,8 @@ def activation_peak_bytes(arch: Architecture, *, max_num_seqs: int, max_num_batc
                           engine=None, flashinfer=None, dtype_bytes=2, tp: int = 1, last_stage: bool = True,
                           encoder_bytes: float = 0.0, num_sms: int = DEFAULT_NUM_SMS,
                           sampler_fp32_copies_override=None, hidden_copies=FORWARD_HIDDEN_COPIES,
-                          quantization: str | None = None, moe_workspace: bool | None = None) -> float:
+                          quantization: str | None = None, moe_workspace: bool | None = None,
+                          model_runner: str | None = None) -> float:
     r"""vLLM's printed activation peak, from the physics of ``profile_run`` (bytes per GPU).
 
     Parameters
@@ -632,6 +738,8 @@ def activation_peak_bytes(arch: Architecture, *, max_num_seqs: int, max_num_batc
         Weight format (decides the fused-MoE path, :func:`moe_workspace_persistent`).
     moe_workspace : bool, optional
         Override whether the fused-MoE workspace persists into the sampler stage.
+    model_runner : {"v1", "v2"}, optional
+        The V1 engine's GPU model runner (default :func:`default_model_runner`: V2 from 0.29).
 
     Returns
     -------
@@ -659,7 +767,8 @@ def activation_peak_bytes(arch: Architecture, *, max_num_seqs: int, max_num_batc
         arch, max_num_seqs=max_num_seqs, max_num_batched_tokens=max_num_batched_tokens, version=version,
         engine=engine, flashinfer=flashinfer, dtype_bytes=dtype_bytes, tp=tp, last_stage=last_stage,
         encoder_bytes=encoder_bytes, num_sms=num_sms, sampler_fp32_copies_override=sampler_fp32_copies_override,
-        hidden_copies=hidden_copies, quantization=quantization, moe_workspace=moe_workspace).peak
+        hidden_copies=hidden_copies, quantization=quantization, moe_workspace=moe_workspace,
+        model_runner=model_runner).peak
 
 
 # ----------------------------------------------------------------------------- accounting
