@@ -298,11 +298,13 @@ EXCEPTIONS.update({f"vllm-redhatai-gemma-4-26b-a4b-it-fp8-dynamic-{h}": _GEMMA4_
     "4b0447f9ea",
     "4bd81772d8",
     "60c8b3336b",
-    "8aba82786d",
     "99b14253dd",
     "c761783278",
     "d07ebfcb94",
 )})
+EXCEPTIONS["vllm-redhatai-gemma-4-26b-a4b-it-fp8-dynamic-8aba82786d"] = (
+    "the same model eager at 16 / 512 (0.29, V2): printed 0.04 GiB against 0.06 GiB of forward physics, "
+    "a 0.02 GiB difference that is 43 % of a tiny figure (the fit keeps this start)")
 
 #: Version read from a record's notes where the profile has none (the sampler regime needs it).
 VERSION_FROM_NOTES = {
