@@ -97,3 +97,27 @@ def test_cli_flags(capsys):
                         "--input-len", "10"])
     err = capsys.readouterr().err
     assert rc == 2 and "KV pool" in err
+
+
+def test_the_version_selects_the_model_runner_and_sampler_path(vllm):
+    """vLLM's own default by release (fitting.physics.vllm): the V1 runner's Triton sampler at
+    0.19, the V2 runner's logits-only dummy sampler at 0.30 (no fp32 copy, no top-k/top-p: a
+    smaller activation physics at the same settings), its FlashInfer warm-up pass at 0.34."""
+    kw = dict(gpu="L40S", batch_size=256, max_num_batched_tokens=2048, max_model_len=4096)  # batch_size: max_num_seqs
+    runs = {v: vllm.query("Qwen/Qwen2.5-7B-Instruct", framework_version=v, **kw) for v in ("0.19.0", "0.30.0", "0.34.0")}
+    notes = {v: r["defaults_applied"]["profile_run"] for v, r in runs.items()}
+    assert notes["0.19.0"].startswith("V1 model runner") and "v1_triton" in notes["0.19.0"]
+    assert notes["0.30.0"].startswith("V2 model runner") and "v2_logits" in notes["0.30.0"]
+    assert notes["0.34.0"].startswith("V2 model runner") and "v1_flashinfer" in notes["0.34.0"]
+    act = {v: r["activations_gib"] for v, r in runs.items()}
+    assert act["0.30.0"] < act["0.34.0"] < act["0.19.0"]
+
+
+def test_gemma4_on_the_v2_runner_is_flagged(vllm):
+    r = vllm.query("google/gemma-4-26B-A4B", gpu="L40S", max_model_len=4096, framework_version="0.29.0")
+    assert any("Gemma-4 under vLLM's V2 model runner" in w for w in r["warnings"])
+    eager = vllm.query("google/gemma-4-26B-A4B", gpu="L40S", max_model_len=4096, framework_version="0.29.0",
+                       enforce_eager=True)
+    assert not any("Gemma-4 under vLLM's V2" in w for w in eager["warnings"])
+    older = vllm.query("google/gemma-4-26B-A4B", gpu="L40S", max_model_len=4096, framework_version="0.26.0")
+    assert not any("Gemma-4 under vLLM's V2" in w for w in older["warnings"])
