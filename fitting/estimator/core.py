@@ -48,7 +48,7 @@ from fitting.data.frameworks import (
 )
 from fitting.estimator import queries
 from fitting.physics.vllm import SAMPLER_REGIMES, default_model_runner, graphs_in_pool_budget, parse_version, \
-    sampler_regime
+    sampler_regime, unmodelled_v2_compile_transient
 from fitting.estimator.answer import answer
 from fitting.estimator.coefficient_file import (
     SUPPORTED_SCHEMA_VERSIONS,
@@ -464,8 +464,9 @@ class Estimator:
         if self.cuda_graph is None and self.framework == "vllm":
             msgs.append("CUDA graph memory is not modelled in this coefficient file (cuda_graph_gib is null)")
         version = s.get("framework_version")
-        if (self.framework == "vllm" and str(arch.text_model_type).startswith("gemma4") and isinstance(version, str)
-                and default_model_runner(version) == "v2" and not s.get("enforce_eager")):
+        if (self.framework == "vllm" and isinstance(version, str)
+                and unmodelled_v2_compile_transient(arch.text_model_type, version,
+                                                    enforce_eager=bool(s.get("enforce_eager")))):
             msgs.append("Gemma-4 under vLLM's V2 model runner with compilation: nine starts of gemma-4-26B-A4B FP8 "
                         "(0.29) held about 1.2 GiB more in the profile run than its mechanics give (eager starts "
                         "match them); the prediction leaves that out: expect up to ~1.2 GiB more non-KV per GPU")

@@ -132,7 +132,7 @@ from fitting.physics.quantization import WeightFormat, weight_format
 from fitting.physics.transformers import load_transient_bytes
 from fitting.physics.memory import kv_bytes_per_token
 from fitting.physics.parameters import count_parameters
-from fitting.physics.vllm import default_model_runner, graphs_in_pool_budget
+from fitting.physics.vllm import graphs_in_pool_budget, unmodelled_v2_compile_transient
 from fitting.physics import tgi as tgi_physics
 
 __all__ = [
@@ -748,19 +748,17 @@ def build_observations(frame: pd.DataFrame, framework: str, *, response: str = "
             if arch is not None and (arch.extra or {}).get("multimodal_towers") and lm_only[i] is not True:
                 reason[i] = ("multimodal model: vLLM's profile run also encodes dummy multimodal inputs through "
                              "its tower, which the physics does not model")
-        # Gemma-4 under the V2 model runner with compilation (not eager): nine starts of
-        # gemma-4-26B-A4B FP8 on 0.29 hold a ~1.2 GiB transient at 48-256 sequences / 2,048
-        # tokens (0.9-1.2 GiB at 16,384) that the profile run's mechanics (forward, logits) do
-        # not produce, while the same model eager prints 0.04 GiB (physics 0.06) and text-only
-        # V2 starts of Qwen2.5 print what the physics gives: an allocation of its compiled graph
-        # the physics does not model, which the fit would otherwise spread over every model.
+        # Gemma-4 under the V2 model runner with compilation: a transient the profile run's
+        # mechanics do not produce (fitting.physics.vllm.unmodelled_v2_compile_transient), which
+        # the fit would otherwise spread over every model; the same model eager stays in.
         versions, runners = _str(fr, "framework_version"), _str(fr, "model_runner")
         eager = _bool(fr, "enforce_eager", False)
         for i, m in enumerate(model_ids):
             entry = (entries.get(m) or (None, None))[0] if reason[i] is None else None
             arch = getattr(entry, "architecture", None)
-            runner = runners[i] or default_model_runner(versions[i])
-            if arch is not None and str(arch.text_model_type).startswith("gemma4") and runner == "v2" and not eager[i]:
+            if arch is not None and unmodelled_v2_compile_transient(arch.text_model_type, versions[i],
+                                                                    model_runner=runners[i],
+                                                                    enforce_eager=bool(eager[i])):
                 reason[i] = ("Gemma-4 under vLLM's V2 model runner with compilation: a ~1.2 GiB transient of its "
                              "compiled graph that the profile run's mechanics do not produce (the same model "
                              "eager matches them); not modelled")
