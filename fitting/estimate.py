@@ -179,6 +179,18 @@ def _pool_lines(r: dict) -> list:
                 if r["max_model_len_memory_allows"] > r["max_model_len_that_starts"] else ""),
              f"  {'min ' + knob + ' to start' if not vllm else 'min utilization to start':32s}"
              f"{'none <= 1' if r['min_gpu_memory_utilization_to_start'] is None else format(r['min_gpu_memory_utilization_to_start'], '.3f'):>12s}"]
+    res = r.get("sglang_reserve")
+    if res is not None:
+        parts = res["parts_gib"]
+        mx = res["max_mem_fraction_static"]
+        lines += [f"  {'reserve (1 - mfs) x G':32s}{res['reserve_gib']:>12.2f}   GiB for what SGLang allocates after "
+                  "the pool",
+                  f"  {'  needed after the pool':32s}{res['needed_gib']:>12.2f}   GiB "
+                  f"[{res['needed_lower_gib']:.2f}, {res['needed_upper_gib']:.2f}]: attention set-up "
+                  f"{parts['attention_setup']:.2f} ({res['attention_backend']}), decode CUDA graphs "
+                  f"{parts['decode_cuda_graphs']:.2f} (max bs {res['cuda_graph_max_bs']}), piecewise prefill graphs "
+                  f"{parts['piecewise_cuda_graphs']:.2f}, run-time peak {parts['runtime_peak']:.2f}",
+                  f"  {'  max mfs that leaves it':32s}{'none' if mx is None else format(mx, '.3f'):>12s}"]
     if w["concurrency"] != 1 or w["tokens_per_request"] != mml:
         fp = w["fits_in_pool_probability"]
         lines += [f"  {'workload':32s}{w['concurrency']:,d} x {w['tokens_per_request']:,d} tokens: "

@@ -54,7 +54,7 @@ def simulated_observations(framework="vllm", *, spec="seed", true=TRUE_SEED, n_m
              "model_mem_gib": w + kv + act, "n_gpus": tp, "tp": tp, "batch_size": b,
              "vocab_size": np.full(n, 128256.0),
              **{k: np.zeros(n) for k in ("forward_gib", "sampler_gib", "leftover_gib", "sampler_regime",
-                                         "pcie_interconnect")}}
+                                         "runner_state_gib", "pcie_interconnect")}}
     sp = get_spec(spec)
     y = _noisy(sp, feats, true, sigma_log, rng, n)
     table = pd.DataFrame({

@@ -263,3 +263,33 @@ def test_offline_unknown_id_is_an_actionable_error(capsys, monkeypatch, tmp_path
     rc, out, err = _run(["--model", "someone/never-published-7B", "--offline"], capsys)
     assert rc == 2 and out == ""
     assert "someone/never-published-7B" in err and "config.json" in err and "offline" in err.lower()
+
+
+def test_sglang_answers_what_its_reserve_must_hold(sim_dir, capsys):
+    """SGLang sizes its pool first and allocates its attention workspaces, CUDA graphs and
+    prefill in the rest, (1 - mem_fraction_static) of the GPU: the answer sizes those
+    (fitting.physics.sglang) and warns when a hand-set fraction leaves too little. Qwen2.5-7B
+    on an L4 (22 GiB: chunked prefill 4096, max bs 48, FlashInfer with Qwen2's 512 MiB
+    workspace): SGLang's default 0.695 leaves 6.7 GiB for about 1.8 GiB; 0.95 leaves 1.1 GiB."""
+    base = ["--params", str(sim_dir / "sglang"), "--model", "Qwen/Qwen2.5-7B-Instruct", "--gpu", "L4", "--json"]
+    rc, out, err = _run(base, capsys)
+    assert rc == 0, err
+    r = json.loads(out)
+    res = r["sglang_reserve"]
+    assert res["attention_backend"] == "flashinfer" and res["cuda_graph_max_bs"] == 48
+    assert res["chunked_prefill_size"] == 4096 and res["piecewise_cuda_graph_max_tokens"] == 4096
+    assert res["parts_gib"]["attention_setup"] == pytest.approx((512 + 24) / 1024, abs=0.01)
+    assert res["needed_lower_gib"] < res["needed_gib"] < res["needed_upper_gib"] < res["reserve_gib"]
+    assert res["reserve_gib"] == pytest.approx((1 - r["gpu_memory_utilization"]) * r["gpu_memory_gib"])
+    assert not any("may run out of memory after sizing its pool" in w for w in r["warnings"])
+    rc, out, err = _run(base + ["--mem-fraction-static", "0.95"], capsys)
+    r = json.loads(out)
+    assert r["sglang_reserve"]["reserve_gib"] < r["sglang_reserve"]["needed_upper_gib"]
+    assert any("may run out of memory after sizing its pool" in w for w in r["warnings"])
+    assert r["sglang_reserve"]["max_mem_fraction_static"] < 0.95
+    # Hopper takes FA3 (no FlashInfer workspace) and the 80 GB tier's 256 / 8192
+    rc, out, err = _run(["--params", str(sim_dir / "sglang"), "--model", "meta-llama/Llama-3.1-8B-Instruct",
+                         "--gpu", "H100", "--json"], capsys)
+    res = json.loads(out)["sglang_reserve"]
+    assert res["attention_backend"] == "fa3" and res["parts_gib"]["attention_setup"] == 0.0
+    assert res["cuda_graph_max_bs"] == 256 and res["chunked_prefill_size"] == 8192

@@ -42,6 +42,7 @@ from fitting.physics.vllm import (
     padded_vocab_size,
     parse_version,
     profile_run_num_seqs,
+    runner_state_bytes,
     sampler_fp32_copies,
     sampler_leftover_bytes,
     sampler_peak_bytes,
@@ -457,3 +458,77 @@ def test_activation_does_not_depend_on_tp_for_dense_models():
     by_id = {pid: p for pid, _, p in RECORDS}
     peaks = {by_id[i].peak for i in ids}
     assert len(peaks) == 1
+
+
+# --------------------------------------------------------------------------- V2 runner state
+
+def test_v2_runner_state_from_source():
+    """``PenaltiesState`` (vllm/v1/worker/gpu/sample/penalties.py, 0.24-0.34) keeps
+    ``output_bin_counts`` [max_num_reqs, V] int32 and ``prompt_bin_mask`` [max_num_reqs,
+    ceil(V / 32)] int32 on the GPU; vLLM counts them as non-KV memory from 0.27
+    (``total_consumed`` in vllm/utils/mem_utils.py)."""
+    V = 128256  # Llama-3.1
+    expected = 1024 * (V + 4008) * 4  # ceil(128256 / 32) = 4008
+    assert runner_state_bytes(V, 1024, "0.34.0") == expected
+    assert runner_state_bytes(V, 1024, "0.29.0") == expected  # V2 the default from 0.29
+    assert runner_state_bytes(V, 256, "0.27.1", model_runner="v2") == expected / 4  # opt-in V2, counted
+    assert runner_state_bytes(V, 1024, "0.28.0") == 0.0  # the V1 runner has no such tensor
+    assert runner_state_bytes(V, 1024, "0.34.0", model_runner="v1") == 0.0
+    assert runner_state_bytes(V, 1024, "0.26.0", model_runner="v2") == 0.0  # present, but not counted
+    assert runner_state_bytes(V, 1024, "0.7.3") == 0.0 and runner_state_bytes(V, 1024, None) == 0.0
+
+
+def _loaded_and_consumed(d):
+    """'Model loading took X GiB' and 'Actual usage is Y GiB for consumed memory' of a log."""
+    import re
+    ev = d["provenance"].get("evidence") or ""
+    m1 = re.search(r"Model loading took ([\d.]+) GiB", ev)
+    m2 = re.search(r"Actual usage is ([\d.]+) GiB for consumed memory", ev)
+    return (float(m1.group(1)), float(m2.group(1))) if m1 and m2 else None
+
+
+def test_v2_runner_state_is_inside_the_consumed_memory():
+    """Every V2 start that prints both its weight load and its consumed memory (weights +
+    everything else allocated since the start-up snapshot) leaves room for the runner state:
+    consumed - loaded >= the state (less 0.01 GiB of print rounding). Gemma-4 (V = 262,144):
+    0.44 GiB at 16 sequences, 0.63-0.92 at 256, 2.13 at 451 and 2.29 at 512; the state is 0.02,
+    0.26, 0.46 and 0.53 GiB."""
+    checked = 0
+    for path in sorted(PUBLIC.glob("*.json")):
+        d = json.loads(path.read_text())
+        figs = _loaded_and_consumed(d)
+        if figs is None or not d["model"].get("id"):
+            continue
+        runner = (d.get("engine_settings") or {}).get("model_runner")
+        version = d.get("framework_version")
+        if (runner or default_model_runner(version)) != "v2":
+            continue
+        arch = resolve_model(d["model"]["id"]).architecture
+        st = _settings(d, arch)
+        state = runner_state_bytes(arch.vocab_size, st["max_num_seqs"], version, model_runner=runner) / GIB
+        loaded, consumed = figs
+        assert state > 0, d["profile_id"]
+        assert consumed - loaded >= state - 0.01, (d["profile_id"], consumed - loaded, state)
+        checked += 1
+    assert checked >= 12
+
+
+def test_v2_runner_state_enters_the_vllm_specs_exactly():
+    """The state is a feature of the vLLM specs added as it is (no parameter): 0 on 0.28's V1 runner."""
+    import numpy as np
+
+    from fitting.overhead.specs import build_features, get_spec
+
+    arch = resolve_model("meta-llama/Llama-3.1-8B-Instruct").architecture
+    new = build_features(arch, framework="vllm", batch_size=1024, max_num_batched_tokens=8192,
+                         framework_version="0.34.0")
+    old = build_features(arch, framework="vllm", batch_size=1024, max_num_batched_tokens=8192,
+                         framework_version="0.28.0")
+    assert float(new["runner_state_gib"]) == pytest.approx(1024 * (128256 + 4008) * 4 / GIB)
+    assert float(old["runner_state_gib"]) == 0.0
+    for name in ("vllm", "vllm_fabric"):
+        spec = get_spec(name)
+        p = np.array([prm.start for prm in spec.params])
+        without = {**new, "runner_state_gib": np.zeros_like(new["runner_state_gib"])}
+        diff = float(spec.evaluate(new, p) - spec.evaluate(without, p))
+        assert diff == pytest.approx(float(new["runner_state_gib"]))

@@ -3,6 +3,7 @@ GPU, assembled into one JSON-ready dict with units and the defaults that were ap
 
 from __future__ import annotations
 
+import math
 
 from fitting.data.frameworks import VLLM_NEWEST_KNOWN, sglang_default_mem_fraction_static, vllm_defaults
 from fitting.data.gpus import find_gpu, gpu_info, gpu_interconnect
@@ -16,6 +17,7 @@ from fitting.estimator.inputs import (
 from fitting.estimator.queries import MAX_BATCH_SEARCH
 from fitting.estimator.pool import ENGINE_TOKEN_BUDGET_DEFAULT
 from fitting.physics.tgi import launcher_defaults as tgi_launcher_defaults
+from fitting.physics import sglang as sglang_physics
 from fitting.physics.vllm import graphs_in_pool_budget
 
 __all__ = ["answer"]
@@ -137,6 +139,16 @@ def answer(est, model, *, gpu=None, gpu_memory_gib=None, gpu_memory_utilization=
                       f"{d['reserved_mib']:g} MiB reserved for activations and CUDA graphs; the server_args line "
                       "of a start prints the value it used)")
         u = est.utilization(gpu_memory_utilization, pred.settings)
+        if est.framework == "sglang":
+            reserve = _sglang_reserve(model, q, out.get("gpu"), gpu_memory_gib, float(u))
+            out["sglang_reserve"] = reserve
+            if reserve["needed_upper_gib"] > reserve["reserve_gib"]:
+                warnings.append(
+                    f"SGLang may run out of memory after sizing its pool: it needs about {reserve['needed_gib']:.2f} "
+                    f"GiB [{reserve['needed_lower_gib']:.2f}, {reserve['needed_upper_gib']:.2f}] for its attention "
+                    f"workspaces, CUDA graphs and first prefill, and mem_fraction_static {float(u):g} leaves "
+                    f"{reserve['reserve_gib']:.2f} GiB: lower it to {reserve['max_mem_fraction_static']} or less, or "
+                    "lower --cuda-graph-max-bs / --chunked-prefill-size")
         if knob is not None:
             out["gpu_memory_utilization"] = float(u)
             out["static_fraction_setting"] = knob
@@ -230,3 +242,47 @@ def _engine_start(est, model, out, q, gpu_memory_gib, u, confidence) -> dict:
     ans["workload"] = {"concurrency": int(q.get("concurrency") or 1), "tokens_per_request": int(per_seq),
                        "fits_in_pool_probability": float(out["fit_probability"]) if fitted else None}
     return ans
+
+
+def _sglang_reserve(model, q, gpu_name, gpu_memory_gib, mem_fraction_static) -> dict:
+    """What SGLang allocates after its pool against what ``mem_fraction_static`` leaves
+    (:mod:`fitting.physics.sglang`), GiB per GPU; settings from SGLang's tier defaults where not given."""
+    arch = resolve_model_arg(model)[0]
+    tp, pp = int(q.get("tp") or 1), int(q.get("pp") or 1)
+    version = q.get("framework_version")
+    tiers = sglang_default_mem_fraction_static(gpu_memory_gib, tp=tp, pp=pp,
+                                               chunked_prefill_size=q.get("max_num_batched_tokens"))
+    cps, max_bs = int(tiers["chunked_prefill_size"]), int(tiers["cuda_graph_max_bs"])
+    eager = bool(q.get("enforce_eager"))
+    archs = sglang_physics.architecture_names(arch)
+    multimodal = bool((arch.extra or {}).get("multimodal_towers"))
+    backend = sglang_physics.default_attention_backend(gpu_name, version, mla=arch.is_mla, architectures=archs)
+    piecewise = None if eager else sglang_physics.piecewise_max_tokens_default(
+        version, chunked_prefill_size=cps, mla=arch.is_mla, multimodal=multimodal, pp=pp)
+    dtype = str(q.get("dtype") or "bfloat16")
+    parts = sglang_physics.reserve_needed_bytes(
+        arch, chunked_prefill_size=cps, cuda_graph_max_bs=None if eager else max_bs, tp=tp,
+        dtype_bytes=4 if dtype == "float32" else 2, backend=backend,
+        context_len=q.get("max_model_len") or arch.max_position_embeddings, version=version,
+        piecewise_max_tokens=piecewise, architectures=archs, multimodal_flashinfer=multimodal and backend == "flashinfer",
+        num_wrappers=2 if arch.sliding_window else 1)
+    gib = float(2**30)
+    f = sglang_physics.GRAPH_ERROR_FACTOR
+    fixed = (parts.attn_init + parts.runtime_peak) / gib
+    need, graphs = parts.total / gib, parts.graphs / gib
+    upper = fixed + graphs * f
+    reserve = (1.0 - mem_fraction_static) * gpu_memory_gib
+    v = version or ".".join(map(str, sglang_physics.SGLANG_RESERVE_VERIFIED))
+    return {
+        "reserve_gib": reserve, "needed_gib": need, "needed_lower_gib": fixed + graphs / f, "needed_upper_gib": upper,
+        "parts_gib": {"attention_setup": parts.attn_init / gib, "decode_cuda_graphs": parts.decode_graphs / gib,
+                      "piecewise_cuda_graphs": parts.piecewise_graphs / gib, "runtime_peak": parts.runtime_peak / gib},
+        "max_mem_fraction_static": (None if upper >= gpu_memory_gib
+                                    else math.floor((1.0 - upper / gpu_memory_gib) * 1000.0) / 1000.0),
+        "attention_backend": backend, "cuda_graph_max_bs": None if eager else max_bs, "chunked_prefill_size": cps,
+        "piecewise_cuda_graph_max_tokens": piecewise, "version": v,
+        "source": (f"fitting.physics.sglang (SGLang {v}'s graph capture and attention set-up; the CUDA-graph terms "
+                   f"carry a x{f:g} band, the widest ratio seen against six logged starts; the reserve is "
+                   "(1 - mem_fraction_static) x G, about 0.1 GiB above SGLang's own (it applies the fraction to the "
+                   "memory free before the weights load))"),
+    }

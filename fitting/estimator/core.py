@@ -48,7 +48,7 @@ from fitting.data.frameworks import (
 )
 from fitting.estimator import queries
 from fitting.physics.vllm import SAMPLER_REGIMES, default_model_runner, graphs_in_pool_budget, parse_version, \
-    sampler_regime, unmodelled_v2_compile_transient
+    runner_state_bytes, sampler_regime, unmodelled_v2_compile_transient
 from fitting.estimator.answer import answer
 from fitting.estimator.coefficient_file import (
     SUPPORTED_SCHEMA_VERSIONS,
@@ -221,6 +221,12 @@ class Estimator:
                 regime = sampler_regime(framework_version, model_runner=runner)
                 applied["profile_run"] = (f"{runner.upper()} model runner (vLLM {framework_version}'s default), "
                                           f"dummy sampler path {regime}: {SAMPLER_REGIMES[regime].description}")
+                if np.ndim(batch_size) == 0:
+                    state = runner_state_bytes(arch.vocab_size, batch_size, framework_version, model_runner=runner)
+                    if state > 0:
+                        applied["profile_run"] += (
+                            f"; its sampler keeps [max_num_seqs, vocab] int32 penalty counts, {state / _GIB:.2f} GiB at "
+                            f"{int(batch_size)} sequences, counted as non-KV memory (inside the overhead line)")
         if self.framework == "llamacpp":
             if max_num_batched_tokens is None:
                 max_num_batched_tokens = LLAMACPP_DEFAULTS["n_ubatch"]

@@ -449,7 +449,8 @@ def _simulated_design(n_obs, rng):
     return {"weights_gib": w, "weights_total_gib": w_total, "kv_gib": np.zeros(n_obs),
             "activations_gib": act, "model_mem_gib": w + act, "n_gpus": n, "tp": n, "batch_size": b,
             "vocab_size": np.full(n_obs, 32000.0),
-            **{k: np.zeros(n_obs) for k in ("forward_gib", "sampler_gib", "leftover_gib", "sampler_regime")}}
+            **{k: np.zeros(n_obs) for k in ("forward_gib", "sampler_gib", "leftover_gib", "sampler_regime",
+                                            "runner_state_gib")}}
 
 
 def simulate_lambda0_rejections(true_lambda: float = 0.0, *, n_obs: int = 40, n_reps: int = 200,

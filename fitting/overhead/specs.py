@@ -35,6 +35,7 @@ import numpy as np
 from fitting import physics
 from fitting.physics import llamacpp as llamacpp_physics
 from fitting.physics import tgi as tgi_physics
+from fitting.physics import trtllm as trtllm_physics
 from fitting.physics import transformers as transformers_physics
 from fitting.physics import vllm as vllm_physics
 from fitting.data.frameworks import framework_info
@@ -49,6 +50,9 @@ FEATURE_NAMES = (
     # max_num_batched_tokens, the dummy sampler's temporaries, what the forward leaves during
     # sampling, and the sampler regime (SAMPLER_REGIME_CODES)
     "forward_gib", "sampler_gib", "leftover_gib", "sampler_regime",
+    # vLLM's V2 model runner: persistent per-request sampling state counted as non-KV memory
+    # (fitting.physics.vllm.runner_state_bytes), 0 elsewhere
+    "runner_state_gib",
     # 1.0 when the GPUs of a tensor-parallel group talk over PCIe (no NVLink, or vLLM's custom
     # all-reduce off), 0.0 with NVLink or unknown (see build_features' ``interconnect``)
     "pcie_interconnect",
@@ -318,6 +322,13 @@ def _vllm_branches(x, p):
 _VLLM_MAX_EPS_GIB = 0.02
 
 
+def _runner_state(x):
+    """The V2 runner's persistent sampling state (GiB; 0 where the features predate it): exact
+    tensor sizes from the source (:func:`fitting.physics.vllm.runner_state_bytes`), so a
+    constant of the overhead with no parameter of its own."""
+    return _f(x, "runner_state_gib") if "runner_state_gib" in x else 0.0
+
+
 def _smooth_max(a, b):
     d = np.sqrt((a - b) ** 2 + _VLLM_MAX_EPS_GIB**2)
     return 0.5 * (a + b + d), 0.5 * (1.0 + (a - b) / d)
@@ -327,7 +338,7 @@ def _vllm_eval(x, p):
     fwd, samp = _vllm_branches(x, p)
     n = _f(x, "tp") if "tp" in x else _f(x, "n_gpus")
     peak, _ = _smooth_max(fwd, samp)
-    return p[0] + p[1] * (n > 1) + peak - _f(x, "activations_gib")
+    return p[0] + p[1] * (n > 1) + peak - _f(x, "activations_gib") + _runner_state(x)
 
 
 def _vllm_jac(x, p):
@@ -351,13 +362,15 @@ def _vllm_regressors(x):
 VLLM = OverheadSpec(
     name="vllm",
     formula="overhead = baseline_gib + multi_gpu_gib*[tp>1] + max(F (1+forward_excess), "
-            "S (1+sampler_<regime>_excess) + L) - A",
+            "S (1+sampler_<regime>_excess) + L) - A + R",
     description="vLLM's profile run from its own mechanics (fitting.physics.vllm): the activation peak is "
                 "the larger of the forward of max_num_batched_tokens (F) and the dummy sampler's temporaries "
                 "(S, by sampler implementation: sort-based top-k/top-p, Triton from 0.17, FlashInfer) plus what "
                 "the forward leaves (L); the fit estimates a correction of each stage's source-derived size "
                 "(0 = the source's figure; a regime absent from the data keeps 0), a constant non-torch "
-                "level and a step at tp > 1 (NCCL / custom all-reduce buffers).",
+                "level and a step at tp > 1 (NCCL / custom all-reduce buffers). R: the V2 model runner's "
+                "persistent sampling state ([max_num_seqs, V] int32 penalty counts), counted as non-KV memory "
+                "from 0.27, exact from the source and not fitted.",
     params=(
         ParamSpec("baseline_gib", 0.3, 0.0, np.inf, "GiB", "non-torch memory per GPU (tp = 1)"),
         ParamSpec("multi_gpu_gib", 0.5, 0.0, np.inf, "GiB", "extra non-torch memory per GPU when tp > 1"),
@@ -380,7 +393,7 @@ def _vllm_fabric_eval(x, p):
     fwd, samp = _vllm_branches(x, p)
     peak, _ = _smooth_max(fwd, samp)
     nvlink, pcie = _fabric_split(x)
-    return p[0] + p[1] * nvlink + p[6] * pcie + peak - _f(x, "activations_gib")
+    return p[0] + p[1] * nvlink + p[6] * pcie + peak - _f(x, "activations_gib") + _runner_state(x)
 
 
 def _vllm_fabric_jac(x, p):
@@ -403,7 +416,7 @@ VLLM_FABRIC_PARAM_NAMES = ("baseline_gib", "multi_gpu_gib", "forward_excess", "s
 VLLM_FABRIC = OverheadSpec(
     name="vllm_fabric",
     formula="overhead = baseline_gib + multi_gpu_gib*[tp>1, NVLink] + multi_gpu_pcie_gib*[tp>1, PCIe] "
-            "+ max(F (1+forward_excess), S (1+sampler_<regime>_excess) + L) - A",
+            "+ max(F (1+forward_excess), S (1+sampler_<regime>_excess) + L) - A + R",
     description="The vllm spec with the tensor-parallel non-torch memory split by interconnect. With NVLink, "
                 "vLLM's custom all-reduce (vllm/distributed/device_communicators/custom_all_reduce.py: IPC "
                 "buffers and registered CUDA-graph buffers) and NCCL's NVLink/NVLS channels hold memory outside "
@@ -658,6 +671,11 @@ def build_features(arch, *, framework, tp=1, pp=1, batch_size=1, input_len=0, ou
         # activations and CUDA graphs use the rest of the GPU, so none are in the response
         act = np.zeros(np.broadcast(b, seq).shape)
         parts = None
+    elif framework == "trtllm":
+        # the PyTorch backend sizes its pool after a dummy prefill of max_num_tokens tokens
+        # (fitting.physics.trtllm: KvCacheCreator; logits of the last token per request only)
+        act = _trtllm_activation(arch, tp=tp, mbt=max_num_batched_tokens, seq=seq, dtype=dtype)
+        parts = None
     elif framework == "tgi":
         # the pool is sized after the warm-up prefill of max_batch_prefill_tokens tokens, whose
         # peak the caching allocator still holds (fitting.physics.tgi: up to 2.4 with the
@@ -682,6 +700,9 @@ def build_features(arch, *, framework, tp=1, pp=1, batch_size=1, input_len=0, ou
     for k in ("forward", "sampler", "leftover"):
         feats[f"{k}_gib"] = (np.asarray(parts[k], float) / _GIB) if parts is not None else 0.0
     feats["sampler_regime"] = parts["regime"] if parts is not None else 0.0
+    feats["runner_state_gib"] = (np.asarray(vllm_physics.runner_state_bytes(
+        arch.vocab_size, b, framework_version, engine=engine, model_runner=model_runner), float) / _GIB
+        if framework == "vllm" else 0.0)
     feats["pcie_interconnect"] = (np.asarray(interconnect, dtype=object) == "pcie").astype(float) \
         if interconnect is not None else 0.0
     feats = {k: np.broadcast_to(v, shape).astype(float) for k, v in feats.items()}
@@ -709,6 +730,24 @@ def _tgi_warmup(arch, *, tp, mbt, dtype, version):
                                                              tp=key[1], dtype_bytes=b).peak
         out[idx] = peaks[key]
     return float(out) if out.ndim == 0 else out
+
+def _trtllm_activation(arch, *, tp, mbt, seq, dtype):
+    """TensorRT-LLM's estimation-run activation peak (bytes) per row (PyTorch backend,
+    :func:`fitting.physics.trtllm.pytorch_activation_bytes`): ``max_num_batched_tokens`` is its
+    ``max_num_tokens`` (8192 where None), the sequence length its ``max_seq_len``."""
+    T, tp_a, S = np.broadcast_arrays(np.asarray(8192.0 if mbt is None else mbt, float), np.asarray(tp, float),
+                                     np.asarray(seq, float))
+    b = _DTYPE_BYTES.get(str(dtype), 2)
+    peaks = {}
+    out = np.empty(T.shape)
+    for idx in np.ndindex(T.shape):
+        key = (int(T[idx]), int(tp_a[idx]), max(int(S[idx]), 2))
+        if key not in peaks:
+            peaks[key] = trtllm_physics.pytorch_activation_bytes(arch, max_num_tokens=key[0], max_seq_len=key[2],
+                                                                 tp=key[1], dtype_bytes=b)
+        out[idx] = peaks[key]
+    return float(out) if out.ndim == 0 else out
+
 
 #: transformers run settings assumed where neither the caller nor the profile gives them:
 #: the newest release the mechanics were read in, SDPA (the default attention since 4.36

@@ -363,6 +363,21 @@ class ComputeBuffer:
                    key=lambda kv: kv[1])[0]
 
 
+#: Architectures whose last layer leaves an ``n_ff x n_outputs`` f32 hole below the final norm
+#: when the logits are allocated. ``llm_build_glm4`` (src/llama-model.cpp) feeds one fused
+#: ``ffn_up`` (``{n_embd, n_ff * 2}``) to ``build_ffn(..., LLM_FFN_SWIGLU, LLM_FFN_SEQ)``, which
+#: (src/llama-graph.cpp, builds of 2025-05) splits it into two ``ggml_cont`` halves. The FFN norm
+#: has that one consumer, so ggml-alloc frees it before the first half is allocated; that half
+#: (silu'd, then the in-place product feeding ``ffn_down``) takes the bottom of the buffer, the
+#: down projection lands directly above it and is reused in place by the post-FFN norm, the
+#: residual, the output norm and ``result_norm``. The freed ``n_ff x T`` hole below cannot hold
+#: the logits, which go above: peak = (n_ff + n_embd + n_vocab) * T * 4. Reproduced exactly by
+#: the b5274-era allocator with the CUDA-like split (token embeddings on the host) for 2..61
+#: layers and n_ubatch 256..2048 (353.00 MiB for GLM-Z1-32B at 512); llama's separate gate/up
+#: keep the FFN norm alive while the gate is allocated, so its layer output reuses offset 0.
+_SPLIT_SWIGLU_HOLE_ARCHS = frozenset({"glm4"})
+
+
 def compute_buffer_bytes(hp: GGUFHparams, *, n_kv: int, n_ubatch: int, flash_attn: bool, n_outputs: int | None = None,
                          n_kv_swa: int | None = None) -> ComputeBuffer:
     """First-order peak of llama.cpp's compute buffer on one device holding every layer.
@@ -378,7 +393,9 @@ def compute_buffer_bytes(hp: GGUFHparams, *, n_kv: int, n_ubatch: int, flash_att
       ``n_kv * T * n_head`` (softmax in place), with it the output ``n_head * d_v * T``;
     * feed-forward: residual ``2*E*T`` + gate and up ``2 * n_ff * T`` (MoE: ``2 * n_expert_used *
       n_ff_exp * T`` plus router logits ``n_expert * T``);
-    * output: final norm ``E*T`` + logits ``n_vocab * n_outputs``.
+    * output: final norm ``E*T`` + logits ``n_vocab * n_outputs``; for the architectures in
+      :data:`_SPLIT_SWIGLU_HOLE_ARCHS` also ``n_ff * n_outputs``: the hole the last layer's
+      SwiGLU product leaves below the final norm, too small for the logits (see there).
     """
     T = int(min(n_ubatch, n_kv)) if n_kv else int(n_ubatch)
     outputs = T if n_outputs is None else int(n_outputs)
@@ -398,6 +415,8 @@ def compute_buffer_bytes(hp: GGUFHparams, *, n_kv: int, n_ubatch: int, flash_att
         ffn_width = 2 * hp.ff
     feed_forward = (2 * E + ffn_width) * T * _F32
     output = E * T * _F32 + int(hp.n_vocab) * outputs * _F32
+    if (hp.arch or "").lower() in _SPLIT_SWIGLU_HOLE_ARCHS and hp.ff:
+        output += int(hp.ff) * outputs * _F32
     return ComputeBuffer(attention, feed_forward, output)
 
 

@@ -95,6 +95,8 @@ __all__ = [
     "padded_vocab_size",
     "parse_version",
     "profile_run_num_seqs",
+    "PERSISTENT_BUFFERS_COUNTED_FROM",
+    "runner_state_bytes",
     "sampler_fp32_copies",
     "sampler_leftover_bytes",
     "sampler_peak_bytes",
@@ -558,6 +560,66 @@ def sampler_leftover_bytes(arch: Architecture, num_tokens, num_seqs, version=Non
     else:
         rows = T + 2 * N
     out = np.asarray(rows * h * float(dtype_bytes))
+    return float(out) if out.ndim == 0 else out
+
+
+#: First release whose memory profile counts persistent allocations made after the start-up
+#: snapshot (``memory_profiling``: ``non_kv_cache_memory = total_consumed +
+#: transient_peak_headroom``, ``total_consumed`` from ``mem_get_info``; vllm/utils/mem_utils.py,
+#: read in 0.27.0-0.34.0). Up to 0.26 the non-KV memory was ``weights_memory + torch peak
+#: increase + non-torch increase``, and a tensor allocated between the weight load and the
+#: profile run was in neither.
+PERSISTENT_BUFFERS_COUNTED_FROM = (0, 27, 0)
+
+
+def runner_state_bytes(vocab_size, max_num_seqs, version=None, *, engine=None, model_runner: str | None = None):
+    """Persistent per-request sampling state of the V2 model runner that vLLM counts as non-KV memory.
+
+    The V2 runner's sampler (``vllm/v1/worker/gpu/sample/penalties.py::PenaltiesState``, built
+    in ``GPUModelRunner.load_model`` after the weights; read in 0.24.0-0.34.0) keeps two GPU
+    tensors for frequency / presence / repetition penalties, whether or not a request uses them:
+    ``output_bin_counts`` ``[max_num_reqs, V]`` int32 and ``prompt_bin_mask``
+    ``[max_num_reqs, ceil(V / 32)]`` int32, with ``max_num_reqs = max_num_seqs`` and ``V`` the
+    model's vocabulary (``model_config.get_vocab_size()``, not padded), on every GPU that
+    samples. The request history ``all_token_ids`` ``[max_num_reqs, max_model_len]`` lives in
+    host memory (UVA) unless a speculative method asks for it on the GPU (not counted here). The
+    V1 runner keeps no such ``[max_num_reqs, V]`` tensor (its penalties are built per step).
+
+    vLLM counts the tensors in its non-KV memory from :data:`PERSISTENT_BUFFERS_COUNTED_FROM`
+    (0.27.0); before, the profile missed them (returns 0: they are then not in the figure a fit
+    sees).
+
+    Parameters
+    ----------
+    vocab_size : int
+    max_num_seqs : int or array
+    version : str, optional
+    engine : {"v0", "v1"}, optional
+    model_runner : {"v1", "v2"}, optional
+        The runner the log names; default :func:`default_model_runner` (V2 from 0.29).
+
+    Returns
+    -------
+    float or ndarray
+        Bytes per GPU.
+
+    Examples
+    --------
+    Llama-3.1-8B (V = 128,256) with vLLM 0.34's H100 default of 1024 sequences: 0.50 GiB.
+
+    >>> round(runner_state_bytes(128256, 1024, "0.34.0") / 2**30, 3)
+    0.505
+    >>> runner_state_bytes(128256, 1024, "0.28.0"), runner_state_bytes(128256, 1024, "0.26.0", model_runner="v2")
+    (0.0, 0.0)
+    """
+    v = parse_version(version)
+    eng = engine or default_engine(v)
+    runner = model_runner or default_model_runner(v, eng)
+    n = np.asarray(max_num_seqs, dtype=float)
+    counted = (v is not None and v >= PERSISTENT_BUFFERS_COUNTED_FROM and str(eng).lower() != "v0"
+               and str(runner).lower() == "v2")
+    V = int(vocab_size)
+    out = np.asarray(n * (V + -(-V // 32)) * 4.0 if counted else n * 0.0)
     return float(out) if out.ndim == 0 else out
 
 
