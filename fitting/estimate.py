@@ -214,7 +214,8 @@ def format_table(r: dict) -> str:
         f"{r['model']} on {r['framework']}  (coefficients v{r['params_version']}, spec {r['spec']}, "
         f"{state}; {errors}; {pct} prediction intervals for a new model)",
         *r.get("model_source", {}).get("notes", ()),
-        "settings: " + " ".join(f"{k}={'none' if v is None else v}" for k, v in s.items()),
+        "settings: " + " ".join(f"{k}={'none' if v is None else (format(v, '.4g') if isinstance(v, float) else v)}"
+                                for k, v in s.items()),
     ]
     if r["defaults_applied"]:
         lines.append("defaults: " + "; ".join(f"{k}={v}" for k, v in r["defaults_applied"].items()))
@@ -312,7 +313,8 @@ def main(argv=None) -> int:
                               "unmodelled_weight_bytes": dict(model.unmodelled_bytes),
                               "notes": model.describe(tp=args.tp, pp=args.pp, dtype=args.dtype,
                                                       quantization=args.quantization,
-                                                      embedding_on_gpu=est.framework != "llamacpp")}
+                                                      embedding_on_gpu=est.framework != "llamacpp",
+                                                      towers_on_gpu=est.framework != "llamacpp")}
     result = json_safe(result)
     if args.json:
         print(json.dumps(result, indent=2, allow_nan=False))

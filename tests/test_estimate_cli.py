@@ -293,3 +293,26 @@ def test_sglang_answers_what_its_reserve_must_hold(sim_dir, capsys):
     res = json.loads(out)["sglang_reserve"]
     assert res["attention_backend"] == "fa3" and res["parts_gib"]["attention_setup"] == 0.0
     assert res["cuda_graph_max_bs"] == 256 and res["chunked_prefill_size"] == 8192
+
+
+def test_vision_tower_weights_where_the_engine_loads_them(sim_dir, capsys):
+    """Qwen2.5-VL-7B: vLLM loads the 676,550,144-parameter tower beside the language model (1.26
+    GiB in bf16, its linear layers split over tp); llama.cpp's GGUF is the language model only
+    (the tower is a separate mmproj file)."""
+    args = ["--model", "Qwen/Qwen2.5-VL-7B-Instruct", "--input-len", "4096", "--json"]
+    rc, out, err = _run(["--params", str(sim_dir / "vllm"), *args], capsys)
+    assert rc == 0, err
+    r = json.loads(out)
+    arch = resolve_model("Qwen/Qwen2.5-VL-7B-Instruct").architecture
+    lm = physics.weight_bytes_per_gpu(arch, dtype="bfloat16") / GIB
+    assert r["weights_gib"] == pytest.approx(lm + 2 * 676_550_144 / GIB, rel=1e-9)
+    assert r["settings"]["vision_tower_gib"] == pytest.approx(2 * 676_550_144 / GIB)
+    assert any("1.26 GiB vision tower (physics)" in n for n in r["model_source"]["notes"])
+    assert any("the weights include its 1.26 GiB tower" in w for w in r["warnings"])
+    rc, out, err = _run(["--params", str(sim_dir / "vllm"), *args, "--tp", "2"], capsys)
+    r2 = json.loads(out)
+    assert lm / 2 + 0.6 < r2["weights_gib"] < r["weights_gib"] / 2 + 0.01
+    rc, out, err = _run(["--params", str(sim_dir / "llamacpp"), *args], capsys)
+    r3 = json.loads(out)
+    assert "vision_tower_gib" not in r3["settings"]
+    assert not any("vision tower" in n for n in r3["model_source"]["notes"])

@@ -52,6 +52,7 @@ from fitting.data.registry import (
 )
 from fitting.physics.architecture import TEXT_CONFIG_KEYS, Architecture, ArchitectureError, unrecognised_config_keys
 from fitting.physics.memory import weight_bytes_per_gpu
+from fitting.physics.towers import tower_bytes_per_gpu
 from fitting.physics.quantization import (
     SAFETENSORS_DTYPE_BYTES,
     QuantizationInfo,
@@ -440,7 +441,8 @@ class ResolvedModel:
         return (normalize_dtype(arch.torch_dtype) if arch is not None and arch.torch_dtype else None) or "bfloat16"
 
     def weights_per_gpu(self, *, tp: int = 1, pp: int = 1, dtype: str | None = None,
-                        quantization: str | None = None, embedding_on_gpu: bool = True) -> dict[str, float]:
+                        quantization: str | None = None, embedding_on_gpu: bool = True,
+                        towers_on_gpu: bool = True) -> dict[str, float]:
         """Weights on one GPU (GiB): the physics of the language model, plus the parts it does
         not model (towers, from the safetensors headers) counted whole on every GPU (an upper
         bound: engines may shard or place them on one rank).
@@ -454,24 +456,36 @@ class ResolvedModel:
             Default: the checkpoint's own format (``entry.native_quantization``).
         embedding_on_gpu : bool, default True
             False for llama.cpp, which keeps the token embeddings in host memory.
+        towers_on_gpu : bool, default True
+            False for llama.cpp, whose vision tower is a separate mmproj file.
 
         Returns
         -------
         dict
             ``language_model_gib``, ``unmodelled_gib``, ``total_gib`` (GiB per GPU) and
-            ``unmodelled_parts`` (names, or ``not modelled`` towers without metadata).
+            ``unmodelled_parts`` (names, or ``not modelled`` towers without metadata). Without
+            safetensors metadata a vision tower of a family :mod:`fitting.physics.towers` counts
+            is added as ``vision tower (physics)``, its linear layers split over ``tp``.
         """
         arch = self.entry.architecture
         fmt = quantization if quantization is not None else self.entry.native_quantization
         lm = weight_bytes_per_gpu(arch, dtype=dtype or self.checkpoint_dtype, quantization=fmt, tp=tp, pp=pp,
                                   embedding_on_gpu=embedding_on_gpu)
         extra = float(sum(self.unmodelled_bytes.values()))
+        parts = tuple(self.unmodelled_bytes) or tuple(f"{t} (not modelled)" for t in self.towers)
+        if not self.unmodelled_bytes and self.towers and towers_on_gpu:
+            dt = normalize_dtype(dtype) if dtype else self.checkpoint_dtype
+            tower = tower_bytes_per_gpu(arch, dtype_bytes=4 if dt == "float32" else 2, tp=tp)
+            if tower:
+                extra, parts = float(tower), ("vision tower (physics)",)
+        if not towers_on_gpu and not self.unmodelled_bytes:
+            parts = ()
         return {"language_model_gib": lm / BYTES_PER_GIB, "unmodelled_gib": extra / BYTES_PER_GIB,
-                "total_gib": (lm + extra) / BYTES_PER_GIB,
-                "unmodelled_parts": tuple(self.unmodelled_bytes) or tuple(f"{t} (not modelled)" for t in self.towers)}
+                "total_gib": (lm + extra) / BYTES_PER_GIB, "unmodelled_parts": parts}
 
     def describe(self, *, tp: int | None = None, pp: int = 1, dtype: str | None = None,
-                 quantization: str | None = None, embedding_on_gpu: bool = True) -> list[str]:
+                 quantization: str | None = None, embedding_on_gpu: bool = True,
+                 towers_on_gpu: bool = True) -> list[str]:
         """Lines for a CLI: which source answered, the quantization, the metadata check, what is
         not modelled, and (with ``tp``) the weights per GPU in the ``dtype`` / ``quantization``
         the user asked for (default: the checkpoint's own)."""
@@ -502,7 +516,7 @@ class ResolvedModel:
                          "add it on every GPU that holds it)")
         if tp is not None and self.entry.architecture is not None:
             w = self.weights_per_gpu(tp=tp, pp=pp, dtype=dtype, quantization=quantization,
-                                     embedding_on_gpu=embedding_on_gpu)
+                                     embedding_on_gpu=embedding_on_gpu, towers_on_gpu=towers_on_gpu)
             more = f" + {w['unmodelled_gib']:.2f} GiB {', '.join(w['unmodelled_parts'])}" if w["unmodelled_gib"] else (
                 f" ({', '.join(w['unmodelled_parts'])})" if w["unmodelled_parts"] else "")
             fmt = quantization or self.entry.native_quantization or dtype or self.checkpoint_dtype
@@ -945,7 +959,10 @@ def resolve_any(model: str | os.PathLike, *, offline: bool | None = None, revisi
     if text in reg:
         try:
             entry = reg.resolve(text)
-            return ResolvedModel(entry=entry, source=SOURCE_REGISTRY, location=str(reg.path or "registry"))
+            towers = tuple((entry.architecture.extra or {}).get("multimodal_towers") or ()) \
+                if entry.architecture is not None else ()
+            return ResolvedModel(entry=entry, source=SOURCE_REGISTRY, location=str(reg.path or "registry"),
+                                 towers=towers)
         except IncompleteModelError as exc:
             incomplete = exc  # listed without verified dimensions: try the other sources
     local = Path(os.path.expanduser(text))

@@ -81,13 +81,16 @@ def answer(est, model, *, gpu=None, gpu_memory_gib=None, gpu_memory_utilization=
         arch = resolve_model_arg(model)[0]
         towers = (getattr(arch, "extra", None) or {}).get("multimodal_towers")
         if towers:
+            tower = pred.settings.get("vision_tower_gib") or pred.settings.get("unmodelled_weights_gib")
+            weights_note = (f"the weights include its {tower:.2f} GiB tower (less its share under tp)" if tower else
+                            "the tower's weights are not modelled either (only the language model's are counted)")
             out.setdefault("warnings", [])
             out["warnings"] = list(out["warnings"]) + [
                 f"multimodal model ({', '.join(towers)}): vLLM's profile run also encodes dummy images/audio through "
                 "the tower; those activations are not modelled and no multimodal start is in the fit (a "
                 "Qwen2.5-VL-3B log printed 4.06 GiB of activation peak against 2.64 GiB of language-model physics): "
-                "the non-KV memory may be higher and the KV pool smaller than shown; served with "
-                "--language-model-only (vLLM 0.2x+), no tower is built and these figures apply"]
+                f"the non-KV memory may be higher and the KV pool smaller than shown; {weights_note}; served with "
+                "--language-model-only (vLLM 0.2x+), no tower is built: subtract it and these figures apply"]
     out["defaults_applied"].update(gpu_default_note)
     out.pop("fit_probability")
     out["confidence"] = confidence

@@ -47,6 +47,7 @@ from fitting.data.frameworks import (
     vllm_defaults,
 )
 from fitting.estimator import queries
+from fitting.physics.towers import tower_bytes_per_gpu, tower_parameters
 from fitting.physics.vllm import SAMPLER_REGIMES, default_model_runner, graphs_in_pool_budget, parse_version, \
     runner_state_bytes, sampler_regime, unmodelled_v2_compile_transient
 from fitting.estimator.answer import answer
@@ -81,6 +82,8 @@ __all__ = ["Estimator", "Prediction", "FittedTerm", "CoefficientFileError", "val
            "SUPPORTED_SCHEMA_VERSIONS", "OUTPUT_COLUMNS"]
 
 _GIB = float(2**30)
+#: Frameworks whose model file holds no vision tower: llama.cpp loads it from a separate mmproj file.
+TOWERLESS_FRAMEWORKS = frozenset({"llamacpp"})
 #: Frameworks that shard attention heads over tensor-parallel ranks (tp must divide heads).
 _HEAD_SHARDING = frozenset({"vllm", "sglang", "trtllm", "tgi"})
 #: vLLM 0.34 extensible KV cache: KV_CACHE_MARGIN_FLOOR_BYTES (1 GiB on CUDA) and
@@ -276,6 +279,16 @@ class Estimator:
             applied["unmodelled_weights_gib"] = (f"{extra / _GIB:.3f} GiB of checkpoint parts the physics does not "
                                                  "model (towers, from the safetensors metadata), added to the "
                                                  "weights on every GPU")
+        elif self.framework not in TOWERLESS_FRAMEWORKS and (arch.extra or {}).get("multimodal_towers"):
+            loaded = "vllm" if self.framework == "vllm" else "checkpoint"
+            n = tower_parameters(arch, loaded=loaded)
+            if n:
+                b = 4 if str(dtype) == "float32" else 2
+                settings["vision_tower_gib"] = n * b / _GIB
+                applied["vision_tower_gib"] = (
+                    f"{n * b / _GIB:.3f} GiB of vision tower and projector ({n:,} parameters from the model's "
+                    f"vision_config, fitting.physics.towers; unquantized, its linear layers sharded over tp): added "
+                    "to the weights (an engine serving text only, e.g. vLLM --language-model-only, does not load it)")
         self._check(arch, settings)
         return arch, entry, name, settings, applied
 
@@ -332,6 +345,14 @@ class Estimator:
             for key in ("weights_gib", "model_mem_gib"):
                 feats[key] = feats[key] + extra
             feats["weights_total_gib"] = feats["weights_total_gib"] + extra * feats["n_gpus"]
+        if s.get("vision_tower_gib"):
+            # the tower on the first pipeline stage, its linear layers split over the tp ranks
+            tower = tower_bytes_per_gpu(arch, dtype_bytes=4 if str(s["dtype"]) == "float32" else 2, tp=int(s["tp"]),
+                                        loaded="vllm" if self.framework == "vllm" else "checkpoint") / _GIB
+            feats = dict(feats)
+            for key in ("weights_gib", "model_mem_gib"):
+                feats[key] = feats[key] + tower
+            feats["weights_total_gib"] = feats["weights_total_gib"] + s["vision_tower_gib"]
         kvbpt = physics.kv_bytes_per_token(arch, kv_cache_dtype=s["kv_cache_dtype"], dtype=s["dtype"],
                                            tp=s["tp"], pp=s["pp"])
         if self.kv_cache_mode == "pool":

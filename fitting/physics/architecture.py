@@ -481,11 +481,16 @@ def _merge_text_config(cfg: dict[str, Any]) -> dict[str, Any]:
         cfg = {**{k: v for k, v in cfg.items() if k != "thinker_config" and k not in _TOWER_KEYS}, **inner}
         prefix = "thinker_config."
     key = next((k for k in TEXT_CONFIG_KEYS if isinstance(cfg.get(k), Mapping)), None)
+    # the vision tower's own config stays beside the language model's (fitting.physics.towers
+    # counts the tower from it; nothing else reads it)
+    vision = cfg.get("vision_config") if isinstance(cfg.get("vision_config"), Mapping) else None
     if key is None:
         if not towers:
             return cfg
         merged = {k: v for k, v in cfg.items() if k not in _TOWER_KEYS}
         merged["multimodal_towers"] = tuple(towers)
+        if vision is not None:
+            merged["vision_config"] = dict(vision)
         return merged
     text = cfg[key]
     merged = {k: v for k, v in cfg.items() if k not in TEXT_CONFIG_KEYS and k not in _TOWER_KEYS}
@@ -500,6 +505,8 @@ def _merge_text_config(cfg: dict[str, Any]) -> dict[str, Any]:
     merged["text_config_key"] = prefix + key
     if towers:
         merged["multimodal_towers"] = tuple(towers)
+    if vision is not None:
+        merged["vision_config"] = dict(vision)
     return merged
 
 
