@@ -58,13 +58,17 @@ def plan(est: Estimator, model, *, gpus=None, vendors=("NVIDIA",), tps=TP_CHOICE
     input_len, output_len : int, optional
         Tokens per request (default: each request fills the context).
     confidence : float
-        A candidate qualifies when both the engine start and the workload fit at this level.
+        A candidate qualifies when both the engine start and the workload fit at this level
+        (an unfitted engine, without calibrated probabilities: when the upper end of its
+        non-KV interval and the workload's KV fit in the budget, ``qualifies_by`` says which);
+        SGLang's also need the reserve after the pool to hold what it allocates there
+        (``reserve_holds``).
 
     Returns
     -------
     list of dict
         ``gpu, tp, n_gpus, gpu_memory_gib, starts_probability, workload_fit_probability,
-        qualifies, kv_pool_tokens (+ _lower/_upper), max_concurrency_at_context,
+        qualifies, qualifies_by, reserve_holds, kv_pool_tokens (+ _lower/_upper), max_concurrency_at_context,
         max_concurrency_at_workload, non_kv_gib (+ bounds), per_gpu_gib, total_gib,
         headroom_gib`` (GiB per GPU unless named), ``error`` where the candidate is invalid.
     """
@@ -101,10 +105,18 @@ def _row(name, tp, r, confidence):
     headroom = u * g - r["non_kv_upper_gib"] - graphs - kv
     p_start = r.get("engine_start_probability")
     p_work = r["workload"]["fits_in_pool_probability"] if "workload" in r else r.get("fit_probability")
-    qualifies = (p_start is not None and p_work is not None and p_start >= confidence and p_work >= confidence)
+    reserve = r.get("sglang_reserve")
+    reserve_ok = reserve is None or reserve["needed_upper_gib"] <= reserve["reserve_gib"]
+    if p_start is not None and p_work is not None:
+        qualifies, basis = p_start >= confidence and p_work >= confidence and reserve_ok, "probability"
+    else:
+        # an unfitted engine has no calibrated probability: its candidates qualify on the upper end
+        # of the seed plan's deliberately wide interval (the workload's KV beside it), and say so
+        qualifies, basis = headroom >= 0 and reserve_ok, "uncalibrated upper bound"
     return {"gpu": r.get("gpu", name), "tp": tp, "n_gpus": int(r["n_gpus"]), "gpu_memory_gib": g,
             "gpu_memory_utilization": u, "starts_probability": p_start, "workload_fit_probability": p_work,
-            "qualifies": bool(qualifies), "kv_pool_tokens": r.get("kv_pool_tokens"),
+            "qualifies": bool(qualifies), "qualifies_by": basis, "reserve_holds": bool(reserve_ok),
+            "kv_pool_tokens": r.get("kv_pool_tokens"),
             "kv_pool_tokens_lower": r.get("kv_pool_tokens_lower"), "kv_pool_tokens_upper": r.get("kv_pool_tokens_upper"),
             "context": r.get("max_model_len"), "max_concurrency_at_context": r.get("max_concurrency_at_max_model_len"),
             "max_concurrency_at_workload": r.get("max_batch_size"),
@@ -129,13 +141,18 @@ def format_plan(rows, *, model, framework, limit=15) -> str:
     for i, r in enumerate(rows[:limit], 1):
         ps = "  n/a" if r["starts_probability"] is None else f"{r['starts_probability']:.3f}"
         pw = "  n/a" if r["workload_fit_probability"] is None else f"{r['workload_fit_probability']:.3f}"
-        mark = "" if r["qualifies"] else "  (does not qualify)"
+        mark = ("  (does not qualify" + ("" if r["reserve_holds"] else ": the reserve after the pool is too small")
+                + ")") if not r["qualifies"] else ("  (uncalibrated: by the upper bound)"
+                                                   if r["qualifies_by"] != "probability" else "")
         lines.append(f"{i:>4d}  {r['gpu']:14s}{r['tp']:>3d}  {ps:>8s}  {pw:>8s}  {r['kv_pool_tokens']:>12,d}  "
                      f"{r['max_concurrency_at_context']:>7.2f}x  {r['max_concurrency_at_workload']:>9,d}  "
                      f"{r['non_kv_gib']:>6.2f} [{r['non_kv_lower_gib']:.1f},{r['non_kv_upper_gib']:.1f}]  "
                      f"{r['headroom_gib']:>8.2f}  {r['total_gib']:>9.1f}{mark}")
     if len(rows) > limit:
         lines.append(f"      ... {len(rows) - limit} more (--limit, or --json for all)")
+    if any(r.get("qualifies_by") == "uncalibrated upper bound" for r in rows):
+        lines.append(f"      ({framework} is unfitted: no calibrated probability; a candidate qualifies when the upper end "
+                     "of the seed plan's deliberately wide non-KV interval and the workload's KV fit)")
     return "\n".join(lines) + "\n"
 
 

@@ -80,3 +80,22 @@ def test_an_amd_gpu_answer_says_the_fit_has_not_seen_it():
     nvidia = est.query("Qwen/Qwen2.5-7B-Instruct", gpu="H100-80GB")
     assert any("AMD GPU" in w and "not validated" in w for w in amd["warnings"])
     assert not any("not validated" in w for w in nvidia["warnings"])
+
+
+def test_an_unfitted_engine_qualifies_by_its_upper_bound_and_sglang_by_its_reserve():
+    """SGLang has no fit, so no calibrated probability: a candidate qualifies when the upper end of
+    the seed plan's wide non-KV interval and the workload's KV fit in mem_fraction_static x G
+    (``qualifies_by`` says so), and only if the rest of the GPU holds what SGLang allocates after
+    its pool. Qwen2.5-7B at 8 x 8,192 tokens: an H100 qualifies at SGLang's default fraction; at
+    0.95 an RTX 4090 or L4 leaves about 1.2 GiB for the ~1.8 GiB its graphs and workspaces need."""
+    est = Estimator.from_file(ROOT / "fitted_params" / "sglang")
+    assert est.status != "fitted"
+    rows = P.plan(est, "Qwen/Qwen2.5-7B-Instruct", gpus=["H100-80GB"], tps=(1,), context=8192, concurrency=8)
+    (h100,) = rows
+    assert h100["starts_probability"] is None and h100["qualifies"]
+    assert h100["qualifies_by"] == "uncalibrated upper bound" and h100["reserve_holds"]
+    small = P.plan(est, "Qwen/Qwen2.5-7B-Instruct", gpus=["RTX-4090", "L4"], tps=(1,), context=8192, concurrency=8,
+                   gpu_memory_utilization=0.95)
+    assert small and all(not r["qualifies"] and not r["reserve_holds"] and r["headroom_gib"] > 0 for r in small)
+    text = P.format_plan(small, model="Qwen/Qwen2.5-7B-Instruct", framework="sglang")
+    assert "the reserve after the pool is too small" in text
