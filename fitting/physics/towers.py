@@ -16,6 +16,14 @@ of the checkpoints), exactly:
 * **Qwen2.5-VL** (``qwen2_5_vl``; ``Qwen2_5_VisionTransformerPretrainedModel``): the same
   with RMSNorms (weight only) and a SwiGLU MLP ``d -> I`` (gate, up) ``-> d``, all with bias;
   the merger maps to ``out_hidden_size``. Qwen2.5-VL-7B: 676,550,144 (8,292,166,656 in all).
+* **Qwen3-VL** (``qwen3_vl``, ``qwen3_vl_moe``; ``Qwen3VLVisionModel``) and the Qwen3.5
+  family's tower (``qwen3_5``, ``qwen3_5_moe``): a Conv3d patch embedding with bias, learned
+  position embeddings (``num_position_embeddings`` x ``d``), ``depth`` blocks of LayerNorm,
+  qkv and output projections with bias, LayerNorm and a ``d -> I -> d`` MLP with bias, the
+  merger (LayerNorm over ``d``, ``m^2 d -> m^2 d -> out_hidden_size``) and, for Qwen3-VL, one
+  DeepStack merger per ``deepstack_visual_indexes`` entry (LayerNorm over ``m^2 d``, same
+  MLP). Qwen3-VL-30B-A3B: 538,631,408 (31,070,754,032 in all); Qwen3.8-27B: 460,730,096
+  (27,356,728,560).
 * **CLIP** (``clip_vision_model``, the tower of LLaVA-1.5 and LLaVA-NeXT;
   ``CLIPVisionModel``): patch embedding without bias, class embedding, position embeddings
   for ``(image/patch)^2 + 1`` positions, pre-LayerNorm, ``num_hidden_layers`` encoder
@@ -26,7 +34,7 @@ of the checkpoints), exactly:
   23 of 24 layers, no post-LayerNorm; ``vllm/model_executor/models/llava.py``
   ``_get_num_hidden_layers``): ``loaded="vllm"`` counts that.
 
-Other towers (InternViT, SigLIP of Gemma, the Qwen3-VL and Llama-4 encoders, audio towers)
+Other towers (InternViT, SigLIP of Gemma, the Llama-4 encoder, audio towers)
 return None: not modelled, and the callers say so.
 """
 
@@ -39,7 +47,7 @@ from fitting.physics.architecture import Architecture
 __all__ = ["TOWER_FAMILIES", "tower_bytes_per_gpu", "tower_config", "tower_parameters"]
 
 #: Vision-config model types counted here.
-TOWER_FAMILIES = ("qwen2_vl", "qwen2_5_vl", "clip_vision_model")
+TOWER_FAMILIES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl", "qwen3_vl_moe", "qwen3_5", "qwen3_5_moe", "clip_vision_model")
 
 # transformers' config defaults for keys a checkpoint may leave out (Qwen2VLVisionConfig,
 # Qwen2_5_VLVisionConfig, CLIPVisionConfig)
@@ -48,6 +56,10 @@ _QWEN2_VL_DEFAULTS = {"depth": 32, "embed_dim": 1280, "mlp_ratio": 4, "in_chans"
 _QWEN2_5_VL_DEFAULTS = {"depth": 32, "hidden_size": 1280, "intermediate_size": 3420, "in_channels": 3,
                         "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2}
 _CLIP_DEFAULTS = {"num_channels": 3}
+# Qwen3VLVisionConfig (deepstack_visual_indexes default [8, 16, 24]); the Qwen3.5 tower has no
+# DeepStack mergers
+_QWEN3_VL_DEFAULTS = {"depth": 27, "hidden_size": 1152, "intermediate_size": 4304, "in_channels": 3, "patch_size": 16,
+                      "spatial_merge_size": 2, "temporal_patch_size": 2, "num_position_embeddings": 2304}
 
 
 def tower_config(arch: Architecture) -> Mapping[str, Any] | None:
@@ -138,6 +150,19 @@ def _tower_split(arch: Architecture, loaded: str) -> tuple[int, int] | None:
         patch = int(c.get("in_chans") or c["in_channels"]) * int(c["temporal_patch_size"]) * int(c["patch_size"]) ** 2 * d
         merger = (m * m * d) ** 2 + m * m * d + m * m * d * out + out
         return linear + merger, patch + norms
+    if fam in ("qwen3_vl", "qwen3_vl_moe", "qwen3_5", "qwen3_5_moe"):
+        c = {**_QWEN3_VL_DEFAULTS, **vc}
+        d, i, m = int(c["hidden_size"]), int(c["intermediate_size"]), int(c["spatial_merge_size"])
+        out = int(c.get("out_hidden_size") or arch.hidden_size)
+        deep = c.get("deepstack_visual_indexes", (8, 16, 24) if fam.startswith("qwen3_vl") else ())
+        md = m * m * d
+        merger_mlp = (md * md + md) + (md * out + out)
+        linear = int(c["depth"]) * ((d * 3 * d + 3 * d) + (d * d + d) + (d * i + i) + (i * d + d)) \
+            + (1 + len(deep)) * merger_mlp
+        patch = int(c["in_channels"]) * int(c["temporal_patch_size"]) * int(c["patch_size"]) ** 2 * d + d
+        replicated = patch + int(c["num_position_embeddings"]) * d + int(c["depth"]) * 2 * 2 * d + 2 * d \
+            + len(deep) * 2 * md
+        return linear, replicated
     if fam == "clip_vision_model":
         c = {**_CLIP_DEFAULTS, **vc}
         d, i, p = int(c["hidden_size"]), int(c["intermediate_size"]), int(c["patch_size"])
