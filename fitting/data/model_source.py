@@ -475,7 +475,7 @@ class ResolvedModel:
         parts = tuple(self.unmodelled_bytes) or tuple(f"{t} (not modelled)" for t in self.towers)
         if not self.unmodelled_bytes and self.towers and towers_on_gpu:
             dt = normalize_dtype(dtype) if dtype else self.checkpoint_dtype
-            tower = tower_bytes_per_gpu(arch, dtype_bytes=4 if dt == "float32" else 2, tp=tp)
+            tower = tower_bytes_per_gpu(arch, dtype_bytes=dtype_bytes(dt), tp=tp)
             if tower:
                 extra, parts = float(tower), ("vision tower (physics)",)
         if not towers_on_gpu and not self.unmodelled_bytes:

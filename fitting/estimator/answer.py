@@ -18,6 +18,7 @@ from fitting.estimator.queries import MAX_BATCH_SEARCH
 from fitting.estimator.pool import ENGINE_TOKEN_BUDGET_DEFAULT
 from fitting.physics.tgi import launcher_defaults as tgi_launcher_defaults
 from fitting.physics import sglang as sglang_physics
+from fitting.physics.quantization import dtype_bytes
 from fitting.physics.vllm import graphs_in_pool_budget
 
 __all__ = ["answer"]
@@ -265,7 +266,7 @@ def _sglang_reserve(model, q, gpu_name, gpu_memory_gib, mem_fraction_static) -> 
     dtype = str(q.get("dtype") or "bfloat16")
     parts = sglang_physics.reserve_needed_bytes(
         arch, chunked_prefill_size=cps, cuda_graph_max_bs=None if eager else max_bs, tp=tp,
-        dtype_bytes=4 if dtype == "float32" else 2, backend=backend,
+        dtype_bytes=dtype_bytes(dtype), backend=backend,
         context_len=q.get("max_model_len") or arch.max_position_embeddings, version=version,
         piecewise_max_tokens=piecewise, architectures=archs, multimodal_flashinfer=multimodal and backend == "flashinfer",
         num_wrappers=2 if arch.sliding_window else 1)

@@ -47,6 +47,7 @@ from fitting.data.frameworks import (
     vllm_defaults,
 )
 from fitting.estimator import queries
+from fitting.physics.quantization import dtype_bytes
 from fitting.physics.towers import tower_bytes_per_gpu, tower_parameters
 from fitting.physics.vllm import SAMPLER_REGIMES, default_model_runner, graphs_in_pool_budget, parse_version, \
     runner_state_bytes, sampler_regime, unmodelled_v2_compile_transient
@@ -280,10 +281,9 @@ class Estimator:
                                                  "model (towers, from the safetensors metadata), added to the "
                                                  "weights on every GPU")
         elif self.framework not in TOWERLESS_FRAMEWORKS and (arch.extra or {}).get("multimodal_towers"):
-            loaded = "vllm" if self.framework == "vllm" else "checkpoint"
-            n = tower_parameters(arch, loaded=loaded)
+            n = tower_parameters(arch, loaded=self._tower_as_loaded)
             if n:
-                b = 4 if str(dtype) == "float32" else 2
+                b = dtype_bytes(dtype)
                 settings["vision_tower_gib"] = n * b / _GIB
                 applied["vision_tower_gib"] = (
                     f"{n * b / _GIB:.3f} GiB of vision tower and projector ({n:,} parameters from the model's "
@@ -291,6 +291,11 @@ class Estimator:
                     "to the weights (an engine serving text only, e.g. vLLM --language-model-only, does not load it)")
         self._check(arch, settings)
         return arch, entry, name, settings, applied
+
+    @property
+    def _tower_as_loaded(self) -> str:
+        """How the engine builds a vision tower (:func:`fitting.physics.towers.tower_parameters`)."""
+        return "vllm" if self.framework == "vllm" else "checkpoint"
 
     def _check(self, arch, s):
         def arr(key):
@@ -347,8 +352,8 @@ class Estimator:
             feats["weights_total_gib"] = feats["weights_total_gib"] + extra * feats["n_gpus"]
         if s.get("vision_tower_gib"):
             # the tower on the first pipeline stage, its linear layers split over the tp ranks
-            tower = tower_bytes_per_gpu(arch, dtype_bytes=4 if str(s["dtype"]) == "float32" else 2, tp=int(s["tp"]),
-                                        loaded="vllm" if self.framework == "vllm" else "checkpoint") / _GIB
+            tower = tower_bytes_per_gpu(arch, dtype_bytes=dtype_bytes(s["dtype"]), tp=int(s["tp"]),
+                                        loaded=self._tower_as_loaded) / _GIB
             feats = dict(feats)
             for key in ("weights_gib", "model_mem_gib"):
                 feats[key] = feats[key] + tower
