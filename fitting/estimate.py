@@ -179,6 +179,11 @@ def _pool_lines(r: dict) -> list:
                 if r["max_model_len_memory_allows"] > r["max_model_len_that_starts"] else ""),
              f"  {'min ' + knob + ' to start' if not vllm else 'min utilization to start':32s}"
              f"{'none <= 1' if r['min_gpu_memory_utilization_to_start'] is None else format(r['min_gpu_memory_utilization_to_start'], '.3f'):>12s}"]
+    cold = r.get("first_start_cold_compile")
+    if cold is not None:
+        lines.append(f"  {'KV pool, first (cold) start':32s}{cold['kv_pool_tokens']:>12,d}   tokens if the empty "
+                     f"torch.compile cache adds {cold['excess_upper_gib']:g} GiB (the most our profiles show; "
+                     "vllm#54122): keep ~/.cache/vllm between starts")
     res = r.get("sglang_reserve")
     if res is not None:
         parts = res["parts_gib"]

@@ -177,3 +177,23 @@ def test_vllm_cuda_graph_estimate_is_read(harvested):
     assert flashinfer["measured"]["cuda_graph_gib"] == 2.4
     only_pool_line = [p for p in by_source.values() if p["profile_id"] == "vllm-qwen-qwen3-4b-071a657144"]
     assert only_pool_line and only_pool_line[0]["engine_settings"]["cuda_graph_estimate_gib"] == 0.5
+
+
+def test_compile_cache_state_from_the_log_or_the_side_file(harvested, tmp_path):
+    """A vLLM log that prints its compile line gives the state itself (the gemma-2-9b-it pair:
+    cold, then warm); the side file gives it for excerpts that left the line out, and a bad
+    entry is refused."""
+    from fitting.ingest.harvest import read_compile_cache
+    by_src = _by_source(harvested)
+    assert by_src["gh-syseeker-vllm-gemma2-9b-at4-09ec8189-rtxpro6000-solo.log"]["engine_settings"][
+        "compile_cache"] == "cold"
+    assert by_src["gh-syseeker-vllm-gemma2-9b-at4-26fc99e3-rtxpro6000-solo.log"]["engine_settings"][
+        "compile_cache"] == "warm"
+    side = read_compile_cache(PUBLIC / "vllm" / "logs")
+    assert len(side) >= 40
+    for name, entry in side.items():
+        assert by_src[name]["engine_settings"]["compile_cache"] == entry["compile_cache"]
+        assert entry["source"].split()[0] in by_src[name]["measurement_notes"]
+    (tmp_path / "compile_cache.yaml").write_text("x.log:\n  compile_cache: hot\n  source: a b\n  lines: [y]\n")
+    with pytest.raises(HarvestError):
+        read_compile_cache(tmp_path)

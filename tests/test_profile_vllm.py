@@ -190,3 +190,25 @@ def test_missing_executable_is_an_error_record(tmp_path):
     sc = Scenario(model="a/x")
     res = run_vllm_scenario(sc, log_path=tmp_path / "m.log", executable=str(tmp_path / "no-such-vllm"))
     assert not res.ok and res.error.kind == "unknown" and "could not start" in res.error.message
+
+
+def test_the_profiler_records_the_compile_cache_state_its_log_prints():
+    """A cold torch.compile counts its temporaries as activations (vllm#54122): our own runs
+    record the state from vLLM's log (lines in the format of vLLM 0.20.1; simulated text)."""
+    from fitting.profile.vllm_runner import parse_vllm_log
+    head = ("(EngineCore pid=1) INFO 08-04 05:47:15 [core.py:109] Initializing a V1 LLM engine (v0.20.1) with "
+            "config: model='meta-llama/Llama-3.1-8B', dtype=torch.bfloat16, max_seq_len=8192, "
+            "tensor_parallel_size=1, enforce_eager=False\n"
+            "(EngineCore pid=1) INFO 08-04 05:49:54 [gpu_model_runner.py:4879] Model loading took 14.99 GiB memory "
+            "and 3.2 seconds\n")
+    tail = ("(EngineCore pid=1) INFO 08-04 05:51:58 [gpu_worker.py:440] Available KV cache memory: 26.34 GiB\n"
+            "(EngineCore pid=1) INFO 08-04 05:51:58 [kv_cache_utils.py:1708] GPU KV cache size: 215,792 tokens\n")
+    cold = parse_vllm_log(head + "(EngineCore pid=1) INFO 08-04 05:50:08 [backends.py:391] Compiling a graph for "
+                                 "compile range (1, 8192) takes 6.49 s\n" + tail)
+    warm = parse_vllm_log(head + "(EngineCore pid=1) INFO 08-04 05:50:08 [backends.py:290] Directly load the "
+                                 "compiled graph(s) for compile range (1, 8192) from the cache, took 0.641 s\n" + tail)
+    neither = parse_vllm_log(head + tail)
+    assert cold["engine_settings"]["compile_cache"] == "cold"
+    assert warm["engine_settings"]["compile_cache"] == "warm"
+    assert "compile_cache" not in neither["engine_settings"]
+    assert cold["engine_settings"]["model_runner"] == "v1"

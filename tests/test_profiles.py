@@ -35,7 +35,7 @@ DESIGN_COLUMNS = (
     "kv_cache_mode measured_scope use_in_fit exclude_reason flags provenance_kind source series "
     "attention_impl phase measurement_notes provenance_notes provenance_evidence provenance_date n_ubatch flash_attn "
     "mem_fraction_static max_total_tokens language_model_only cuda_graph_estimate_gib n_gpu_layers n_layers_total measured_units "
-    "cuda_memory_fraction model_runner"
+    "cuda_memory_fraction model_runner compile_cache"
 ).split()
 
 

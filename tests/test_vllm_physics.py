@@ -26,11 +26,14 @@ from fitting.data.registry import resolve_model
 from fitting.physics.quantization import dtype_bytes, normalize_dtype
 from fitting.physics.vllm import (
     printed_activation_includes_graph_estimate,
+    COLD_COMPILE_EXCESS_MAX_GIB,
+    PERSISTENT_BUFFERS_COUNTED_FROM,
     ACCOUNTING_REGIMES,
     FORWARD_HIDDEN_COPIES,
     SAMPLER_REGIMES,
     accounting_regime,
     activation_peak_parts,
+    cold_compile_in_profile_window,
     cuda_graph_capture_sizes,
     cuda_graph_mode,
     custom_allreduce_enabled,
@@ -234,9 +237,6 @@ EXCEPTIONS = {
         "profile batch (physics 1.25); the driver's sort sampler at 256 rows (physics 1.38 + 0.10 left over) "
         "would exceed it, so V0's sampler peak at tp > 1 is below the tp-1 rule that matches the tp-1 V0 "
         "records to 1 % (unresolved)"),
-    "vllm-qwen-qwen2-5-3b-d4bc7de0b5": (
-        "two starts of one repository with the same stated settings (0.10.2, fp16, max_num_seqs 1, 4096) print "
-        "0.60 GiB here and 0.17 GiB in the other (h9-...-b, which the physics matches): what differs is not stated"),
     "vllm-qwen3-8-27b-k4-exl3-quant-of-qwen-qwen3-5332dc4b16": (
         "fork build (flagged, out of the fit) serving an EXL3 quant of a hybrid Gated-DeltaNet model: its linear-"
         "attention forward workspace is not modelled (0.30 vs 2.33 GiB printed)"),
@@ -285,27 +285,10 @@ EXCEPTIONS = {
         "sampler and the drafter's forward; not modelled"),
 }
 
-#: Gemma-4 26B-A4B FP8 on an L40S, vLLM 0.29, V2 runner, language model only: a transient of
-#: 1.22-1.31 GiB at 256 / 2,048 whatever the attention backend, 0.89-1.24 GiB at 451-512 /
-#: 16,384 and 0.04 GiB eager at 16 / 512, where the V2 physics gives 0.31, 1.83 and 0.06 GiB.
-#: Neither the forward nor the logits scale like that; what allocates it (compile-time or
-#: MoE-kernel buffers with CUDA graphs on?) is not identified in the source.
-_GEMMA4_V2 = ("V2 runner start of Gemma-4 26B-A4B FP8 (0.29): its transient does not follow the batch "
-              "(1.2 GiB at 256 / 2,048, 0.9-1.2 at 451-512 / 16,384, 0.04 eager at 16 / 512); not identified")
-EXCEPTIONS.update({f"vllm-redhatai-gemma-4-26b-a4b-it-fp8-dynamic-{h}": _GEMMA4_V2 for h in (
-    "103dcb02d1",
-    "1c898c2d29",
-    "3b52be9c6b",
-    "4b0447f9ea",
-    "4bd81772d8",
-    "60c8b3336b",
-    "99b14253dd",
-    "c761783278",
-    "d07ebfcb94",
-)})
 EXCEPTIONS["vllm-redhatai-gemma-4-26b-a4b-it-fp8-dynamic-8aba82786d"] = (
-    "the same model eager at 16 / 512 (0.29, V2): printed 0.04 GiB against 0.06 GiB of forward physics, "
-    "a 0.02 GiB difference that is 43 % of a tiny figure (the fit keeps this start)")
+    "the same model eager at 16 / 512 (0.29, V2): printed 0.04 GiB (to 0.01) against 0.01 GiB of transient "
+    "physics (a 0.06 GiB peak less the 0.04 GiB fused-MoE workspace the run keeps): a 0.03 GiB difference on a "
+    "tiny figure (the fit keeps this start)")
 
 #: Version read from a record's notes where the profile has none (the sampler regime needs it).
 VERSION_FROM_NOTES = {
@@ -360,14 +343,35 @@ def _activation_records():
         if arch is None:
             continue
         parts = activation_peak_parts(arch, **_settings(d, arch))
+        if cold_compile_in_profile_window(d.get("framework_version"), engine=d.get("engine"),
+                                          enforce_eager=bool(eng.get("enforce_eager")),
+                                          compile_cache=eng.get("compile_cache")):
+            # its peak may hold the compiler's temporaries on top of the activations
+            COLD_COMPILE.add(d["profile_id"])
         out.append((d["profile_id"], measured, parts))
     return out
+
+
+def physics_figure(parts, version) -> float:
+    """What vLLM prints, from the physics, GiB: the profile run's peak, less what the run
+    keeps (the persistent fused-MoE workspace) from 0.27, which prints ``torch peak - torch
+    allocated after the run`` (utils/mem_utils.py::memory_profiling)."""
+    v = parse_version(version)
+    kept_counted_apart = v is not None and v >= PERSISTENT_BUFFERS_COUNTED_FROM
+    return (parts.transient if kept_counted_apart else parts.peak) / GIB
 
 
 #: 0.27+ records with CUDA graphs whose log states no graph estimate: the printed peak holds an
 #: unknown estimate, so the activation physics cannot be checked on them
 GRAPH_ESTIMATE_UNKNOWN: list = []
+#: ids of the starts whose log shows a cold torch.compile (engine_settings.compile_cache "cold")
+COLD_COMPILE: set = set()
 RECORDS = _activation_records()
+VERSION_OF = {json.loads(p.read_text())["profile_id"]: json.loads(p.read_text()).get("framework_version")
+              for p in sorted(PUBLIC.glob("*.json"))}
+#: cold starts whose printed peak exceeds the physics beyond the tolerance: GiB of excess
+COLD_COMPILE_EXCESS = {pid: m - physics_figure(p, VERSION_OF[pid]) for pid, m, p in RECORDS
+                       if pid in COLD_COMPILE and physics_figure(p, VERSION_OF[pid]) / m - 1 < -TOLERANCE}
 
 
 def test_enough_profiles_are_checked():
@@ -376,9 +380,15 @@ def test_enough_profiles_are_checked():
 
 @pytest.mark.parametrize("profile_id,measured,parts", RECORDS, ids=[r[0] for r in RECORDS])
 def test_activation_peak_matches_the_printed_one(profile_id, measured, parts):
-    err = parts.peak / GIB / measured - 1
+    err = physics_figure(parts, VERSION_OF[profile_id]) / measured - 1
     if profile_id in EXCEPTIONS:
         assert abs(err) > TOLERANCE, f"{profile_id} is now within {TOLERANCE:.0%}: drop it from EXCEPTIONS"
+        return
+    if profile_id in COLD_COMPILE and err < -TOLERANCE:
+        # a cold torch.compile's temporaries raise the printed peak (vllm#54122): the physics is
+        # then a lower bound, and the excess within what the estimator allows a first start
+        excess = measured - physics_figure(parts, VERSION_OF[profile_id])
+        assert 0 < excess <= COLD_COMPILE_EXCESS_MAX_GIB, (profile_id, excess)
         return
     assert abs(err) <= TOLERANCE, (
         f"{profile_id}: physics {parts.peak / GIB:.2f} GiB (forward {parts.forward / GIB:.2f}, sampler "
@@ -434,8 +444,62 @@ def test_unknown_graph_estimates_are_few():
     assert len(GRAPH_ESTIMATE_UNKNOWN) <= 8
 
 
+def test_cold_compile_starts():
+    """The compile-cache state is read from the logs for 53 starts (45 cold, 8 warm). Most cold
+    starts print what the physics gives (Llama-3.1-8B-Instruct on 0.19: 1.89 GiB cold and warm);
+    those that print more are all cold, Gemma-4 on 0.29 (all nine compiled starts, fresh pods
+    compiling for 38-59 s) and one of two cold Qwen2.5-3B starts, and their excess is within
+    COLD_COMPILE_EXCESS_MAX_GIB. No warm or eager start shows such an excess."""
+    assert len(COLD_COMPILE) >= 35
+    gemma4 = {pid for pid in COLD_COMPILE_EXCESS if "gemma-4" in pid}
+    assert len(gemma4) == 9
+    assert 0.4 < min(COLD_COMPILE_EXCESS.values()) and max(COLD_COMPILE_EXCESS.values()) <= COLD_COMPILE_EXCESS_MAX_GIB
+    # the largest excess sets the bound the estimator applies to a first start (to 0.1 GiB)
+    assert COLD_COMPILE_EXCESS_MAX_GIB - max(COLD_COMPILE_EXCESS.values()) < 0.1
+    by_id = {pid: (m, p) for pid, m, p in RECORDS}
+    # the same model eager on 0.29 (16 / 512) prints 0.04 GiB: no compile, no excess
+    m, p = by_id["vllm-redhatai-gemma-4-26b-a4b-it-fp8-dynamic-8aba82786d"]
+    assert m < 0.1 and physics_figure(p, "0.29.0") < 0.1
+
+
+def test_cold_and_warm_starts_of_the_same_settings():
+    """gemma-2-9b-it on vLLM 0.20.1 (RTX PRO 6000, 0.35 x G, 32 sequences, 8,192 tokens), the same
+    command twice: the first start compiles (19.0 s) and gets 13.87 GiB of KV cache, the second
+    loads the compiled graph (4.1 s) and gets 14.85 GiB. Same weights and CUDA-graph pool: the
+    0.98 GiB is the cold compile's excess, within COLD_COMPILE_EXCESS_MAX_GIB. Llama-3.1-8B on
+    0.19 (H100) prints the same 58.11 GiB pool and 1.89 GiB peak cold and warm."""
+    def load(pid):
+        return json.loads((PUBLIC / f"{pid}.json").read_text())
+    cold, warm = load("vllm-google-gemma-2-9b-it-04afc731e8"), load("vllm-google-gemma-2-9b-it-b8596bba54")
+    assert cold["engine_settings"]["compile_cache"] == "cold" and warm["engine_settings"]["compile_cache"] == "warm"
+    for key in ("workload", "parallel", "precision", "framework_version"):
+        assert cold[key] == warm[key]
+    assert cold["engine_settings"]["gpu_memory_utilization"] == warm["engine_settings"]["gpu_memory_utilization"]
+    assert cold["measured"]["weights_gib"] == warm["measured"]["weights_gib"]
+    assert cold["measured"]["cuda_graph_gib"] == warm["measured"]["cuda_graph_gib"]
+    excess = warm["measured"]["kv_cache_gib"] - cold["measured"]["kv_cache_gib"]
+    assert abs(excess - 0.98) < 1e-9 and excess <= COLD_COMPILE_EXCESS_MAX_GIB
+    llama = [load(p.stem) for p in PUBLIC.glob("vllm-meta-llama-llama-3-1-8b-instruct-*.json")]
+    states = {d["engine_settings"].get("compile_cache") for d in llama
+              if d["measured"].get("activation_peak_gib") == 1.89 and d["measured"].get("kv_cache_gib") == 58.11}
+    assert states >= {"cold", "warm"}
+
+
+def test_the_fit_leaves_out_only_the_cold_starts_whose_excess_shows():
+    from fitting.data.profiles import load_profiles
+    from fitting.overhead.observations import build_observations
+    frame = load_profiles(ROOT / "profiles", strict=False).to_frame()
+    obs = build_observations(frame[frame["framework"] == "vllm"], "vllm")
+    left_out = {e["profile_id"] for e in obs.excluded if "cold torch.compile" in e["reason"]}
+    assert left_out == set(COLD_COMPILE_EXCESS)
+    assert left_out <= COLD_COMPILE
+    # the cold gemma-2 start prints no activation peak: its excess cannot show, it stays in
+    assert "vllm-google-gemma-2-9b-it-04afc731e8" in set(obs.table["profile_id"])
+
+
 def test_summary_of_errors():
-    errs = [abs(p.peak / GIB / m - 1) for pid, m, p in RECORDS if pid not in EXCEPTIONS]
+    errs = [abs(physics_figure(p, VERSION_OF[pid]) / m - 1) for pid, m, p in RECORDS
+            if pid not in EXCEPTIONS and pid not in COLD_COMPILE_EXCESS]
     assert median(errs) < 0.05 and max(errs) <= TOLERANCE
 
 

@@ -94,7 +94,7 @@ FRAME_COLUMNS = (
     "attention_impl", "phase", "measurement_notes", "provenance_notes", "provenance_evidence",
     "provenance_date", "n_ubatch", "flash_attn", "mem_fraction_static", "max_total_tokens", "language_model_only",
     "cuda_graph_estimate_gib", "n_gpu_layers", "n_layers_total", "measured_units", "cuda_memory_fraction",
-    "model_runner",
+    "model_runner", "compile_cache",
 )
 
 _INT_COLUMNS = ("gpu_count", "tp", "pp", "batch_size", "input_len", "output_len", "context_len",
@@ -480,6 +480,8 @@ def _frame_row(rec: ProfileRecord) -> dict:
                                            if v is not None and k not in COUNT_FIELDS})) or None,
         "n_gpu_layers": eng.get("n_gpu_layers"), "n_layers_total": eng.get("n_layers_total"),
         "model_runner": eng.get("model_runner"),
+        # vLLM's torch.compile cache at the start ("cold" / "warm"), where its log shows it
+        "compile_cache": eng.get("compile_cache"),
         "cuda_memory_fraction": eng.get("cuda_memory_fraction"),
     }
     for key in ("batch_size", "input_len", "output_len", "context_len", "max_model_len", "max_num_seqs",

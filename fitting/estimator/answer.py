@@ -19,7 +19,7 @@ from fitting.estimator.pool import ENGINE_TOKEN_BUDGET_DEFAULT
 from fitting.physics.tgi import launcher_defaults as tgi_launcher_defaults
 from fitting.physics import sglang as sglang_physics
 from fitting.physics.quantization import dtype_bytes
-from fitting.physics.vllm import graphs_in_pool_budget
+from fitting.physics.vllm import COLD_COMPILE_EXCESS_MAX_GIB, cold_compile_in_profile_window, graphs_in_pool_budget
 
 __all__ = ["answer"]
 
@@ -190,6 +190,10 @@ def answer(est, model, *, gpu=None, gpu_memory_gib=None, gpu_memory_utilization=
                                             alpha=alpha, **q)
             out["kv_pool_tokens"], out["kv_pool_tokens_lower"], out["kv_pool_tokens_upper"] = t, tl, tu
             out.update(_engine_start(est, model, out, q, gpu_memory_gib, u, confidence))
+            if est.framework == "vllm" and cold_compile_in_profile_window(
+                    pred.settings.get("framework_version"), enforce_eager=bool(pred.settings.get("enforce_eager")),
+                    compile_cache="cold"):
+                out["first_start_cold_compile"] = _cold_compile_start(est, model, q, gpu_memory_gib, float(u), alpha)
             umin = est.min_gpu_memory_utilization(model, gpu_memory_gib=gpu_memory_gib,
                                                    confidence=confidence, **q)
             out["min_gpu_memory_utilization"] = umin
@@ -290,3 +294,20 @@ def _sglang_reserve(model, q, gpu_name, gpu_memory_gib, mem_fraction_static) -> 
                    "(1 - mem_fraction_static) x G, about 0.1 GiB above SGLang's own (it applies the fraction to the "
                    "memory free before the weights load))"),
     }
+
+
+def _cold_compile_start(est, model, q, gpu_memory_gib, u, alpha) -> dict:
+    """vLLM's first start with an empty torch.compile cache: the compiler's temporaries count as
+    activation memory (:func:`fitting.physics.vllm.cold_compile_in_profile_window`), so the pool
+    is smaller by up to :data:`~fitting.physics.vllm.COLD_COMPILE_EXCESS_MAX_GIB` per GPU (the
+    largest our cold-start profiles show) until the cache is warm."""
+    excess = COLD_COMPILE_EXCESS_MAX_GIB
+    # the pool's budget u G (or G - margin with the extensible KV cache) less the excess: as a GPU
+    # with excess / u GiB less memory
+    g_cold = float(gpu_memory_gib) - excess / max(float(u), 1e-9)
+    tokens = est.kv_pool_tokens(model, gpu_memory_gib=g_cold, gpu_memory_utilization=u,
+                                alpha=alpha, **q)[0] if g_cold > 0 else 0
+    return {"excess_upper_gib": excess, "kv_pool_tokens": int(max(tokens, 0)),
+            "note": ("a first start with an empty torch.compile cache counts the compiler's temporaries as "
+                     f"activation memory (vllm#54122): up to {excess:g} GiB per GPU in our profiles, so the pool "
+                     "is that much smaller until the cache (VLLM_CACHE_ROOT, ~/.cache/vllm) is kept between starts")}

@@ -50,7 +50,7 @@ from fitting.estimator import queries
 from fitting.physics.quantization import dtype_bytes
 from fitting.physics.towers import tower_bytes_per_gpu, tower_parameters
 from fitting.physics.vllm import SAMPLER_REGIMES, default_model_runner, graphs_in_pool_budget, parse_version, \
-    runner_state_bytes, sampler_regime, unmodelled_v2_compile_transient
+    runner_state_bytes, sampler_regime
 from fitting.estimator.answer import answer
 from fitting.estimator.coefficient_file import (
     SUPPORTED_SCHEMA_VERSIONS,
@@ -495,13 +495,6 @@ class Estimator:
                         f"{' (' + fb['text'] + ')' if fb.get('text') else ''}; intervals are deliberately wide")
         if self.cuda_graph is None and self.framework == "vllm":
             msgs.append("CUDA graph memory is not modelled in this coefficient file (cuda_graph_gib is null)")
-        version = s.get("framework_version")
-        if (self.framework == "vllm" and isinstance(version, str)
-                and unmodelled_v2_compile_transient(arch.text_model_type, version,
-                                                    enforce_eager=bool(s.get("enforce_eager")))):
-            msgs.append("Gemma-4 under vLLM's V2 model runner with compilation: nine starts of gemma-4-26B-A4B FP8 "
-                        "(0.29) held about 1.2 GiB more in the profile run than its mechanics give (eager starts "
-                        "match them); the prediction leaves that out: expect up to ~1.2 GiB more non-KV per GPU")
         return msgs, outside
 
     def _precision_flags(self, c):

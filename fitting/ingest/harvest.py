@@ -56,6 +56,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 from fitting.data.profiles import profile_converter, validate_profile, write_converter_output
 from fitting.version import __version__
 
@@ -214,6 +216,46 @@ def _profile(src: LogSource, profile: dict, index: int, total: int) -> dict:
     return validate_profile(out)
 
 
+#: Per-framework file beside the logs naming the torch.compile cache state of starts whose
+#: excerpt left the compile lines out (vLLM only): ``<log name>: {compile_cache, source, lines}``.
+COMPILE_CACHE_FILE = "compile_cache.yaml"
+_COMPILE_LINE = re.compile(r"Compiling a graph for|saved AOT compiled function|Directly load")
+
+
+def read_compile_cache(logs_dir) -> dict:
+    """The entries of ``<logs_dir>/compile_cache.yaml`` (empty where there is none).
+
+    Raises
+    ------
+    HarvestError
+        An entry without a state ``cold`` / ``warm``, a source or a quoted compile line.
+    """
+    path = Path(logs_dir) / COMPILE_CACHE_FILE
+    if not path.is_file():
+        return {}
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    for name, e in data.items():
+        if not isinstance(e, dict) or e.get("compile_cache") not in ("cold", "warm") or not e.get("source") \
+                or not any(_COMPILE_LINE.search(str(line)) for line in e.get("lines") or ()):
+            raise HarvestError(f"{path}: {name}: needs compile_cache (cold or warm), source and the quoted line(s)")
+    return data
+
+
+def _with_compile_cache(profile: dict, entry: dict | None, path) -> dict:
+    """The profile with ``engine_settings.compile_cache`` from the side file's entry."""
+    if entry is None:
+        return profile
+    eng = dict(profile.get("engine_settings") or {})
+    if eng.get("compile_cache") not in (None, entry["compile_cache"]):
+        raise HarvestError(f"{path}: the log says compile_cache {eng['compile_cache']!r}, {COMPILE_CACHE_FILE} "
+                           f"{entry['compile_cache']!r}")
+    eng["compile_cache"] = entry["compile_cache"]
+    quoted = " | ".join(str(line) for line in entry["lines"])
+    note = f"compile_cache {entry['compile_cache']}: the full source file ({entry['source']}) prints \"{quoted}\""
+    notes = [n for n in (profile.get("measurement_notes"), note) if n]
+    return dict(profile, engine_settings=eng, measurement_notes="; ".join(notes))
+
+
 def convert_logs(root) -> tuple[list[dict], list[str]]:
     """Parse every ``<root>/<framework>/logs/*.log``.
 
@@ -226,6 +268,13 @@ def convert_logs(root) -> tuple[list[dict], list[str]]:
     root = Path(root)
     profiles, problems = [], []
     for framework in FRAMEWORKS:
+        try:
+            compile_cache = read_compile_cache(root / framework / "logs")
+        except HarvestError as exc:
+            problems.append(str(exc))
+            compile_cache = {}
+        for name in sorted(set(compile_cache) - {p.name for p in (root / framework / "logs").glob("*.log")}):
+            problems.append(f"{root / framework / 'logs' / COMPILE_CACHE_FILE}: {name}: no such log")
         for path in sorted((root / framework / "logs").glob("*.log")):
             try:
                 src = read_log(path, root)
@@ -237,6 +286,7 @@ def convert_logs(root) -> tuple[list[dict], list[str]]:
                 continue
             for i, p in enumerate(parsed):
                 try:
+                    p = _with_compile_cache(p, compile_cache.get(path.name), path)
                     profiles.append(_profile(src, p, i, len(parsed)))
                 except ValueError as exc:
                     problems.append(f"{path}: engine start {i}: {exc}")

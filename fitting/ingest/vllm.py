@@ -215,6 +215,13 @@ def _rules(c):
           lambda _r: "v2", group=0),
         s("gpu_model_runner.py:", r"\[gpu_model_runner\.py:\d+\]", "model_runner", lambda _r: "v1", group=0),
         s("Using V2 Model Runner", r"Using V2 Model Runner", "model_runner", lambda _r: "v2", group=0, overwrite=True),
+        # the torch.compile cache at this start (vllm/compilation/backends.py, decorators.py): a
+        # graph compiled (cold: its temporaries count in the profiled peak, vllm#54122) or loaded
+        s("Compiling a graph for", r"Compiling a graph for (?:dynamic shape|compile range)", "compile_cache",
+          lambda _r: "cold", group=0),
+        s("saved AOT compiled function", r"saved AOT compiled function", "compile_cache", lambda _r: "cold", group=0),
+        s("Directly load", r"Directly load (?:the compiled graph|AOT compilation)", "compile_cache",
+          lambda _r: "warm", group=0),
         s("Desired GPU memory utilization", rf"Desired GPU memory utilization is \({NUM}, ",
           "gpu_memory_utilization", as_fraction),
         s("Requested memory:", rf"Requested memory: {NUM} \(util\)", "gpu_memory_utilization", as_fraction),
@@ -378,6 +385,7 @@ def _parts(run):
                             "enforce_eager": s.get("enforce_eager"), "block_size": s.get("block_size"),
                             "language_model_only": s.get("language_model_only"),
                             "async_scheduling": s.get("async_scheduling"), "model_runner": s.get("model_runner"),
+                            "compile_cache": s.get("compile_cache"),
                             "cuda_graph_estimate_gib": graph_estimate[0] if graph_estimate else None},
         "kv_cache_mode": "pool",
     }

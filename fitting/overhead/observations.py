@@ -128,11 +128,12 @@ from fitting.overhead.measurement import (
     estimate_prefill_slack,
 )
 from fitting.overhead.specs import FEATURE_NAMES, TRANSFORMERS_DEFAULTS, build_features, response_offset_gib
-from fitting.physics.quantization import WeightFormat, weight_format
+from fitting.physics.quantization import WeightFormat, dtype_bytes, normalize_dtype, weight_format
 from fitting.physics.transformers import load_transient_bytes
 from fitting.physics.memory import kv_bytes_per_token
 from fitting.physics.parameters import count_parameters
-from fitting.physics.vllm import graphs_in_pool_budget, unmodelled_v2_compile_transient
+from fitting.physics.vllm import (PERSISTENT_BUFFERS_COUNTED_FROM, activation_peak_parts,
+                                  cold_compile_in_profile_window, graphs_in_pool_budget, parse_version)
 from fitting.physics import tgi as tgi_physics
 
 __all__ = [
@@ -149,6 +150,12 @@ _GIB = float(2**30)
 #: leaves out non-parameter buffers (rotary caches, masks) and allocator rounding, some 0.1-0.3% of
 #: the weights; a measured uncertain part below this fraction is not fitted (see build_observations).
 UNCERTAIN_PART_RESOLUTION = 0.0025
+
+#: A cold-compile vLLM start whose printed activation peak exceeds the profile-run physics by
+#: more than this fraction of the printed figure (and :data:`COLD_COMPILE_VISIBLE_MIN_GIB`)
+#: shows the compiler's temporaries in its non-KV figure (the activation check's 15 %).
+COLD_COMPILE_VISIBLE_FRACTION = 0.15
+COLD_COMPILE_VISIBLE_MIN_GIB = 0.05
 
 #: The seed plan's accuracy targets: mean absolute percentage error (fraction) by class.
 SIZE_CLASS_TARGETS_MAPE = {"1-2B": 0.10, "7-8B": 0.05, "13-30B": 0.08, "40-70B": 0.10, "MoE": 0.15}
@@ -684,6 +691,55 @@ def _apply_slack_model(y, form, slack_reserved, reserved, phase, weights, finite
     return y
 
 
+def _exclude_visible_cold_compile(fr, entries, model_ids, reason, b, mnbt, tp, pp, version, runner, sampler_fi,
+                                  dtype, quant):
+    """Exclude the vLLM starts whose own log shows a cold torch.compile *and* an activation
+    peak above the profile-run physics (:data:`COLD_COMPILE_VISIBLE_FRACTION`): the compiler's
+    temporaries are then in their non-KV figure (:func:`fitting.physics.vllm.cold_compile_in_profile_window`,
+    vllm#54122). Most cold starts show none (Llama-3.1-8B on 0.19 prints 1.89 GiB cold and
+    warm) and stay; the fit is of a start without the excess, which the estimator states apart
+    for a first start. From 0.27 the printed figure is the transient peak plus the CUDA-graph
+    estimate, compared with the physics less what the run keeps."""
+    cache, eager = _str(fr, "compile_cache"), _bool(fr, "enforce_eager", False)
+    engine = _str(fr, "engine")
+    printed = _num(fr, "activation_peak_gib")
+    estimate = _num(fr, "cuda_graph_estimate_gib")
+    for i in range(len(reason)):
+        if reason[i] is not None or not np.isfinite(printed[i]) or not np.isfinite(mnbt[i]):
+            continue
+        if not cold_compile_in_profile_window(version[i], engine=engine[i], enforce_eager=bool(eager[i]),
+                                              compile_cache=cache[i]):
+            continue
+        v = parse_version(version[i])
+        transient_form = v is not None and v >= PERSISTENT_BUFFERS_COUNTED_FROM
+        fig = printed[i]
+        if transient_form:
+            if not np.isfinite(estimate[i]):
+                continue
+            fig = printed[i] - estimate[i]
+        arch = entries[model_ids[i]][0].architecture
+        parts = activation_peak_parts(arch, max_num_seqs=int(b[i]), max_num_batched_tokens=int(mnbt[i]),
+                                      version=version[i], engine=engine[i],
+                                      dtype_bytes=_dtype_bytes_or_2(dtype[i]),
+                                      tp=int(tp[i]), last_stage=bool(pp[i] <= 1), quantization=quant[i],
+                                      flashinfer=sampler_fi[i], model_runner=runner[i])
+        physics = (parts.transient if transient_form else parts.peak) / _GIB
+        excess = fig - physics
+        if excess > max(COLD_COMPILE_VISIBLE_FRACTION * fig, COLD_COMPILE_VISIBLE_MIN_GIB):
+            reason[i] = (f"cold torch.compile in vLLM's memory-profiling window (its log shows the graph compiled, not "
+                         f"loaded): it printed {fig:.2f} GiB of activation peak against {physics:.2f} GiB of profile-run "
+                         f"physics, the compiler's temporaries counted as activations (vllm#54122); the fit is of a "
+                         "start without them")
+
+
+def _dtype_bytes_or_2(dtype) -> int:
+    """Bytes per activation element of a profile's dtype; 2 (bf16/fp16) where unstated or unknown."""
+    try:
+        return int(dtype_bytes(normalize_dtype(dtype) or "bfloat16"))
+    except (KeyError, ValueError):
+        return 2
+
+
 def build_observations(frame: pd.DataFrame, framework: str, *, response: str = "main") -> Observations:
     """Fitting table of ``framework`` from a profiles DataFrame.
 
@@ -748,21 +804,6 @@ def build_observations(frame: pd.DataFrame, framework: str, *, response: str = "
             if arch is not None and (arch.extra or {}).get("multimodal_towers") and lm_only[i] is not True:
                 reason[i] = ("multimodal model: vLLM's profile run also encodes dummy multimodal inputs through "
                              "its tower, which the physics does not model")
-        # Gemma-4 under the V2 model runner with compilation: a transient the profile run's
-        # mechanics do not produce (fitting.physics.vllm.unmodelled_v2_compile_transient), which
-        # the fit would otherwise spread over every model; the same model eager stays in.
-        versions, runners = _str(fr, "framework_version"), _str(fr, "model_runner")
-        eager = _bool(fr, "enforce_eager", False)
-        for i, m in enumerate(model_ids):
-            entry = (entries.get(m) or (None, None))[0] if reason[i] is None else None
-            arch = getattr(entry, "architecture", None)
-            if arch is not None and unmodelled_v2_compile_transient(arch.text_model_type, versions[i],
-                                                                    model_runner=runners[i],
-                                                                    enforce_eager=bool(eager[i])):
-                reason[i] = ("Gemma-4 under vLLM's V2 model runner with compilation: a ~1.2 GiB transient of its "
-                             "compiled graph that the profile run's mechanics do not produce (the same model "
-                             "eager matches them); not modelled")
-
     # --- per-GPU response
     y, w_meas, form, missing = _response(fr, framework,
                                          _kv_from_tokens(fr, entries, framework)
@@ -1005,6 +1046,9 @@ def build_observations(frame: pd.DataFrame, framework: str, *, response: str = "
         canon[rows] = getattr(entry, "id", mid) or mid
         arch_keys[rows] = architecture_key(arch)
         group[rows] = getattr(entry, "alias_of", None) or canon[rows[0]]
+    if framework == "vllm" and response == "main":
+        _exclude_visible_cold_compile(fr, entries, model_ids, reason, b, mnbt, tp, pp, version, runner, sampler_fi,
+                                      dtype, quant)
     feats["model_mem_gib"] = feats["weights_gib"] + feats["kv_gib"] + feats["activations_gib"]
     finite = np.all(np.column_stack([np.isfinite(feats[k]) for k in FEATURE_NAMES]), axis=1)
     _exclude(~finite, lambda i: "physics failed: non-finite features ("

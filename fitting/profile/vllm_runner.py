@@ -98,14 +98,21 @@ def parse_vllm_log(text: str) -> dict:
     try:
         profiles = parse_log(text, framework="vllm", source_name="vllm bench latency log")
     except NoMeasurementsError:
-        return {"measured": {}, "engine": None, "framework_version": None, "evidence": "", "notes": ""}
+        return {"measured": {}, "engine": None, "framework_version": None, "evidence": "", "notes": "",
+                "engine_settings": {}}
     last = profiles[-1]
+    eng = last.get("engine_settings") or {}
     return {
         "measured": {k: v for k, v in (last.get("measured") or {}).items() if v is not None},
         "engine": last.get("engine"),
         "framework_version": last.get("framework_version"),
         "evidence": (last.get("provenance") or {}).get("evidence") or "",
         "notes": last.get("measurement_notes") or "",
+        # what the log itself says decides mechanisms: the GPU model runner, the torch.compile
+        # cache state (a cold compile counts its temporaries as activations) and vLLM's own
+        # CUDA-graph estimate
+        "engine_settings": {k: eng[k] for k in ("model_runner", "compile_cache", "cuda_graph_estimate_gib")
+                            if eng.get(k) is not None},
     }
 
 
@@ -167,4 +174,4 @@ def run_vllm_scenario(scenario, *, log_path, trust_remote_code: bool = False, ti
     versions = {"vllm_version_printed": parsed["framework_version"]} if parsed["framework_version"] else {}
     return RunResult(True, measured=measured, command=argv, evidence=evidence, notes=" ".join(notes),
                      engine=parsed["engine"], wall_s=proc.wall_s, versions=versions,
-                     engine_settings={"nvml_samples": sampler.samples})
+                     engine_settings={**parsed["engine_settings"], "nvml_samples": sampler.samples})
