@@ -181,9 +181,11 @@ def _pool_lines(r: dict) -> list:
              f"{'none <= 1' if r['min_gpu_memory_utilization_to_start'] is None else format(r['min_gpu_memory_utilization_to_start'], '.3f'):>12s}"]
     cold = r.get("first_start_cold_compile")
     if cold is not None:
+        margin = (f", {cold['pool_loss_gib']:.2f} GiB less pool with the extensible cache's margin"
+                  if cold["pool_loss_gib"] > cold["excess_upper_gib"] + 1e-9 else "")
         lines.append(f"  {'KV pool, first (cold) start':32s}{cold['kv_pool_tokens']:>12,d}   tokens if the empty "
                      f"torch.compile cache adds {cold['excess_upper_gib']:g} GiB (the most our profiles show; "
-                     "vllm#54122): keep ~/.cache/vllm between starts")
+                     f"vllm#54122{margin}): keep ~/.cache/vllm between starts")
     res = r.get("sglang_reserve")
     if res is not None:
         parts = res["parts_gib"]

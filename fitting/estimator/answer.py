@@ -19,7 +19,8 @@ from fitting.estimator.pool import ENGINE_TOKEN_BUDGET_DEFAULT
 from fitting.physics.tgi import launcher_defaults as tgi_launcher_defaults
 from fitting.physics import sglang as sglang_physics
 from fitting.physics.quantization import dtype_bytes
-from fitting.physics.vllm import COLD_COMPILE_EXCESS_MAX_GIB, cold_compile_in_profile_window, graphs_in_pool_budget
+from fitting.physics.vllm import COLD_COMPILE_EXCESS_MAX_GIB, cold_compile_in_profile_window, graphs_in_pool_budget, \
+    parse_version
 
 __all__ = ["answer"]
 
@@ -193,7 +194,9 @@ def answer(est, model, *, gpu=None, gpu_memory_gib=None, gpu_memory_utilization=
             if est.framework == "vllm" and cold_compile_in_profile_window(
                     pred.settings.get("framework_version"), enforce_eager=bool(pred.settings.get("enforce_eager")),
                     compile_cache="cold"):
-                out["first_start_cold_compile"] = _cold_compile_start(est, model, q, gpu_memory_gib, float(u), alpha)
+                out["first_start_cold_compile"] = _cold_compile_start(
+                    est, model, q, gpu_memory_gib, float(u), alpha, version=pred.settings.get("framework_version"),
+                    activations_gib=out.get("activations_gib"))
             umin = est.min_gpu_memory_utilization(model, gpu_memory_gib=gpu_memory_gib,
                                                    confidence=confidence, **q)
             out["min_gpu_memory_utilization"] = umin
@@ -296,18 +299,30 @@ def _sglang_reserve(model, q, gpu_name, gpu_memory_gib, mem_fraction_static) -> 
     }
 
 
-def _cold_compile_start(est, model, q, gpu_memory_gib, u, alpha) -> dict:
+def _cold_compile_start(est, model, q, gpu_memory_gib, u, alpha, *, version=None, activations_gib=None) -> dict:
     """vLLM's first start with an empty torch.compile cache: the compiler's temporaries count as
     activation memory (:func:`fitting.physics.vllm.cold_compile_in_profile_window`), so the pool
     is smaller by up to :data:`~fitting.physics.vllm.COLD_COMPILE_EXCESS_MAX_GIB` per GPU (the
-    largest our cold-start profiles show) until the cache is warm."""
+    largest our cold-start profiles show) until the cache is warm. With 0.34's extensible KV cache
+    the profiled peak also sets the margin kept free, ``max(1 GiB, 0.75 x peak)``
+    (``v1/worker/gpu_worker.py`` seeds ``reserved_headroom_bytes`` with it;
+    ``extensible_kv_cache.py::measure_kv_cache_bytes``), which grows with the excess."""
+    # core imports this module: its constants are read here
+    from fitting.estimator.core import EXTENSIBLE_MARGIN_FLOOR_GIB, EXTENSIBLE_MARGIN_FRACTION
+
     excess = COLD_COMPILE_EXCESS_MAX_GIB
-    # the pool's budget u G (or G - margin with the extensible KV cache) less the excess: as a GPU
-    # with excess / u GiB less memory
-    g_cold = float(gpu_memory_gib) - excess / max(float(u), 1e-9)
+    lost = excess
+    v = parse_version(version)
+    if v is not None and v >= (0, 34) and activations_gib is not None:
+        a = float(activations_gib)
+        lost += (max(EXTENSIBLE_MARGIN_FLOOR_GIB, EXTENSIBLE_MARGIN_FRACTION * (a + excess))
+                 - max(EXTENSIBLE_MARGIN_FLOOR_GIB, EXTENSIBLE_MARGIN_FRACTION * a))
+    # the pool's budget u G (or G - margin with the extensible KV cache) less what is lost: as a
+    # GPU with lost / u GiB less memory
+    g_cold = float(gpu_memory_gib) - lost / max(float(u), 1e-9)
     tokens = est.kv_pool_tokens(model, gpu_memory_gib=g_cold, gpu_memory_utilization=u,
                                 alpha=alpha, **q)[0] if g_cold > 0 else 0
-    return {"excess_upper_gib": excess, "kv_pool_tokens": int(max(tokens, 0)),
+    return {"excess_upper_gib": excess, "pool_loss_gib": lost, "kv_pool_tokens": int(max(tokens, 0)),
             "note": ("a first start with an empty torch.compile cache counts the compiler's temporaries as "
                      f"activation memory (vllm#54122): up to {excess:g} GiB per GPU in our profiles, so the pool "
                      "is that much smaller until the cache (VLLM_CACHE_ROOT, ~/.cache/vllm) is kept between starts")}
