@@ -15,7 +15,8 @@ from fitting.estimator.inputs import (
     workload_kwargs,
 )
 from fitting.estimator.queries import MAX_BATCH_SEARCH
-from fitting.estimator.pool import ENGINE_TOKEN_BUDGET_DEFAULT
+from fitting.estimator.pool import ENGINE_TOKEN_BUDGET_DEFAULT, EXTENSIBLE_MARGIN_FLOOR_GIB, \
+    EXTENSIBLE_MARGIN_FRACTION
 from fitting.physics.tgi import launcher_defaults as tgi_launcher_defaults
 from fitting.physics import sglang as sglang_physics
 from fitting.physics.quantization import dtype_bytes
@@ -307,9 +308,6 @@ def _cold_compile_start(est, model, q, gpu_memory_gib, u, alpha, *, version=None
     the profiled peak also sets the margin kept free, ``max(1 GiB, 0.75 x peak)``
     (``v1/worker/gpu_worker.py`` seeds ``reserved_headroom_bytes`` with it;
     ``extensible_kv_cache.py::measure_kv_cache_bytes``), which grows with the excess."""
-    # core imports this module: its constants are read here
-    from fitting.estimator.core import EXTENSIBLE_MARGIN_FLOOR_GIB, EXTENSIBLE_MARGIN_FRACTION
-
     excess = COLD_COMPILE_EXCESS_MAX_GIB
     lost = excess
     v = parse_version(version)

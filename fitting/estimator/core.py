@@ -59,7 +59,7 @@ from fitting.estimator.coefficient_file import (
     validate_document,
 )
 from fitting.estimator.frame import predict_frame
-from fitting.estimator.pool import POOL_SETTING, pool_rule
+from fitting.estimator.pool import EXTENSIBLE_MARGIN_FLOOR_GIB, EXTENSIBLE_MARGIN_FRACTION, POOL_SETTING, pool_rule
 from fitting.estimator.inputs import (
     check_alpha,
     check_gpu_memory,
@@ -87,10 +87,6 @@ _GIB = float(2**30)
 TOWERLESS_FRAMEWORKS = frozenset({"llamacpp"})
 #: Frameworks that shard attention heads over tensor-parallel ranks (tp must divide heads).
 _HEAD_SHARDING = frozenset({"vllm", "sglang", "trtllm", "tgi"})
-#: vLLM 0.34 extensible KV cache: KV_CACHE_MARGIN_FLOOR_BYTES (1 GiB on CUDA) and
-#: KV_CACHE_MARGIN_FRACTION (of the profiled activation peak), v1/worker/extensible_kv_cache.py.
-EXTENSIBLE_MARGIN_FLOOR_GIB = 1.0
-EXTENSIBLE_MARGIN_FRACTION = 0.75
 #: Relative standard error of a fitted value above which a warning is given.
 POOR_PRECISION_RSE = 0.5
 

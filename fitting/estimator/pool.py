@@ -61,6 +61,10 @@ ENGINE_TOKEN_BUDGET_DEFAULT = {
 #: block is 1 token with its default flashinfer attention on Ampere and newer (16 paged, 256
 #: flashdecoding), SGLang's page 1.
 POOL_BLOCK_TOKENS = {"trtllm": 32}
+#: vLLM 0.34 extensible KV cache: KV_CACHE_MARGIN_FLOOR_BYTES (1 GiB on CUDA) and
+#: KV_CACHE_MARGIN_FRACTION (of the profiled activation peak), v1/worker/extensible_kv_cache.py.
+EXTENSIBLE_MARGIN_FLOOR_GIB = 1.0
+EXTENSIBLE_MARGIN_FRACTION = 0.75
 @dataclass(frozen=True)
 class PoolRule:
     """``pool = scale x (budget_fraction x G - non_kv)`` for one engine and setting.
