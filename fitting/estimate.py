@@ -186,6 +186,11 @@ def _pool_lines(r: dict) -> list:
         lines.append(f"  {'KV pool, first (cold) start':32s}{cold['kv_pool_tokens']:>12,d}   tokens if the empty "
                      f"torch.compile cache adds {cold['excess_upper_gib']:g} GiB (the most our profiles show; "
                      f"vllm#54122{margin}): keep ~/.cache/vllm between starts")
+        pc = cold.get("engine_start_probability")
+        if pc is not None and r.get("engine_start_probability") is not None \
+                and (pc < conf) != (r["engine_start_probability"] < conf):
+            lines.append(f"  {'first (cold) start':32s}{'NO' if pc < conf else 'yes':>12s}   (P = {pc:.3f}): "
+                         "the compile excess may leave too little for one max_model_len sequence")
     res = r.get("sglang_reserve")
     if res is not None:
         parts = res["parts_gib"]

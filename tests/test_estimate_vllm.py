@@ -141,3 +141,16 @@ def test_first_cold_compile_start_has_a_smaller_pool(vllm):
     assert "first_start_cold_compile" not in eager
     v0 = answer(vllm, "Qwen/Qwen2.5-7B-Instruct", gpu="L4", max_model_len=8192, framework_version="0.6.4")
     assert "first_start_cold_compile" not in v0
+
+
+def test_a_start_that_fits_warm_may_not_fit_cold(vllm):
+    """Just above the smallest utilization that starts, the engine starts with a warm compile
+    cache; a first start, whose profiled peak holds the compile excess, does not."""
+    from fitting.estimator.answer import answer
+    kw = dict(gpu="L4", max_model_len=32768, framework_version="0.29.0")
+    u_min = answer(vllm, "Qwen/Qwen2.5-7B-Instruct", **kw)["min_gpu_memory_utilization_to_start"]
+    r = answer(vllm, "Qwen/Qwen2.5-7B-Instruct", gpu_memory_utilization=round(u_min + 0.01, 3), **kw)
+    assert r["engine_starts"] and r["engine_start_probability"] >= 0.95
+    assert r["first_start_cold_compile"]["engine_start_probability"] < 0.95
+    roomy = answer(vllm, "Qwen/Qwen2.5-7B-Instruct", gpu_memory_utilization=0.95, **kw)
+    assert roomy["first_start_cold_compile"]["engine_start_probability"] > 0.99

@@ -320,7 +320,13 @@ def _cold_compile_start(est, model, q, gpu_memory_gib, u, alpha, *, version=None
     g_cold = float(gpu_memory_gib) - lost / max(float(u), 1e-9)
     tokens = est.kv_pool_tokens(model, gpu_memory_gib=g_cold, gpu_memory_utilization=u,
                                 alpha=alpha, **q)[0] if g_cold > 0 else 0
+    # does the first start hold one max_model_len sequence (vLLM's start check) with that loss?
+    max_len = q.get("max_model_len") or resolve_model_arg(model)[0].max_position_embeddings
+    start = dict(q, concurrency=1, input_len=max_len, output_len=0, max_model_len=max_len)
+    p_start = (float(est.fit_probability(model, gpu_memory_gib=g_cold, gpu_memory_utilization=u, **start))
+               if g_cold > 0 and est.status == "fitted" else (0.0 if g_cold <= 0 else None))
     return {"excess_upper_gib": excess, "pool_loss_gib": lost, "kv_pool_tokens": int(max(tokens, 0)),
+            "engine_start_probability": p_start,
             "note": ("a first start with an empty torch.compile cache counts the compiler's temporaries as "
                      f"activation memory (vllm#54122): up to {excess:g} GiB per GPU in our profiles, so the pool "
                      "is that much smaller until the cache (VLLM_CACHE_ROOT, ~/.cache/vllm) is kept between starts")}
