@@ -298,3 +298,16 @@ def test_error_and_log_folders_are_not_profiles(tmp_path):
     (tmp_path / "logs").mkdir()
     (tmp_path / "logs" / "x.json").write_text("not json")
     assert load_profiles(tmp_path, strict=True).records == []
+
+
+def test_compile_cache_is_cold_warm_or_unstated():
+    """vLLM's torch.compile cache state decides whether compile temporaries are in the printed
+    peak: only what a log can show is accepted, and a bad value names the file and field."""
+    for state in ("cold", "warm", None):
+        obj = simulated_profile()
+        obj["engine_settings"] = {"compile_cache": state}
+        validate_profile(obj)
+    obj = simulated_profile()
+    obj["engine_settings"] = {"compile_cache": "hot"}
+    with pytest.raises(ProfileError, match=r"bad\.json: engine_settings\.compile_cache"):
+        validate_profile(obj, "bad.json")
