@@ -26,8 +26,8 @@ from fitting.data.registry import resolve_model
 from fitting.physics.quantization import dtype_bytes, normalize_dtype
 from fitting.physics.vllm import (
     printed_activation_includes_graph_estimate,
+    printed_activation_physics_bytes,
     COLD_COMPILE_EXCESS_MAX_GIB,
-    PERSISTENT_BUFFERS_COUNTED_FROM,
     ACCOUNTING_REGIMES,
     FORWARD_HIDDEN_COPIES,
     SAMPLER_REGIMES,
@@ -353,12 +353,8 @@ def _activation_records():
 
 
 def physics_figure(parts, version) -> float:
-    """What vLLM prints, from the physics, GiB: the profile run's peak, less what the run
-    keeps (the persistent fused-MoE workspace) from 0.27, which prints ``torch peak - torch
-    allocated after the run`` (utils/mem_utils.py::memory_profiling)."""
-    v = parse_version(version)
-    kept_counted_apart = v is not None and v >= PERSISTENT_BUFFERS_COUNTED_FROM
-    return (parts.transient if kept_counted_apart else parts.peak) / GIB
+    """What vLLM prints, from the physics, GiB (fitting.physics.vllm.printed_activation_physics_bytes)."""
+    return printed_activation_physics_bytes(parts, version) / GIB
 
 
 #: 0.27+ records with CUDA graphs whose log states no graph estimate: the printed peak holds an

@@ -132,8 +132,8 @@ from fitting.physics.quantization import WeightFormat, dtype_bytes, normalize_dt
 from fitting.physics.transformers import load_transient_bytes
 from fitting.physics.memory import kv_bytes_per_token
 from fitting.physics.parameters import count_parameters
-from fitting.physics.vllm import (PERSISTENT_BUFFERS_COUNTED_FROM, activation_peak_parts,
-                                  cold_compile_in_profile_window, graphs_in_pool_budget, parse_version)
+from fitting.physics.vllm import (activation_peak_parts, cold_compile_in_profile_window, graphs_in_pool_budget,
+                                  printed_activation_includes_graph_estimate, printed_activation_physics_bytes)
 from fitting.physics import tgi as tgi_physics
 
 __all__ = [
@@ -710,10 +710,8 @@ def _exclude_visible_cold_compile(fr, entries, model_ids, reason, b, mnbt, tp, p
         if not cold_compile_in_profile_window(version[i], engine=engine[i], enforce_eager=bool(eager[i]),
                                               compile_cache=cache[i]):
             continue
-        v = parse_version(version[i])
-        transient_form = v is not None and v >= PERSISTENT_BUFFERS_COUNTED_FROM
         fig = printed[i]
-        if transient_form:
+        if printed_activation_includes_graph_estimate(version[i]):
             if not np.isfinite(estimate[i]):
                 continue
             fig = printed[i] - estimate[i]
@@ -723,7 +721,7 @@ def _exclude_visible_cold_compile(fr, entries, model_ids, reason, b, mnbt, tp, p
                                       dtype_bytes=_dtype_bytes_or_2(dtype[i]),
                                       tp=int(tp[i]), last_stage=bool(pp[i] <= 1), quantization=quant[i],
                                       flashinfer=sampler_fi[i], model_runner=runner[i])
-        physics = (parts.transient if transient_form else parts.peak) / _GIB
+        physics = printed_activation_physics_bytes(parts, version[i]) / _GIB
         excess = fig - physics
         if excess > max(COLD_COMPILE_VISIBLE_FRACTION * fig, COLD_COMPILE_VISIBLE_MIN_GIB):
             reason[i] = (f"cold torch.compile in vLLM's memory-profiling window (its log shows the graph compiled, not "

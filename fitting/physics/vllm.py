@@ -76,6 +76,7 @@ __all__ = [
     "SamplerRegime",
     "accounting_regime",
     "printed_activation_includes_graph_estimate",
+    "printed_activation_physics_bytes",
     "graphs_in_pool_budget",
     "activation_peak_bytes",
     "activation_peak_parts",
@@ -860,6 +861,18 @@ def activation_peak_parts(arch: Architecture, *, max_num_seqs: int, max_num_batc
         samp = left = 0.0
     peak = max(float(encoder_bytes), fwd, samp + left)
     return ActivationParts(fwd, samp, left, float(encoder_bytes), peak, int(N), regime, float(min(kept, peak)))
+
+
+def printed_activation_physics_bytes(parts: ActivationParts, version) -> float:
+    """The physics of what vLLM prints as its activation peak (bytes): the profile run's peak,
+    less what the run keeps (:attr:`ActivationParts.persistent`) from
+    :data:`PERSISTENT_BUFFERS_COUNTED_FROM` (0.27), which prints ``torch peak - torch allocated
+    after the run`` (``utils/mem_utils.py::memory_profiling``) and counts the kept buffers as
+    consumed memory. The CUDA-graph estimate 0.27+ adds to the printed figure is not in it.
+    """
+    v = parse_version(version)
+    kept_counted_apart = v is not None and v >= PERSISTENT_BUFFERS_COUNTED_FROM
+    return parts.transient if kept_counted_apart else parts.peak
 
 
 def activation_peak_bytes(arch: Architecture, *, max_num_seqs: int, max_num_batched_tokens: int, version=None,
