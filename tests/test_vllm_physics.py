@@ -18,11 +18,16 @@ import json
 from pathlib import Path
 from statistics import median
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from fitting.data.frameworks import default_dtype, vllm_defaults
 from fitting.data.gpus import gpu_info
 from fitting.data.registry import resolve_model
+from fitting.data.vllm_settings import vllm_settings_from_record
+from fitting.overhead.observations import _exclude_cold_with_warm_twin
+from fitting.physics.towers import max_image_tokens
 from fitting.physics.quantization import dtype_bytes, normalize_dtype
 from fitting.physics.vllm import (
     printed_activation_includes_graph_estimate,
@@ -40,6 +45,8 @@ from fitting.physics.vllm import (
     default_engine,
     default_model_runner,
     forward_activation_bytes,
+    max_num_batched_tokens_from_encoder_budget,
+    v0_multimodal_profile_num_seqs,
     moe_workspace_bytes,
     moe_workspace_persistent,
     padded_vocab_size,
@@ -222,16 +229,45 @@ def test_cuda_graph_capture_sizes():
     assert cuda_graph_mode("0.6.4", "v0") == "v0" and cuda_graph_mode("0.19.0", enforce_eager=True) == "none"
 
 
+def test_token_budget_from_the_printed_encoder_budget():
+    # compute_mm_encoder_budget: B = max(max_num_batched_tokens, t) and K <= B // t, so K >= 2 gives B
+    assert max_num_batched_tokens_from_encoder_budget(16384, 5) == 16384
+    assert max_num_batched_tokens_from_encoder_budget(8192, 3, "v1 (Model Runner V2)") == 8192
+    assert max_num_batched_tokens_from_encoder_budget(153600, 1) is None  # B may be one item's tokens
+    assert max_num_batched_tokens_from_encoder_budget(None, 5) is None
+    assert max_num_batched_tokens_from_encoder_budget(16384, 5, "v0") is None
+    line = ("(EngineCore pid=22228) INFO 08-06 20:11:51 [gpu_model_runner.py:6396] Encoder cache will be initialized "
+            "with a budget of 8192 tokens, and profiled with 3 video items of the maximum feature size.")
+    st = vllm_settings_from_record({"evidence": line})
+    assert (st["encoder_budget_tokens"], st["encoder_items_profiled"], st["encoder_modality"]) == (8192, 3, "video")
+    st = vllm_settings_from_record({"notes": "Encoder cache budget 16384 tokens, 5 image items profiled."})
+    assert (st["encoder_budget_tokens"], st["encoder_items_profiled"]) == (16384, 5)
+    both = vllm_settings_from_record({"evidence": line, "notes": "Encoder cache budget 16384 tokens, 5 image items "
+                                                                  "profiled."})
+    assert both["encoder_budget_tokens"] is None  # two different budgets: neither is kept
+    assert vllm_settings_from_record({"notes": "no such line"})["encoder_budget_tokens"] is None
+
+
+def test_v0_multimodal_profile_batch():
+    # worker/model_runner.py::profile_run (0.8.2): min(max_num_seqs, T // max_mm_tokens), at least 1
+    qwen_vl = resolve_model("Qwen/Qwen2.5-VL-7B-Instruct").architecture
+    llava = resolve_model("llava-hf/llava-1.5-7b-hf").architecture
+    assert max_image_tokens(qwen_vl) == 16384  # 12845056 / 28^2 (vLLM's largest Qwen2.5-VL image)
+    assert max_image_tokens(llava) == 576  # (336 / 14)^2, the class token dropped
+    assert max_image_tokens(resolve_model("llava-hf/llava-v1.6-mistral-7b-hf").architecture) is None
+    assert v0_multimodal_profile_num_seqs(256, 5120, 16384) == 1
+    assert v0_multimodal_profile_num_seqs(256, 5120, 576) == 8 and v0_multimodal_profile_num_seqs(4, 5120, 576) == 4
+    v0 = activation_peak_parts(llava, max_num_seqs=256, max_num_batched_tokens=5120, version="0.8.2", engine="v0")
+    assert v0.num_seqs == 8
+    # V1 profiles its encoder apart and keeps min(max_num_seqs, T) rows for the sampler
+    v1 = activation_peak_parts(llava, max_num_seqs=256, max_num_batched_tokens=5120, version="0.10.2")
+    assert v1.num_seqs == 256
+
+
 # --------------------------------------------------------------------------- the committed profiles
 
 #: Records outside 15 %, each with the reason (the source's or the data's).
 EXCEPTIONS = {
-    "vllm-llava-hf-llava-v1-6-mistral-7b-hf-92c0f1991b": (
-        "multimodal: the profile run also encodes dummy images through the CLIP tower (LLaVA-NeXT tiles them); "
-        "the physics models the language model's forward only (0.97 vs 1.97 GiB printed)"),
-    "vllm-qwen-qwen2-5-vl-7b-instruct-2618c98e96": (
-        "multimodal V0 0.8.2 at tp 4 with LoRA (LLaMA-Factory vllm_infer.py): max_num_seqs not stated, the "
-        "physics' V0 default of 256 gives a 1.38 GiB sampler against 0.32 GiB printed"),
     "vllm-qwen-qwen2-5-32b-instruct-cba09d5a7e": (
         "V0 0.7.1 at tp 2 (vllm#15815): driver and worker both print 1.26 GiB, the forward of the 10,000-token "
         "profile batch (physics 1.25); the driver's sort sampler at 256 rows (physics 1.38 + 0.10 left over) "
@@ -309,11 +345,18 @@ def _settings(d: dict, arch) -> dict:
         except (KeyError, ValueError):
             gmem = None
     max_model_len = w.get("max_model_len") or arch.max_position_embeddings
-    dflt = vllm_defaults(version, engine=engine, gpu_name=gname, gpu_memory_gib=gmem, max_model_len=max_model_len)
+    dflt = vllm_defaults(version, engine=engine, gpu_name=gname, gpu_memory_gib=gmem, max_model_len=max_model_len,
+                         multimodal=bool((arch.extra or {}).get("multimodal_towers")))
     prec = d.get("precision") or {}
     dtype = normalize_dtype(prec.get("dtype")) or default_dtype(arch, "vllm")
+    prov = d.get("provenance") or {}
+    text = vllm_settings_from_record({"evidence": prov.get("evidence"),
+                                      "notes": " | ".join(filter(None, (prov.get("notes"), d.get("measurement_notes"))))})
+    # a V1 multimodal start that profiled two or more items printed its token budget
+    mbt = w.get("max_num_batched_tokens") or max_num_batched_tokens_from_encoder_budget(
+        text["encoder_budget_tokens"], text["encoder_items_profiled"], engine or "v1")
     return {"max_num_seqs": w.get("max_num_seqs") or dflt["max_num_seqs"],
-                "max_num_batched_tokens": w.get("max_num_batched_tokens") or dflt["max_num_batched_tokens"],
+                "max_num_batched_tokens": mbt or dflt["max_num_batched_tokens"],
                 "version": version, "engine": engine, "dtype_bytes": dtype_bytes(dtype), "tp": par.get("tp") or 1,
                 # a pipeline-parallel record prints a stage without the sampler (rank 0)
                 "last_stage": (par.get("pp") or 1) == 1, "quantization": prec.get("quantization"),
@@ -486,11 +529,31 @@ def test_the_fit_leaves_out_only_the_cold_starts_whose_excess_shows():
     from fitting.overhead.observations import build_observations
     frame = load_profiles(ROOT / "profiles", strict=False).to_frame()
     obs = build_observations(frame[frame["framework"] == "vllm"], "vllm")
-    left_out = {e["profile_id"] for e in obs.excluded if "cold torch.compile" in e["reason"]}
-    assert left_out == set(COLD_COMPILE_EXCESS)
-    assert left_out <= COLD_COMPILE
-    # the cold gemma-2 start prints no activation peak: its excess cannot show, it stays in
-    assert "vllm-google-gemma-2-9b-it-04afc731e8" in set(obs.table["profile_id"])
+    reasons = {e["profile_id"]: e["reason"] for e in obs.excluded if "cold torch.compile" in e["reason"]}
+    # the cold gemma-2 start prints no activation peak: its warm twin shows the excess
+    twin = "vllm-google-gemma-2-9b-it-04afc731e8"
+    assert "0.98 GiB above its warm twin's" in reasons.pop(twin)
+    assert set(reasons) == set(COLD_COMPILE_EXCESS)
+    assert set(reasons) <= COLD_COMPILE
+    kept = set(obs.table["profile_id"])
+    assert "vllm-google-gemma-2-9b-it-b8596bba54" in kept  # the warm twin
+    # a cold start without a visible excess or a warmer twin stays in
+    assert COLD_COMPILE - set(COLD_COMPILE_EXCESS) - {twin} & kept
+
+
+def test_a_cold_start_is_left_out_only_beside_a_smaller_warm_twin():
+    """Simulated frame (not measurements): the same command cold and warm, non-KV 1.00 GiB
+    apart, 0.03 GiB apart (run-to-run noise), and a cold start whose settings differ."""
+    base = {"model_id": "m", "framework_version": "0.20.1", "tp": 1, "max_num_seqs": 32}
+    frame = pd.DataFrame([{**base, "compile_cache": "cold"}, {**base, "compile_cache": "warm"},
+                          {**base, "compile_cache": "cold", "framework_version": "0.19.0"}])
+    for gap, expect in ((1.00, True), (0.03, False)):
+        reason = [None, None, None]
+        _exclude_cold_with_warm_twin(frame, reason, np.array([20.0 + gap, 20.0, 25.0]))
+        assert (reason[0] is not None) is expect and reason[1] is None and reason[2] is None
+    already = ["other reason", None, None]
+    _exclude_cold_with_warm_twin(frame, already, np.array([21.0, 20.0, 25.0]))
+    assert already[0] == "other reason"
 
 
 def test_summary_of_errors():

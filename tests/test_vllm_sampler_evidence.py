@@ -113,6 +113,8 @@ def test_multimodal_starts_stay_out_of_the_fit_and_the_estimate_says_so(table):
     est = Estimator.from_file(ROOT / "fitted_params" / "vllm")
     out = est.query("Qwen/Qwen2.5-VL-3B-Instruct", gpu="L4")
     assert any(w.startswith("multimodal model") for w in out["warnings"])
+    # the dummy image's size where the family's processor is known
+    assert any("its largest image, 16,384 tokens" in w for w in out["warnings"])
     assert not any(w.startswith("multimodal model") for w in est.query("Qwen/Qwen2.5-7B-Instruct", gpu="L4")["warnings"])
 
 

@@ -34,6 +34,13 @@ _LLM_CLASS = re.compile(r"\bLLM\(|\bfrom vllm import LLM\b|offline inference", r
 _DOCKER = re.compile(r"vllm/vllm-openai:(v?[\w.]+)", re.IGNORECASE)
 _OFFLOAD = re.compile(r"cpu[_-]offload[_-]gb\s*[=:]?\s*(\d+(?:\.\d+)?)", re.IGNORECASE)
 _SPEC = re.compile(r"speculative|\bEAGLE-?\d?\b|\bMTP\b|draft model|ngram", re.IGNORECASE)
+#: V1's multimodal profile line (``v1/worker/gpu_model_runner.py::profile_run``, 0.10.2;
+#: ``v1/worker/gpu/mm/encoder_runner.py``, 0.34.0) and the dataset's reviewed wording of it.
+_ENCODER_BUDGET = (
+    re.compile(r"Encoder cache will be initialized with a budget of (\d+) tokens,? and profiled with (\d+) (\w+) "
+               r"items", re.IGNORECASE),
+    re.compile(r"Encoder cache budget (\d+) tokens,? (\d+) (\w+) items profiled", re.IGNORECASE),
+)
 
 
 def vllm_settings_from_record(record: Mapping) -> dict:
@@ -54,7 +61,9 @@ def vllm_settings_from_record(record: Mapping) -> dict:
         the flag is quoted, else None); ``p2p`` (False when the P2P check failed);
         ``interconnect`` (``"pcie"``, ``"nvlink"`` or None); ``same_node`` (False for
         multi-node runs); ``entry_point`` (``"serve"``, ``"llm"`` or None);
-        ``cpu_offload_gb`` (float or None); ``speculative`` (True or None).
+        ``cpu_offload_gb`` (float or None); ``speculative`` (True or None);
+        ``encoder_budget_tokens``, ``encoder_items_profiled`` (int or None) and
+        ``encoder_modality`` (str or None): V1's multimodal profile line.
 
     Examples
     --------
@@ -80,4 +89,10 @@ def vllm_settings_from_record(record: Mapping) -> dict:
     m = _OFFLOAD.search(text)
     out["cpu_offload_gb"] = float(m.group(1)) if m else None
     out["speculative"] = True if _SPEC.search(text) else None
+    budgets = {m.groups() for rx in _ENCODER_BUDGET for m in rx.finditer(text)}
+    # two different budgets in one record's text: keep neither
+    budget, items, modality = budgets.pop() if len(budgets) == 1 else (None, None, None)
+    out["encoder_budget_tokens"] = int(budget) if budget else None
+    out["encoder_items_profiled"] = int(items) if items else None
+    out["encoder_modality"] = modality
     return out

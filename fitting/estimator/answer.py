@@ -20,6 +20,7 @@ from fitting.estimator.pool import ENGINE_TOKEN_BUDGET_DEFAULT, EXTENSIBLE_MARGI
 from fitting.physics.tgi import launcher_defaults as tgi_launcher_defaults
 from fitting.physics import sglang as sglang_physics
 from fitting.physics.quantization import dtype_bytes
+from fitting.physics.towers import max_image_tokens
 from fitting.physics.vllm import COLD_COMPILE_EXCESS_MAX_GIB, cold_compile_in_profile_window, graphs_in_pool_budget, \
     parse_version
 
@@ -87,10 +88,13 @@ def answer(est, model, *, gpu=None, gpu_memory_gib=None, gpu_memory_utilization=
             tower = pred.settings.get("vision_tower_gib") or pred.settings.get("unmodelled_weights_gib")
             weights_note = (f"the weights include its {tower:.2f} GiB tower (less its share under tp)" if tower else
                             "the tower's weights are not modelled either (only the language model's are counted)")
+            image_tokens = max_image_tokens(arch)
+            dummy = (f" (its largest image, {image_tokens:,} tokens, at least one per profile run; "
+                     "--mm-processor-kwargs max_pixels or --limit-mm-per-prompt shrink it)" if image_tokens else "")
             out.setdefault("warnings", [])
             out["warnings"] = list(out["warnings"]) + [
                 f"multimodal model ({', '.join(towers)}): vLLM's profile run also encodes dummy images/audio through "
-                "the tower; those activations are not modelled and no multimodal start is in the fit (a "
+                f"the tower{dummy}; those activations are not modelled and no multimodal start is in the fit (a "
                 "Qwen2.5-VL-3B log printed 4.06 GiB of activation peak against 2.64 GiB of language-model physics): "
                 f"the non-KV memory may be higher and the KV pool smaller than shown; {weights_note}; served with "
                 "--language-model-only (vLLM 0.2x+), no tower is built: subtract it and these figures apply"]

@@ -133,6 +133,7 @@ from fitting.physics.transformers import load_transient_bytes
 from fitting.physics.memory import kv_bytes_per_token
 from fitting.physics.parameters import count_parameters
 from fitting.physics.vllm import (activation_peak_parts, cold_compile_in_profile_window, graphs_in_pool_budget,
+                                  max_num_batched_tokens_from_encoder_budget,
                                   printed_activation_includes_graph_estimate, printed_activation_physics_bytes)
 from fitting.physics import tgi as tgi_physics
 
@@ -730,6 +731,40 @@ def _exclude_visible_cold_compile(fr, entries, model_ids, reason, b, mnbt, tp, p
                          "start without them")
 
 
+#: Frame columns that make two vLLM starts the same command (the compile-cache state aside).
+_SAME_COMMAND_COLUMNS = ("model_id", "framework_version", "engine", "gpu_name", "gpu_memory_gib", "tp", "pp",
+                         "max_model_len", "max_num_seqs", "max_num_batched_tokens", "dtype", "quantization",
+                         "kv_cache_dtype", "gpu_memory_utilization", "enforce_eager", "language_model_only",
+                         "model_runner", "attention_impl")
+
+
+def _exclude_cold_with_warm_twin(fr, reason, y) -> None:
+    """Exclude a cold-compile vLLM start whose warm twin (the same command, its compile cache
+    warm) has a non-KV figure smaller by more than :data:`COLD_COMPILE_VISIBLE_MIN_GIB`: the
+    difference is the compiler's temporaries counted as activations (vllm#54122). This finds
+    the excess where the log prints no activation peak (gemma-2-9b-it on 0.20.1: 13.87 GiB of
+    KV cold, 14.85 GiB warm); :func:`_exclude_visible_cold_compile` needs the printed peak."""
+    cache = _str(fr, "compile_cache")
+    if not np.any(cache == "cold") or not np.any(cache == "warm"):
+        return
+    cols = [[None if _missing(v) else str(v) for v in fr[c].tolist()] if c in fr.columns else [None] * len(fr)
+            for c in _SAME_COMMAND_COLUMNS]
+    command = list(zip(*cols))
+    warm_y: dict = {}
+    for j in np.flatnonzero((cache == "warm") & np.isfinite(y)):
+        warm_y.setdefault(command[j], []).append(float(y[j]))
+    for i in np.flatnonzero((cache == "cold") & np.isfinite(y)):
+        twins = warm_y.get(command[i])
+        if reason[i] is not None or not twins:
+            continue
+        excess = float(y[i]) - min(twins)
+        if excess > COLD_COMPILE_VISIBLE_MIN_GIB:
+            reason[i] = (f"cold torch.compile in vLLM's memory-profiling window (its log shows the graph compiled, not "
+                         f"loaded): its non-KV figure is {excess:.2f} GiB above its warm twin's (the same command "
+                         "with the compile cache warm), the compiler's temporaries counted as activations "
+                         "(vllm#54122); the fit is of a start without them")
+
+
 def _dtype_bytes_or_2(dtype) -> int:
     """Bytes per activation element of a profile's dtype; 2 (bf16/fp16) where unstated or unknown."""
     try:
@@ -935,9 +970,18 @@ def build_observations(frame: pd.DataFrame, framework: str, *, response: str = "
     mnbt_default = info.defaults.get("max_num_batched_tokens", info.defaults.get("n_ubatch"))
     mnbt_raw = _num(fr, "max_num_batched_tokens")
     mnbt_def = ~np.isfinite(mnbt_raw)
+    text_settings = _vllm_text_settings(fr) if framework == "vllm" else None
     if framework == "vllm":
         mnbt_default = np.array([np.nan if d["max_num_batched_tokens"] is None else float(d["max_num_batched_tokens"])
                                  for d in vd])
+        # a V1 multimodal start that profiled two or more items printed its token budget as
+        # the encoder budget (fitting.physics.vllm.max_num_batched_tokens_from_encoder_budget)
+        from_budget = np.array([np.nan if (t := max_num_batched_tokens_from_encoder_budget(
+            st["encoder_budget_tokens"], st["encoder_items_profiled"], eng[i] or "v1")) is None else float(t)
+            for i, st in enumerate(text_settings)])
+        read = mnbt_def & np.isfinite(from_budget)
+        mnbt_raw = np.where(read, from_budget, mnbt_raw)
+        mnbt_def = mnbt_def & ~read
         mnbt = np.where(mnbt_def, mnbt_default, mnbt_raw)
     else:
         mnbt = np.where(mnbt_def, np.nan if mnbt_default is None else float(mnbt_default), mnbt_raw)
@@ -982,7 +1026,6 @@ def build_observations(frame: pd.DataFrame, framework: str, *, response: str = "
     # the GPU model runner a vLLM log names ("Using V2 Model Runner"); None: the version's default
     runner = _str(fr, "model_runner")
     tf_settings = _transformers_settings(fr) if framework == "transformers" else None
-    text_settings = _vllm_text_settings(fr) if framework == "vllm" else None
     interconnect = _vllm_interconnect(fr, text_settings) if framework == "vllm" else None
     # FlashInfer's sampler ran / did not, as the run's own log line says; None: the pip default
     sampler_fi = [st["sampler_flashinfer"] for st in text_settings] if framework == "vllm" else None
@@ -1047,6 +1090,7 @@ def build_observations(frame: pd.DataFrame, framework: str, *, response: str = "
     if framework == "vllm" and response == "main":
         _exclude_visible_cold_compile(fr, entries, model_ids, reason, b, mnbt, tp, pp, version, runner, sampler_fi,
                                       dtype, quant)
+        _exclude_cold_with_warm_twin(fr, reason, y)
     feats["model_mem_gib"] = feats["weights_gib"] + feats["kv_gib"] + feats["activations_gib"]
     finite = np.all(np.column_stack([np.isfinite(feats[k]) for k in FEATURE_NAMES]), axis=1)
     _exclude(~finite, lambda i: "physics failed: non-finite features ("

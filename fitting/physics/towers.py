@@ -44,7 +44,8 @@ from typing import Any, Mapping
 
 from fitting.physics.architecture import Architecture
 
-__all__ = ["TOWER_FAMILIES", "tower_bytes_per_gpu", "tower_config", "tower_parameters"]
+__all__ = ["QWEN_VL_MAX_PIXELS", "TOWER_FAMILIES", "max_image_tokens", "tower_bytes_per_gpu", "tower_config",
+           "tower_parameters"]
 
 #: Vision-config model types counted here.
 TOWER_FAMILIES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl", "qwen3_vl_moe", "qwen3_5", "qwen3_5_moe", "clip_vision_model")
@@ -75,6 +76,43 @@ def _family(arch: Architecture, vc: Mapping[str, Any]) -> str | None:
     # a vision_config without its own type inherits the wrapper's (Qwen2-VL / Qwen2.5-VL)
     if not t and arch.model_type in ("qwen2_vl", "qwen2_5_vl"):
         return arch.model_type
+    return None
+
+
+#: ``max_pixels`` of the image processor Qwen2-VL and Qwen2.5-VL checkpoints ship
+#: (``preprocessor_config.json``: 12845056 = 16384 x 28^2); vLLM's processor reads it from there
+#: unless ``mm_processor_kwargs`` override it.
+QWEN_VL_MAX_PIXELS = 12_845_056
+
+
+def max_image_tokens(arch: Architecture) -> int | None:
+    """Largest number of language-model tokens one image becomes (None where not modelled).
+
+    * Qwen2-VL / Qwen2.5-VL: a square resized to ``max_pixels`` (:data:`QWEN_VL_MAX_PIXELS`),
+      in patches of ``p``, merged ``m x m``: ``max_pixels / (p m)^2`` (vLLM
+      ``qwen2_vl.py::Qwen2VLProcessingInfo.get_image_size_with_most_features``; 16384 for
+      ``p = 14, m = 2``).
+    * LLaVA-1.5 (``llava`` with a CLIP tower): ``(image_size / patch_size)^2`` patches, the
+      class token dropped (``vision_feature_select_strategy`` "default"; 576 at 336 px).
+
+    Other families (LLaVA-NeXT's tiles, Qwen3-VL's processor, InternVL, Gemma) return None.
+
+    >>> from fitting.data.registry import resolve_model
+    >>> max_image_tokens(resolve_model("Qwen/Qwen2.5-VL-7B-Instruct").architecture)
+    16384
+    """
+    vc = tower_config(arch)
+    if vc is None:
+        return None
+    fam = _family(arch, vc)
+    if fam in ("qwen2_vl", "qwen2_5_vl"):
+        c = {**(_QWEN2_VL_DEFAULTS if fam == "qwen2_vl" else _QWEN2_5_VL_DEFAULTS), **vc}
+        side = int(c["patch_size"]) * int(c["spatial_merge_size"])
+        return QWEN_VL_MAX_PIXELS // (side * side)
+    if fam == "clip_vision_model" and arch.model_type == "llava":
+        if (arch.extra or {}).get("vision_feature_select_strategy", "default") != "default":
+            return None
+        return (int(vc["image_size"]) // int(vc["patch_size"])) ** 2
     return None
 
 

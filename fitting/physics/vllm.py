@@ -61,6 +61,7 @@ import numpy as np
 from .architecture import Architecture
 from .memory import VOCAB_PADDING, kv_bytes_per_layer
 from .parameters import mlp_is_gated
+from .towers import max_image_tokens
 
 __all__ = [
     "ACCOUNTING_REGIMES",
@@ -93,6 +94,8 @@ __all__ = [
     "V2_RUNNER_DEFAULT_FROM",
     "V2_SAMPLER_WARMUP_FROM",
     "forward_activation_bytes",
+    "max_num_batched_tokens_from_encoder_budget",
+    "v0_multimodal_profile_num_seqs",
     "moe_workspace_bytes",
     "moe_workspace_persistent",
     "padded_vocab_size",
@@ -565,6 +568,55 @@ def sampler_peak_bytes(num_seqs, vocab_size, version=None, *, engine=None, flash
     return float(out) if out.ndim == 0 else out
 
 
+def max_num_batched_tokens_from_encoder_budget(budget_tokens, items_profiled, engine: str = "v1"):
+    """The token budget a V1 multimodal start ran with, from its printed encoder budget.
+
+    vLLM V1 logs "Encoder cache will be initialized with a budget of B tokens, and profiled
+    with K <modality> items of the maximum feature size" (``v1/worker/gpu_model_runner.py``
+    ``profile_run`` in 0.10.2; ``v1/worker/gpu/mm/encoder_runner.py`` in 0.34.0). There
+    ``B = min(compute, cache)``, both ``max(max_num_batched_tokens, t)`` with ``t`` the
+    largest item's tokens (``v1/core/encoder_cache_manager.py::compute_mm_encoder_budget``;
+    ``SchedulerConfig`` sets ``max_num_encoder_input_tokens = encoder_cache_size =
+    max_num_batched_tokens``, 0.10.2 and 0.34.0), and ``K <= B // t``
+    (``MultiModalBudget.get_max_items``). So ``K >= 2`` means ``t <= B / 2 < B``, and ``B`` is
+    the token budget itself. With one item the budget may be ``t`` alone: nothing follows.
+
+    Parameters
+    ----------
+    budget_tokens, items_profiled : int or None
+        As printed.
+    engine : {"v1", "v0"}
+        V0 prints no such line.
+
+    Returns
+    -------
+    int or None
+        ``max_num_batched_tokens``, or None where the line does not decide it.
+
+    >>> max_num_batched_tokens_from_encoder_budget(16384, 5), max_num_batched_tokens_from_encoder_budget(153600, 1)
+    (16384, None)
+    """
+    if budget_tokens is None or items_profiled is None or str(engine).lower() == "v0":
+        return None
+    if int(items_profiled) < 2 or int(budget_tokens) <= 0:
+        return None
+    return int(budget_tokens)
+
+
+def v0_multimodal_profile_num_seqs(max_num_seqs, max_num_batched_tokens, max_mm_tokens):
+    """Sequences of V0's profiling batch for a multimodal model (its sampler's rows).
+
+    ``worker/model_runner.py::profile_run`` (V0, read in 0.7.1 and 0.8.2): ``max_num_seqs =
+    min(max_num_seqs, max_num_batched_tokens // max_mm_tokens)``, raised to 1 with a warning,
+    where ``max_mm_tokens`` sums each modality's limit times its largest item. With an image
+    alone counted (:func:`fitting.physics.towers.max_image_tokens`) this is an upper bound.
+
+    >>> v0_multimodal_profile_num_seqs(256, 5120, 16384), v0_multimodal_profile_num_seqs(256, 5120, 576)
+    (1, 8)
+    """
+    return max(1, min(int(max_num_seqs), int(max_num_batched_tokens) // int(max_mm_tokens)))
+
+
 def profile_run_num_seqs(max_num_seqs, max_num_batched_tokens, engine: str = "v1"):
     """Requests :math:`N` of the profiling batch, the sampler's rows.
 
@@ -846,6 +898,10 @@ def activation_peak_parts(arch: Architecture, *, max_num_seqs: int, max_num_batc
     runner = None if eng == "v0" else (model_runner or default_model_runner(v, eng))
     T = int(max_num_batched_tokens)
     N = profile_run_num_seqs(int(max_num_seqs), T, eng)
+    image_tokens = max_image_tokens(arch) if eng == "v0" else None
+    if image_tokens:
+        # V0 fits max_num_seqs dummy prompts of the largest images into the token budget
+        N = v0_multimodal_profile_num_seqs(N, T, image_tokens)
     fwd = forward_activation_bytes(arch, T, tp=tp, dtype_bytes=dtype_bytes, hidden_copies=hidden_copies)
     regime = sampler_regime(v, eng, flashinfer, num_seqs=N, model_runner=runner)
     if last_stage:
